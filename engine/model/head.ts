@@ -1,0 +1,21 @@
+// The LM head shared by both families: pick the rows that need logits, final LayerNorm, embed_out.
+// Only picked rows are normalised and projected: the head is as big as a whole token decoder.
+
+import type { Backend, Tensor } from '../../kernels/backend.ts';
+import type { NeoxStack } from './neox.ts';
+
+export async function lmHead(b: Backend, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
+  if (rows.length === 0) return new Float32Array(0);
+  const d = stack.spec.hiddenSize;
+  const picked = b.alloc([rows.length, d]);
+  const normed = b.alloc([rows.length, d]);
+  const logits = b.alloc([rows.length, vocab]);
+  try {
+    b.gatherRows(picked, x, Int32Array.from(rows));
+    b.layerNorm(normed, picked, stack.finalNormW, stack.finalNormB, stack.spec.layerNormEps);
+    b.matmul(logits, normed, embedOut);
+    return await b.read(logits);
+  } finally {
+    for (const t of [picked, normed, logits]) b.free(t);
+  }
+}
