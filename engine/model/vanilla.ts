@@ -62,6 +62,23 @@ export class VanillaModel implements Runner {
     }
   }
 
+  /** Teacher-forced logits: row j = logits after ids[j] (predicting ids[j+1]). */
+  async score(ids: number[]): Promise<Float32Array> {
+    const b = this.backend;
+    const T = ids.length;
+    const cache = this.stack.allocateCache(T);
+    const x = b.alloc([T, this.spec.decoder.hiddenSize]);
+    try {
+      const rows = Array.from({ length: T }, (_, i) => i);
+      b.gatherRows(x, this.embedIn, Int32Array.from(ids));
+      this.stack.forward({ x, positions: Int32Array.from(rows), slots: Int32Array.from(rows), plan: makePlan([rows], rows.map(() => 0), rows.map((i) => i + 1)) }, cache);
+      return await lmHead(b, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
+    } finally {
+      b.free(x);
+      for (const c of cache) { b.free(c.k); b.free(c.v); }
+    }
+  }
+
   private freeCache(): void {
     for (const c of this.cache ?? []) { this.backend.free(c.k); this.backend.free(c.v); }
     this.cache = null;
