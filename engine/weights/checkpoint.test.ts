@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTensors, loadCheckpoint, resolveCheckpoint } from './checkpoint.ts';
+import { checkTensors, isHfNeoxBuffer, loadCheckpoint, resolveCheckpoint } from './checkpoint.ts';
 import { WeightsError, writeSafetensors, type TensorView } from './safetensors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'blockserve-ckpt-'));
@@ -106,4 +106,20 @@ test('checkTensors lists every missing, mis-shaped and unexpected tensor in one 
   assert.doesNotMatch(e.message, /inv_freq|\bok\b/);
   // And a perfect match passes.
   assert.doesNotThrow(() => checkTensors(new Map([['ok', found.get('ok')!]]), [{ name: 'ok', shape: [2, 3] }]));
+});
+
+test('bad input: a directory of PyTorch pickles says to convert them', () => {
+  const d = join(root, 'pickles');
+  mkdirSync(d);
+  writeFileSync(join(d, 'pytorch_model.bin'), 'not read');
+  assert.match(errorOf(() => loadCheckpoint(d)).message, /only PyTorch pickle weights here \(pytorch_model\.bin\).*convert/);
+});
+
+test('HF GPT-NeoX buffers are recognised, parameters are not', () => {
+  for (const n of ['gpt_neox.layers.0.attention.bias', 'gpt_neox.layers.11.attention.masked_bias', 'gpt_neox.layers.3.attention.rotary_emb.inv_freq']) {
+    assert.ok(isHfNeoxBuffer(n), n);
+  }
+  for (const n of ['gpt_neox.layers.0.attention.query_key_value.bias', 'gpt_neox.layers.0.attention.dense.bias', 'token_decoder.expansion_layer.bias']) {
+    assert.ok(!isHfNeoxBuffer(n), n);
+  }
 });

@@ -77,6 +77,14 @@ export function resolveCheckpoint(pathOrDir: string): CheckpointFiles {
   // A directory with exactly one .safetensors file under another name is unambiguous.
   const others = readdirSync(pathOrDir).filter((f) => f.endsWith('.safetensors'));
   if (others.length === 1) return { source: join(pathOrDir, others[0]!), shards: [join(pathOrDir, others[0]!)] };
+  const pickles = readdirSync(pathOrDir).filter((f) => /^pytorch_model.*\.bin$/.test(f));
+  if (!others.length && pickles.length) {
+    throw new WeightsError(
+      pathOrDir,
+      `only PyTorch pickle weights here (${pickles.join(', ')}); blockserve reads safetensors: convert with ` +
+        `safetensors.torch.save_file(torch.load(path), "model.safetensors")`,
+    );
+  }
   throw new WeightsError(
     pathOrDir,
     others.length
@@ -120,6 +128,15 @@ export function loadCheckpoint(pathOrDir: string, opts: ReadOptions = {}): Map<s
     for (const [name, t] of part) out.set(name, t);
   }
   return out;
+}
+
+/**
+ * Buffers that older HF GPT-NeoX checkpoints (Pythia's among them) saved beside the parameters: the
+ * causal mask (`attention.bias`, BOOL), `attention.masked_bias` and the rotary `inv_freq`. The model
+ * recomputes them, so a loader should skip them (never read, and a BOOL would not load anyway).
+ */
+export function isHfNeoxBuffer(name: string): boolean {
+  return /\.attention\.(bias|masked_bias|rotary_emb\.inv_freq)$/.test(name);
 }
 
 const shapeText = (s: number[]) => `[${s.join(', ')}]`;
