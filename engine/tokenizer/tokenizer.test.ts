@@ -106,3 +106,8 @@ test('tokenText shows one token as decode([id]) does', () => {
 test('round trip: decode(encode(s)) is the NFC form of s', () => {
   for (const c of golden.encode) assert.equal(tok.decode(tok.encode(c.text)), c.text.normalize('NFC'), label(c.text));
 });
+
+test('lone surrogates (possible in JSON strings, impossible in UTF-8) encode as U+FFFD', () => {
+  assert.deepEqual(tok.encode('a\ud800b\udc00c'), tok.encode('a\ufffdb\ufffdc'));
+  assert.equal(tok.decode(tok.encode('a\ud800b')), 'a\ufffdb');
+});
