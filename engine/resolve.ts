@@ -17,7 +17,7 @@ import type { ModelSpec, PositionMode } from './config/spec.ts';
 import { expectedTensors, UNUSED_BLOCK_TENSORS } from './model/tensors.ts';
 import type { HostTensor } from './model/load.ts';
 import { randomWeights } from './model/random.ts';
-import { checkTensors, loadCheckpoint } from './weights/checkpoint.ts';
+import { checkTensors, isHfNeoxBuffer, loadCheckpoint } from './weights/checkpoint.ts';
 import { checkTokenizerFitsModel, loadTokenizer } from './tokenizer/tokenizer.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
@@ -121,7 +121,8 @@ export async function resolveModel(args: ModelArgs): Promise<ResolvedModel> {
   const { spec, weightsPath } = resolveSpec(args);
   let weights: Map<string, HostTensor>;
   if (weightsPath) {
-    const skip = (n: string) => UNUSED_BLOCK_TENSORS.has(n);
+    // Never read: the authors' unused block-decoder embedding, and old HF GPT-NeoX buffers (masks, inv_freq).
+    const skip = (n: string) => UNUSED_BLOCK_TENSORS.has(n) || isHfNeoxBuffer(n);
     const loaded = loadCheckpoint(weightsPath, { skip, onProgress: args.onProgress ? (d: number, t: number) => args.onProgress!(d, t, 'weights') : undefined });
     try {
       checkTensors(loaded, expectedTensors(spec), { ignore: skip });

@@ -1,0 +1,167 @@
+// `blockserve bench`: the paper's throughput benchmark through the real engine loop. Random weights
+// from presets, random prompt ids, EOS ignored; throughput = generated tokens / wall time. Each model
+// is measured in the same run as the machine's peaks and (with --vs) the other model.
+
+import { parseArgs } from 'node:util';
+import { presetSpec } from '../config/presets.ts';
+import type { ModelSpec } from '../config/spec.ts';
+import { createLocalEngine } from '../create.ts';
+import type { BackendName } from '../backends.ts';
+import { BACKEND_NAMES } from '../backends.ts';
+import type { SamplingParams } from '../api.ts';
+import { mulberry32 } from '../model/random.ts';
+import { rooflineTokensPerSecond, tokenCost } from './roofline.ts';
+import { measureMachinePeaks } from './peaks.ts';
+
+export class UsageError extends Error {}
+
+const HELP = `blockserve bench --preset A [--vs B] --prompt P --gen G [options]
+
+The paper's benchmark: random weights, random prompt ids, EOS ignored, generated tokens / wall time.
+  --preset A         model to measure (e.g. block_main_b4_85)
+  --vs B             a second model measured in the same run (e.g. vanilla_160); prints A/B
+  --prompt P         prompt tokens per sequence (default 128)
+  --gen G            generated tokens per sequence (default 512)
+  --batch auto|N,..  batch sizes (default auto: the largest that fits --mem-mb)
+  --mem-mb M         memory budget for --batch auto (default 8192)
+  --backend B        ${BACKEND_NAMES.join(' | ')} (default cpu)
+  --dtype D          weight dtype: bf16 | f32 (default bf16)
+  --json             print one JSON object
+Settings the paper reports: prefill-heavy --prompt 2048 --gen 128, decode-heavy --prompt 128 --gen 2048.
+`;
+
+export interface BenchRun {
+  model: string;
+  backend: string;
+  prompt_len: number;
+  gen_len: number;
+  batch: number;
+  tokens_per_s: number;
+  wall_s: number;
+  peak_mem_mb: number;
+  step_fill: number;
+  flops_per_token: number;
+  bytes_per_token: number;
+  roofline_tokens_per_s: number;
+  roofline_fraction: number;
+}
+
+/** KV bytes one sequence of `tokens` needs, and the weights' bytes, from the shapes. */
+function memoryPlan(spec: ModelSpec, tokens: number, weightBytes: number): { kvBytesPerSeq: number; weightsBytes: number } {
+  const stack = spec.kind === 'block' ? spec.blockDecoder : spec.decoder;
+  const tpe = spec.kind === 'block' ? spec.blockLength : 1;
+  const entries = Math.ceil(tokens / tpe) + 1;
+  const kvBytesPerSeq = entries * stack.numLayers * 2 * stack.hiddenSize * 4;
+  const params = spec.kind === 'block'
+    ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) + 12 * (spec.blockDecoder.numLayers + spec.tokenDecoder.numLayers) * stack.hiddenSize ** 2
+    : 2 * spec.vocabSize * spec.decoder.hiddenSize + 12 * spec.decoder.numLayers * spec.decoder.hiddenSize ** 2;
+  return { kvBytesPerSeq, weightsBytes: params * weightBytes };
+}
+
+/** Largest batch (power of two up to 512) whose KV cache + weights + activations fit the budget. */
+export function autoBatch(spec: ModelSpec, tokens: number, weightBytes: number, memMb: number): number {
+  const { kvBytesPerSeq, weightsBytes } = memoryPlan(spec, tokens, weightBytes);
+  const d = spec.kind === 'block' ? spec.blockDecoder.hiddenSize : spec.decoder.hiddenSize;
+  const perSeqActivations = (spec.vocabSize + 16 * d) * 4; // logits row + layer scratch
+  let best = 1;
+  for (let b = 1; b <= 512; b *= 2) {
+    if (weightsBytes + b * (kvBytesPerSeq + perSeqActivations) <= memMb * 2 ** 20) best = b;
+  }
+  return best;
+}
+
+async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32', prompt: number, gen: number, batch: number, peaks: { peak_gflops: number; triad_gbs: number }): Promise<BenchRun> {
+  const spec = presetSpec(preset);
+  const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
+  const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
+  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, padFirstBlock: spec.kind === 'block' ? spec.padFirstBlock : undefined });
+  const rand = mulberry32(42);
+  const sampling: SamplingParams = {
+    temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
+    logitBias: {}, stop: [], stopTokenIds: [], maxTokens: gen, ignoreEos: true,
+  };
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 20);
+  try {
+    const started = performance.now();
+    let generated = 0;
+    await Promise.all(Array.from({ length: batch }, async (_, i) => {
+      const promptIds = Array.from({ length: prompt }, () => 2 + Math.floor(rand() * (spec.vocabSize - 2)));
+      for await (const ev of engine.submit({ id: `bench-${i}`, promptIds, sampling })) {
+        if (ev.type === 'token') generated += ev.tokenIds.length;
+        if (ev.type === 'error') throw new Error(`bench request failed: ${ev.message}`);
+      }
+    }));
+    const wall = (performance.now() - started) / 1000;
+    const cost = tokenCost(spec, prompt, gen, batch, dtype === 'bf16' ? 2 : 4);
+    const roof = rooflineTokensPerSecond(cost, peaks.peak_gflops, peaks.triad_gbs);
+    const tps = generated / wall;
+    return {
+      model: preset, backend, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
+      peak_mem_mb: peakRss / 2 ** 20, step_fill: engine.stats().stepFill,
+      flops_per_token: cost.flopsPerToken, bytes_per_token: cost.bytesPerToken,
+      roofline_tokens_per_s: roof, roofline_fraction: tps / roof,
+    };
+  } finally {
+    clearInterval(sampler);
+    await engine.close();
+  }
+}
+
+function intArg(v: string | undefined, flag: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);
+  return x;
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, strict: true,
+      options: {
+        preset: { type: 'string' }, vs: { type: 'string' }, prompt: { type: 'string' }, gen: { type: 'string' },
+        batch: { type: 'string' }, 'mem-mb': { type: 'string' }, backend: { type: 'string' }, dtype: { type: 'string' },
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+  const o = parsed.values;
+  if (o.help) { process.stdout.write(HELP); return 0; }
+  if (!o.preset) throw new UsageError(`--preset is required\n\n${HELP}`);
+  const models = [o.preset, ...(o.vs ? [o.vs] : [])];
+  for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
+  const prompt = intArg(o.prompt, '--prompt', 128), gen = intArg(o.gen, '--gen', 512);
+  const memMb = intArg(o['mem-mb'], '--mem-mb', 8192);
+  const backend = (o.backend ?? 'cpu') as BackendName;
+  if (!BACKEND_NAMES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
+  const dtype = (o.dtype ?? 'bf16') as 'bf16' | 'f32';
+  if (dtype !== 'bf16' && dtype !== 'f32') throw new UsageError(`--dtype must be bf16 or f32, got '${o.dtype}'`);
+  const batchArg = o.batch ?? 'auto';
+  const batchesFor = (preset: string): number[] => batchArg === 'auto'
+    ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
+    : batchArg.split(',').map((b) => intArg(b.trim(), '--batch', 1));
+
+  const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
+  log('measuring machine peaks (FMA throughput, triad bandwidth)...');
+  const peaks = await measureMachinePeaks();
+  log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
+  const runs: BenchRun[] = [];
+  for (const m of models) {
+    for (const batch of batchesFor(m)) {
+      log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights ...`);
+      const r = await runOne(m, backend, dtype, prompt, gen, batch, peaks);
+      runs.push(r);
+      log(`  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`);
+      log(`  ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s, achieved ${(r.roofline_fraction * 100).toFixed(1)}%`);
+    }
+  }
+  const best = (m: string) => Math.max(...runs.filter((r) => r.model === m).map((r) => r.tokens_per_s));
+  const ratio = o.vs ? best(o.preset) / best(o.vs) : null;
+  if (ratio !== null) log(`ratio ${o.preset} / ${o.vs}: ${ratio.toFixed(2)}x (best batch of each)`);
+  if (o.json) process.stdout.write(JSON.stringify({ machine: peaks, runs, ratio }) + '\n');
+  return 0;
+}
