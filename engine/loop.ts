@@ -1,0 +1,300 @@
+// EngineLoop: the Engine interface over one Runner. One loop owns every sequence:
+//   schedule() -> runner.execute(items) -> sample each logits row -> update() -> emit events
+// Model-agnostic: block and vanilla models differ only in the runner's info (tokensPerEntry, padding).
+// It runs wherever it is constructed; the server keeps it off the HTTP thread by constructing it inside
+// the engine worker (engine/worker/).
+import { EngineRequestError } from './api.ts';
+import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, TokenizerLike, TokenLogprob } from './api.ts';
+import { RequestStream } from './loop/request-stream.ts';
+import { StopStringMatcher } from './loop/stop-strings.ts';
+import type { Runner, StepOutput } from './runner-api.ts';
+import { SamplerScratch, SequenceSampler, type SampleResult } from './sampler/sampler.ts';
+import type { StepPlan } from './scheduler/plan.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import type { Sequence } from './scheduler/sequence.ts';
+
+/** What EngineLoop needs of a streaming detokenizer (engine/tokenizer's IncrementalDetokenizer fits). */
+export interface DetokenizerLike {
+  /** Text completed by these tokens ('' while a character is incomplete). */
+  push(ids: number[]): string;
+  /** End of stream: whatever is held back. */
+  flush(): string;
+}
+
+/** Makes one detokenizer per request. */
+export type DetokenizerFactory = () => DetokenizerLike;
+
+export interface EngineLoopOptions {
+  /** KV pool size in MiB (pages = kvCacheMb / (bytesPerEntry * pageSize)); or give numPages. */
+  kvCacheMb?: number;
+  numPages?: number;
+  /** KV entries per page (entries are blocks of L tokens for block models). */
+  pageSize: number;
+  maxNumSeqs: number;
+  /** Requests waiting beyond this are refused with queue_full. */
+  maxQueue: number;
+  /** Token budget per step (chunked prefill). */
+  maxBatchTokens: number;
+  alignPhases?: boolean;
+  enablePrefixCache?: boolean;
+}
+
+interface LiveRequest {
+  req: GenerateRequest;
+  stream: RequestStream;
+  sampler: SequenceSampler;
+  detok: DetokenizerLike;
+  stopper: StopStringMatcher;
+  stopIds: Set<number>;
+}
+
+export class EngineLoop implements Engine {
+  readonly scheduler: Scheduler;
+  private readonly live = new Map<string, LiveRequest>();
+  private readonly scratch: SamplerScratch;
+  private readonly contextLength: number;
+  private readonly options: EngineLoopOptions;
+  private loopRunning: Promise<void> | null = null;
+  private deadReason: string | null = null;
+  private closing = false;
+  private abortedCount = 0;
+
+  constructor(
+    private readonly runner: Runner,
+    readonly tokenizer: TokenizerLike,
+    private readonly detokenizerFactory: DetokenizerFactory,
+    readonly info: EngineInfo,
+    options: EngineLoopOptions,
+  ) {
+    this.options = options;
+    const ri = runner.info;
+    this.contextLength = Math.min(info.contextLength, ri.contextLength);
+    const numPages = options.numPages ?? Math.floor(((options.kvCacheMb ?? 0) * 1024 * 1024) / (ri.bytesPerEntry * options.pageSize));
+    if (!(numPages >= 1)) throw new Error(`engine: the KV cache holds no page (kvCacheMb ${options.kvCacheMb}, ${ri.bytesPerEntry} bytes per entry, pageSize ${options.pageSize})`);
+    if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) throw new Error(`engine: maxQueue must be a non-negative integer`);
+    this.scheduler = new Scheduler({
+      tokensPerEntry: ri.tokensPerEntry,
+      padFirstBlock: ri.padFirstBlock,
+      contextLength: this.contextLength,
+      numPages,
+      pageSize: options.pageSize,
+      maxNumSeqs: options.maxNumSeqs,
+      maxBatchTokens: options.maxBatchTokens,
+      alignPhases: options.alignPhases,
+      enablePrefixCache: options.enablePrefixCache,
+    });
+    this.scratch = new SamplerScratch(ri.vocabSize);
+    runner.allocateCache(numPages * options.pageSize, ri.tokensPerEntry > 1 ? options.maxNumSeqs : 0);
+  }
+
+  // ------------------------------------------------------------------ Engine
+
+  submit(req: GenerateRequest): AsyncIterable<EngineEvent> {
+    if (this.deadReason !== null || this.closing) throw new EngineRequestError('engine_dead', `engine is not running: ${this.deadReason ?? 'closing'}`);
+    this.validate(req);
+    const reject = this.scheduler.rejectReason(req.promptIds.length);
+    if (reject) throw new EngineRequestError('context_length_exceeded', reject);
+    if (this.scheduler.numWaiting >= this.options.maxQueue) {
+      throw new EngineRequestError('queue_full', `the queue is full (${this.options.maxQueue} requests waiting)`);
+    }
+    const s = req.sampling;
+    const live: LiveRequest = {
+      req,
+      stream: new RequestStream(() => this.abort(req.id)),
+      sampler: new SequenceSampler(s, req.promptIds),
+      detok: this.detokenizerFactory(),
+      stopper: new StopStringMatcher(s.stop ?? []),
+      stopIds: new Set(s.stopTokenIds ?? []),
+    };
+    if (!s.ignoreEos) live.stopIds.add(this.runner.info.eosTokenId);
+    this.live.set(req.id, live);
+    this.scheduler.add(req.id, req.promptIds);
+    this.kick();
+    return live.stream;
+  }
+
+  abort(id: string): void {
+    const live = this.live.get(id);
+    if (!live) return;
+    const seq = this.scheduler.get(id);
+    const usage = this.usageOf(live, seq);
+    if (this.scheduler.abort(id)) this.abortedCount++;
+    this.end(live, { type: 'finished', reason: 'abort', usage });
+  }
+
+  stats(): EngineStats {
+    const m = this.scheduler.metrics();
+    return {
+      running: this.scheduler.numRunning,
+      waiting: this.scheduler.numWaiting,
+      kvPagesUsed: this.scheduler.pool.usedPages,
+      kvPagesTotal: this.scheduler.pool.numPages,
+      abortedTotal: this.abortedCount,
+      preemptedTotal: this.scheduler.preemptedTotal,
+      stepsTotal: m.steps,
+      stepFill: m.stepFill,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const id of [...this.live.keys()]) this.abort(id);
+    await this.loopRunning;
+    this.runner.dispose();
+  }
+
+  /** True once a runner failure killed the engine. */
+  get isDead(): boolean {
+    return this.deadReason !== null;
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private validate(req: GenerateRequest): void {
+    const bad = (msg: string): never => {
+      throw new EngineRequestError('invalid_request', msg);
+    };
+    if (typeof req.id !== 'string' || req.id === '') bad('request id must be a non-empty string');
+    if (this.live.has(req.id)) bad(`request id ${req.id} is already in use`);
+    if (!Array.isArray(req.promptIds) || req.promptIds.length === 0) bad('the prompt must hold at least one token');
+    const V = this.runner.info.vocabSize;
+    for (const t of req.promptIds) if (!Number.isInteger(t) || t < 0 || t >= V) bad(`prompt token ${t} is outside the vocabulary (0..${V - 1})`);
+    const s = req.sampling;
+    if (!Number.isInteger(s.maxTokens) || s.maxTokens < 1) bad(`maxTokens must be a positive integer, got ${s.maxTokens}`);
+    if (!(s.temperature >= 0)) bad(`temperature must be >= 0, got ${s.temperature}`);
+    if (!(s.topP > 0 && s.topP <= 1)) bad(`topP must be in (0, 1], got ${s.topP}`);
+    if (!Number.isInteger(s.topK) || s.topK < -1) bad(`topK must be -1, 0 or a positive integer, got ${s.topK}`);
+    if (!(s.minP >= 0 && s.minP <= 1)) bad(`minP must be in [0, 1], got ${s.minP}`);
+    if (!(s.repetitionPenalty > 0)) bad(`repetitionPenalty must be > 0, got ${s.repetitionPenalty}`);
+    if (s.logprobs !== undefined && !(Number.isInteger(s.logprobs) && s.logprobs >= 0)) bad(`logprobs must be a non-negative integer`);
+  }
+
+  private kick(): void {
+    if (this.loopRunning || this.deadReason !== null) return;
+    this.loopRunning = this.run().finally(() => {
+      this.loopRunning = null;
+      // A request may have arrived while the last step finished.
+      if (this.scheduler.hasWork && !this.closing) this.kick();
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.scheduler.hasWork && this.deadReason === null && !this.closing) {
+      await this.step();
+      // Let submit() / abort() messages in between steps even when the runner answers synchronously.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async step(): Promise<void> {
+    const plan = this.scheduler.schedule();
+    for (const id of plan.started) this.live.get(id)?.stream.push({ type: 'started' });
+    for (const id of plan.outOfCache) this.finishNow(id, 'length');
+    if (plan.items.length === 0) {
+      if (plan.outOfCache.length === 0 && plan.preempted.length === 0) this.die(new Error('scheduler made no progress with work pending'));
+      return;
+    }
+    let out: StepOutput;
+    try {
+      out = await this.runner.execute(plan.items);
+      if (out.logits.length < plan.numLogitsRows * out.vocabSize) throw new Error(`runner returned ${out.logits.length} logits for ${plan.numLogitsRows} rows of ${out.vocabSize}`);
+    } catch (e) {
+      this.die(e);
+      return;
+    }
+    const results = this.sampleRows(plan, out);
+    const rowOf = new Map<string, number>();
+    for (const f of plan.feeds) if (f.logitsRow >= 0) rowOf.set(f.seqId, f.logitsRow);
+    for (const { seqId, token } of this.scheduler.update(plan, results.tokens)) {
+      const live = this.live.get(seqId);
+      if (live) this.onToken(live, token, results.byRow[rowOf.get(seqId)!]);
+    }
+  }
+
+  private sampleRows(plan: StepPlan, out: StepOutput): { tokens: Int32Array; byRow: (SampleResult | undefined)[] } {
+    const tokens = new Int32Array(plan.numLogitsRows).fill(-1);
+    const byRow: (SampleResult | undefined)[] = new Array(plan.numLogitsRows);
+    for (const feed of plan.feeds) {
+      if (feed.logitsRow < 0) continue;
+      const live = this.live.get(feed.seqId);
+      if (!live) continue; // aborted while the step ran
+      const r = live.sampler.sample(out.logits, feed.logitsRow * out.vocabSize, out.vocabSize, this.scratch);
+      tokens[feed.logitsRow] = r.token;
+      byRow[feed.logitsRow] = r;
+    }
+    return { tokens, byRow };
+  }
+
+  private onToken(live: LiveRequest, token: number, result: SampleResult | undefined): void {
+    live.sampler.observe(token);
+    const seq = this.scheduler.get(live.req.id)!;
+    let finish: FinishReason | null = null;
+    let text = '';
+    let matchedStopString = false;
+    if (live.stopIds.has(token)) {
+      finish = 'stop'; // the stop token counts as generated but is not rendered as text
+    } else {
+      const m = live.stopper.push(live.detok.push([token]));
+      text = m.text;
+      matchedStopString = m.stopped;
+      if (m.stopped) finish = 'stop';
+    }
+    if (finish === null && (seq.numGenerated >= live.req.sampling.maxTokens || seq.tokens.length >= this.contextLength)) finish = 'length';
+    // Ending without a stop-string match releases what was held back, in this last token event.
+    if (finish !== null && !matchedStopString) text += this.drain(live);
+    const event: EngineEvent = { type: 'token', tokenIds: [token], text };
+    if (result?.logprobs) event.logprobs = [this.renderLogprobs(token, result)];
+    live.stream.push(event);
+    if (finish !== null) {
+      const usage = this.usageOf(live, seq);
+      this.scheduler.finish(live.req.id);
+      this.end(live, { type: 'finished', reason: finish, usage });
+    }
+  }
+
+  /** Text still held (detokenizer tail, stop-string look-behind) once generation ends without a stop string match. */
+  private drain(live: LiveRequest): string {
+    const m = live.stopper.push(live.detok.flush());
+    return m.stopped ? m.text : m.text + live.stopper.flush();
+  }
+
+  private finishNow(id: string, reason: FinishReason): void {
+    const live = this.live.get(id);
+    if (!live) return;
+    const usage = this.usageOf(live, this.scheduler.get(id));
+    const text = this.drain(live);
+    this.scheduler.finish(id);
+    this.end(live, text ? { type: 'finished', reason, usage, text } : { type: 'finished', reason, usage });
+  }
+
+  private renderLogprobs(token: number, r: SampleResult): TokenLogprob {
+    const lp = r.logprobs!;
+    return {
+      tokenId: token,
+      token: this.tokenizer.decode([token]),
+      logprob: lp.logprob,
+      top: lp.top.map((t) => ({ tokenId: t.tokenId, token: this.tokenizer.decode([t.tokenId]), logprob: t.logprob })),
+    };
+  }
+
+  private usageOf(live: LiveRequest, seq: Sequence | undefined): { promptTokens: number; completionTokens: number } {
+    return { promptTokens: live.req.promptIds.length, completionTokens: seq ? seq.numGenerated : 0 };
+  }
+
+  private end(live: LiveRequest, event: EngineEvent): void {
+    this.live.delete(live.req.id);
+    live.stream.push(event);
+    live.stream.end();
+  }
+
+  /** A runner failure: every request gets an error event, and the engine refuses new ones. */
+  private die(e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.deadReason = message;
+    for (const live of [...this.live.values()]) {
+      this.scheduler.abort(live.req.id);
+      this.end(live, { type: 'error', code: 'engine_dead', message: `engine failed: ${message}` });
+    }
+  }
+}

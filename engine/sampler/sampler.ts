@@ -1,0 +1,255 @@
+// Turns one logits row into one token, per request, on the host. The order follows vLLM v1:
+//   1. logit_bias (added)
+//   2. repetition_penalty (HF: over prompt + generated tokens, each once: positive logits divided,
+//      negative multiplied)
+//   3. frequency_penalty and presence_penalty (OpenAI: over generated tokens, minus
+//      count * frequency + presence)
+//   -- logprobs are read here: log-softmax of the logits after steps 1-3, before temperature and
+//      truncation (so top_logprobs show the distribution the penalties produced, never -inf, and do
+//      not depend on the sampling knobs). vLLM's default "raw_logprobs" is taken before step 1; ours
+//      differs only when bias or penalties are set.
+//   4. temperature 0 (below 1e-5): argmax, ties to the lowest id. Otherwise divide by temperature,
+//   5. min_p (keep p >= min_p * p_max), then top_k, then top_p over what remains (renormalized), and
+//      draw one uniform number from the request's own RNG (inverse CDF in token-id order).
+// The row is modified in place (steps 1-3): it belongs to the step's output buffer.
+//
+// Cost: a pass for the max, one exponential per surviving entry (fast-exp.ts), no full sort: top_k by
+// a heap, top_p by a histogram of the exponent (1/16-nat buckets) that leaves only one bucket to sort.
+import type { SamplingParams } from '../api.ts';
+import { expNeg } from './fast-exp.ts';
+import { Rng } from './rng.ts';
+import { topKIndices } from './top-k.ts';
+
+export interface SampledLogprobs {
+  /** Log-probability of the chosen token. */
+  logprob: number;
+  /** The `logprobs` most likely tokens, best first. */
+  top: { tokenId: number; logprob: number }[];
+}
+
+export interface SampleResult {
+  token: number;
+  logprobs?: SampledLogprobs;
+}
+
+const GREEDY_EPS = 1e-5;
+const BUCKETS_PER_NAT = 16;
+const NUM_BUCKETS = 64 * BUCKETS_PER_NAT; // exponents past 64 nats (p < 1.6e-28) never enter a nucleus
+
+/** Reusable buffers for one vocabulary width (one per engine loop). */
+export class SamplerScratch {
+  readonly weights: Float64Array;
+  readonly bucketMass = new Float64Array(NUM_BUCKETS);
+  constructor(readonly vocabSize: number) {
+    this.weights = new Float64Array(vocabSize);
+  }
+}
+
+/** One request's sampling state: its parameters, its RNG and the token counts its penalties need. */
+export class SequenceSampler {
+  readonly rng: Rng;
+  private readonly biasIds: number[] = [];
+  private readonly biasValues: number[] = [];
+  /** Distinct prompt + generated tokens (repetition penalty); null when the penalty is off. */
+  private readonly seen: Set<number> | null;
+  /** Generated token -> count (frequency / presence penalties). */
+  private readonly counts = new Map<number, number>();
+
+  constructor(
+    readonly params: SamplingParams,
+    promptIds: readonly number[],
+  ) {
+    this.rng = new Rng(params.seed ?? Rng.randomSeed());
+    for (const [id, bias] of Object.entries(params.logitBias ?? {})) {
+      this.biasIds.push(Number(id));
+      this.biasValues.push(bias);
+    }
+    this.seen = params.repetitionPenalty !== 1 ? new Set(promptIds) : null;
+  }
+
+  /** Records a generated token (after sampling it, and when restoring state). */
+  observe(token: number): void {
+    this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
+    this.seen?.add(token);
+  }
+
+  /** Samples from row logits[offset .. offset + vocabSize). */
+  sample(logits: Float32Array, offset: number, vocabSize: number, scratch: SamplerScratch): SampleResult {
+    const p = this.params;
+    const row = logits.subarray(offset, offset + vocabSize);
+    this.applyPenalties(row);
+
+    let max = -Infinity;
+    let argmax = 0;
+    for (let i = 0; i < vocabSize; i++) {
+      const v = row[i];
+      if (v > max) {
+        max = v;
+        argmax = i;
+      }
+    }
+    const token = p.temperature < GREEDY_EPS ? argmax : this.sampleRandom(row, max, scratch);
+    const result: SampleResult = { token };
+    if (p.logprobs !== undefined && p.logprobs !== null) result.logprobs = logprobsOf(row, max, token, p.logprobs);
+    return result;
+  }
+
+  private applyPenalties(row: Float32Array): void {
+    const p = this.params;
+    const V = row.length;
+    for (let j = 0; j < this.biasIds.length; j++) {
+      const id = this.biasIds[j];
+      if (id >= 0 && id < V) row[id] += this.biasValues[j];
+    }
+    if (this.seen) {
+      const rp = p.repetitionPenalty;
+      for (const t of this.seen) {
+        if (t < 0 || t >= V) continue;
+        const v = row[t];
+        row[t] = v > 0 ? v / rp : v * rp;
+      }
+    }
+    const fp = p.frequencyPenalty;
+    const pp = p.presencePenalty;
+    if (fp !== 0 || pp !== 0) {
+      for (const [t, c] of this.counts) if (t >= 0 && t < V) row[t] -= c * fp + pp;
+    }
+  }
+
+  private sampleRandom(row: Float32Array, max: number, scratch: SamplerScratch): number {
+    const p = this.params;
+    const V = row.length;
+    const invT = 1 / p.temperature;
+    // min_p in logit units: p_i >= minP * p_max  <=>  x_i >= max + T ln(minP)
+    const floor = p.minP > 0 ? max + p.temperature * Math.log(p.minP) : -Infinity;
+    const topP = p.topP > 0 && p.topP < 1 ? p.topP : 1;
+
+    if (p.topK > 0 && p.topK < V) {
+      const cand = topKIndices(row, 0, V, p.topK, floor);
+      const w = scratch.weights;
+      let total = 0;
+      for (let j = 0; j < cand.length; j++) {
+        w[j] = expNeg((max - row[cand[j]]) * invT);
+        total += w[j];
+      }
+      let n = cand.length;
+      if (topP < 1) {
+        const target = topP * total;
+        let acc = 0;
+        for (let j = 0; j < cand.length; j++) {
+          acc += w[j];
+          if (acc >= target) {
+            n = j + 1;
+            break;
+          }
+        }
+        total = acc;
+      }
+      // Draw in token-id order so the result does not depend on how candidates were found.
+      const kept = cand.slice(0, n).map((id, j) => [id, w[j]] as const).sort((a, b) => a[0] - b[0]);
+      let u = this.rng.next() * total;
+      for (const [id, wt] of kept) {
+        u -= wt;
+        if (u < 0) return id;
+      }
+      return kept[kept.length - 1][0];
+    }
+
+    const w = scratch.weights;
+    let total = 0;
+    for (let i = 0; i < V; i++) {
+      const x = row[i];
+      const e = x >= floor ? expNeg((max - x) * invT) : 0;
+      w[i] = e;
+      total += e;
+    }
+    if (topP < 1) total = this.nucleus(row, max, invT, topP, total, scratch);
+    let u = this.rng.next() * total;
+    let last = 0;
+    for (let i = 0; i < V; i++) {
+      const e = w[i];
+      if (e === 0) continue;
+      last = i;
+      u -= e;
+      if (u < 0) return i;
+    }
+    return last; // rounding left u a hair above zero
+  }
+
+  /**
+   * Zeroes the weights outside the top_p nucleus and returns the nucleus mass. Tokens are binned by
+   * their exponent d = (max - x) / T; whole bins are in or out except the one where the mass crosses
+   * top_p * total, which alone is sorted.
+   */
+  private nucleus(row: Float32Array, max: number, invT: number, topP: number, total: number, scratch: SamplerScratch): number {
+    const V = row.length;
+    const w = scratch.weights;
+    const mass = scratch.bucketMass;
+    mass.fill(0);
+    for (let i = 0; i < V; i++) {
+      if (w[i] === 0) continue;
+      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
+      if (b < NUM_BUCKETS) mass[b] += w[i];
+    }
+    const target = topP * total;
+    let acc = 0;
+    let edge = NUM_BUCKETS - 1;
+    for (let b = 0; b < NUM_BUCKETS; b++) {
+      if (acc + mass[b] >= target) {
+        edge = b;
+        break;
+      }
+      acc += mass[b];
+    }
+    const inEdge: number[] = [];
+    for (let i = 0; i < V; i++) {
+      if (w[i] === 0) continue;
+      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
+      if (b === edge) inEdge.push(i);
+    }
+    inEdge.sort((a, b) => row[b] - row[a] || a - b);
+    let cutoff = Infinity;
+    for (const i of inEdge) {
+      acc += w[i];
+      cutoff = row[i];
+      if (acc >= target) break;
+    }
+    // Keep bins above the edge, and edge tokens at or above the cutoff value (ties all kept).
+    let kept = 0;
+    for (let i = 0; i < V; i++) {
+      if (w[i] === 0) continue;
+      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
+      if (b < edge || (b === edge && row[i] >= cutoff)) kept += w[i];
+      else w[i] = 0;
+    }
+    return kept;
+  }
+}
+
+/** Log-softmax of the (penalized) row at `token`, plus its `numTop` best entries. */
+export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number): SampledLogprobs {
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += expNeg(max - row[i]);
+  const logZ = max + Math.log(sum);
+  const top = numTop > 0 ? topKIndices(row, 0, row.length, numTop).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
+  return { logprob: row[token] - logZ, top };
+}
+
+/** Sampling parameters with every knob off (greedy); tests and the bench start from these. */
+export function defaultSamplingParams(overrides: Partial<SamplingParams> = {}): SamplingParams {
+  return {
+    temperature: 0,
+    topP: 1,
+    topK: 0,
+    minP: 0,
+    frequencyPenalty: 0,
+    presencePenalty: 0,
+    repetitionPenalty: 1,
+    logitBias: {},
+    stop: [],
+    stopTokenIds: [],
+    maxTokens: 16,
+    ignoreEos: false,
+    ...overrides,
+  };
+}
