@@ -1,7 +1,7 @@
 // A tiny tokenizer for engine tests: token id -> a fixed piece of text. Pieces of several characters
 // let tests split a stop string across tokens. Id 0 is the end-of-text token and renders as ''.
 import type { TokenizerLike } from '../api.ts';
-import type { DetokenizerFactory } from '../loop.ts';
+import type { DetokenizerFactory } from '../loop/engine-loop.ts';
 
 export const DEFAULT_PIECES: readonly string[] = (() => {
   const p = [''];

@@ -2,16 +2,19 @@
 //   schedule() -> runner.execute(items) -> sample each logits row -> update() -> emit events
 // Model-agnostic: block and vanilla models differ only in the runner's info (tokensPerEntry, padding).
 // It runs wherever it is constructed; the server keeps it off the HTTP thread by constructing it inside
-// the engine worker (engine/worker/).
-import { EngineRequestError } from './api.ts';
-import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, TokenizerLike, TokenLogprob } from './api.ts';
-import { RequestStream } from './loop/request-stream.ts';
-import { StopStringMatcher } from './loop/stop-strings.ts';
-import type { Runner, StepOutput } from './runner-api.ts';
-import { SamplerScratch, SequenceSampler, type SampleResult } from './sampler/sampler.ts';
-import type { StepPlan } from './scheduler/plan.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
-import type { Sequence } from './scheduler/sequence.ts';
+// the engine worker (engine/create.ts, engine/worker/).
+//
+// The caller allocates the runner's cache before constructing the loop:
+//   runner.allocateCache(numPages * pageSize, maxNumSeqs)   (numPagesFor() sizes numPages from MiB)
+import { EngineRequestError } from '../api.ts';
+import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, TokenizerLike, TokenLogprob } from '../api.ts';
+import { RequestStream } from './request-stream.ts';
+import { StopStringMatcher } from './stop-strings.ts';
+import type { Runner, StepOutput } from '../runner-api.ts';
+import { SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
+import type { StepPlan } from '../scheduler/plan.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
+import type { Sequence } from '../scheduler/sequence.ts';
 
 /** What EngineLoop needs of a streaming detokenizer (engine/tokenizer's IncrementalDetokenizer fits). */
 export interface DetokenizerLike {
@@ -24,10 +27,18 @@ export interface DetokenizerLike {
 /** Makes one detokenizer per request. */
 export type DetokenizerFactory = () => DetokenizerLike;
 
+/** Pages of `pageSize` entries that fit in `kvCacheMb` MiB. */
+export function numPagesFor(kvCacheMb: number, bytesPerEntry: number, pageSize: number): number {
+  return Math.floor((kvCacheMb * 2 ** 20) / (bytesPerEntry * pageSize));
+}
+
 export interface EngineLoopOptions {
-  /** KV pool size in MiB (pages = kvCacheMb / (bytesPerEntry * pageSize)); or give numPages. */
-  kvCacheMb?: number;
-  numPages?: number;
+  info: EngineInfo;
+  tokenizer: TokenizerLike;
+  /** One streaming detokenizer per request. */
+  detokenizer: DetokenizerFactory;
+  /** KV pages; the runner's cache must hold numPages * pageSize entries. */
+  numPages: number;
   /** KV entries per page (entries are blocks of L tokens for block models). */
   pageSize: number;
   maxNumSeqs: number;
@@ -35,8 +46,12 @@ export interface EngineLoopOptions {
   maxQueue: number;
   /** Token budget per step (chunked prefill). */
   maxBatchTokens: number;
+  /** Block-synchronous admission (default on for block models). */
   alignPhases?: boolean;
+  /** Prefix caching across requests (default on). */
   enablePrefixCache?: boolean;
+  /** Runs once at the end of close() (dispose the model and backend). */
+  onClose?: () => void | Promise<void>;
 }
 
 interface LiveRequest {
@@ -51,7 +66,7 @@ interface LiveRequest {
 export class EngineLoop implements Engine {
   readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveRequest>();
-  private readonly scratch: SamplerScratch;
+  private scratch: SamplerScratch;
   private readonly contextLength: number;
   private readonly options: EngineLoopOptions;
   private loopRunning: Promise<void> | null = null;
@@ -59,18 +74,22 @@ export class EngineLoop implements Engine {
   private closing = false;
   private abortedCount = 0;
 
+  readonly info: EngineInfo;
+  readonly tokenizer: TokenizerLike;
+  private readonly detokenizerFactory: DetokenizerFactory;
+
   constructor(
     private readonly runner: Runner,
-    readonly tokenizer: TokenizerLike,
-    private readonly detokenizerFactory: DetokenizerFactory,
-    readonly info: EngineInfo,
     options: EngineLoopOptions,
   ) {
     this.options = options;
+    this.info = options.info;
+    this.tokenizer = options.tokenizer;
+    this.detokenizerFactory = options.detokenizer;
     const ri = runner.info;
-    this.contextLength = Math.min(info.contextLength, ri.contextLength);
-    const numPages = options.numPages ?? Math.floor(((options.kvCacheMb ?? 0) * 1024 * 1024) / (ri.bytesPerEntry * options.pageSize));
-    if (!(numPages >= 1)) throw new Error(`engine: the KV cache holds no page (kvCacheMb ${options.kvCacheMb}, ${ri.bytesPerEntry} bytes per entry, pageSize ${options.pageSize})`);
+    this.contextLength = Math.min(options.info.contextLength, ri.contextLength);
+    const numPages = options.numPages;
+    if (!Number.isInteger(numPages) || numPages < 1) throw new Error(`engine: numPages must be a positive integer, got ${numPages}`);
     if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) throw new Error(`engine: maxQueue must be a non-negative integer`);
     this.scheduler = new Scheduler({
       tokensPerEntry: ri.tokensPerEntry,
@@ -84,7 +103,6 @@ export class EngineLoop implements Engine {
       enablePrefixCache: options.enablePrefixCache,
     });
     this.scratch = new SamplerScratch(ri.vocabSize);
-    runner.allocateCache(numPages * options.pageSize, ri.tokensPerEntry > 1 ? options.maxNumSeqs : 0);
   }
 
   // ------------------------------------------------------------------ Engine
@@ -141,7 +159,7 @@ export class EngineLoop implements Engine {
     this.closing = true;
     for (const id of [...this.live.keys()]) this.abort(id);
     await this.loopRunning;
-    this.runner.dispose();
+    await this.options.onClose?.();
   }
 
   /** True once a runner failure killed the engine. */
@@ -181,9 +199,11 @@ export class EngineLoop implements Engine {
 
   private async run(): Promise<void> {
     while (this.scheduler.hasWork && this.deadReason === null && !this.closing) {
-      await this.step();
-      // Let submit() / abort() messages in between steps even when the runner answers synchronously.
+      // Yield first: requests submitted in the same tick are admitted together, submit() never runs a
+      // step itself, and abort() gets in between steps even when the runner answers synchronously.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.deadReason !== null || this.closing) break;
+      await this.step();
     }
   }
 
@@ -213,6 +233,7 @@ export class EngineLoop implements Engine {
   }
 
   private sampleRows(plan: StepPlan, out: StepOutput): { tokens: Int32Array; byRow: (SampleResult | undefined)[] } {
+    if (this.scratch.vocabSize !== out.vocabSize) this.scratch = new SamplerScratch(out.vocabSize);
     const tokens = new Int32Array(plan.numLogitsRows).fill(-1);
     const byRow: (SampleResult | undefined)[] = new Array(plan.numLogitsRows);
     for (const feed of plan.feeds) {
