@@ -1,0 +1,150 @@
+// The native CPU backend: a thin TypeScript wrapper over the C++ addon in ./src (built at npm install by
+// ./build.mjs). Tensors live in native memory; ops run synchronously on the calling thread and spread
+// over the addon's thread pool inside, so callers run it off the HTTP event loop (the engine's worker).
+
+import { createRequire } from 'node:module';
+import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
+import { numel, rowsOf } from '../backend.ts';
+
+/** The addon's exports (src/addon.cc). Tensor handles are opaque externals. */
+export interface CpuAddon {
+  info(): { threads: number; avx2: boolean; cpuHasAvx2: boolean };
+  configure(threads: number, avx2: boolean): void;
+  alloc(elements: number, dtype: number): unknown;
+  write(buf: unknown, data: Float32Array | Uint16Array, offset: number): void;
+  read(buf: unknown, count: number): Float32Array;
+  free(buf: unknown): void;
+  matmul(out: unknown, x: unknown, w: unknown, M: number, K: number, N: number, bias: unknown, residual: unknown, gelu: boolean): void;
+  layerNorm(out: unknown, x: unknown, gamma: unknown, beta: unknown, rows: number, width: number, eps: number): void;
+  add(out: unknown, a: unknown, b: unknown): void;
+  gatherRows(out: unknown, src: unknown, rows: Int32Array, outRowOffset: number, width: number): void;
+  rotary(qkv: unknown, positions: Int32Array, heads: number, headDim: number, rotDims: number, base: number): void;
+  kvWrite(k: unknown, v: unknown, qkv: unknown, slots: Int32Array, heads: number, headDim: number): void;
+  attention(out: unknown, qkv: unknown, k: unknown, v: unknown, rowSeq: Int32Array, rowCtxLen: Int32Array, seqSlotOffsets: Int32Array, seqSlots: Int32Array, heads: number, headDim: number, scale: number): void;
+  peakFlops(seconds: number): number;
+  triad(elements: number, repeats: number): number;
+}
+
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+
+let addon: CpuAddon | null = null;
+let loadError: string | null = null;
+try {
+  addon = createRequire(import.meta.url)('./build/Release/blockserve_cpu.node') as CpuAddon;
+} catch (e) {
+  loadError = (e as Error).message.split('\n')[0] ?? String(e);
+}
+
+export function cpuBackendAvailable(): boolean {
+  return addon !== null;
+}
+
+/** Why the addon did not load (null when it did). */
+export function cpuBackendLoadError(): string | null {
+  return loadError;
+}
+
+/** The raw addon (the kernel benchmark's machine probes use it). Throws when it is not built. */
+export function cpuAddon(): CpuAddon {
+  if (!addon) throw new Error(`the native CPU backend is not built: ${loadError} (run npm install, or node kernels/cpu/build.mjs)`);
+  return addon;
+}
+
+export interface CpuBackendOptions {
+  /** Pool threads; default one per core. */
+  threads?: number;
+  /** false forces the portable scalar kernels even on an AVX2 machine (tests use it). */
+  simd?: boolean;
+}
+
+interface CpuHandle {
+  buf: unknown;
+}
+
+function hb(t: Tensor): unknown {
+  const h = t.handle as CpuHandle;
+  if (!h || !('buf' in h)) throw new Error('cpu backend: tensor belongs to another backend');
+  return h.buf;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  private readonly native: CpuAddon;
+
+  constructor(opts: CpuBackendOptions = {}) {
+    this.native = cpuAddon();
+    this.native.configure(opts.threads ?? 0, opts.simd ?? true);
+  }
+
+  /** Threads and ISA actually in use. */
+  info(): { threads: number; avx2: boolean; cpuHasAvx2: boolean } {
+    return this.native.info();
+  }
+
+  alloc(shape: readonly number[]): Tensor {
+    return { shape: [...shape], dtype: 'f32', handle: { buf: this.native.alloc(numel(shape), 0) } satisfies CpuHandle };
+  }
+
+  upload(data: Float32Array | Uint16Array, shape: readonly number[], dtype: DType): Tensor {
+    if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} elements for shape [${shape}]`);
+    if ((dtype === 'f32') !== data instanceof Float32Array) throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
+    const buf = this.native.alloc(data.length, DTYPE_CODE[dtype]);
+    this.native.write(buf, data, 0);
+    return { shape: [...shape], dtype, handle: { buf } satisfies CpuHandle };
+  }
+
+  write(t: Tensor, data: Float32Array, offset = 0): void {
+    if (t.dtype !== 'f32') throw new Error('write: only f32 tensors');
+    this.native.write(hb(t), data, offset);
+  }
+
+  async read(t: Tensor, count?: number): Promise<Float32Array> {
+    return this.native.read(hb(t), count ?? numel(t.shape));
+  }
+
+  free(t: Tensor): void {
+    this.native.free(hb(t));
+  }
+
+  async sync(): Promise<void> {}
+
+  dispose(): void {
+    // The pool is process-wide and parks its threads when idle; tensors are freed by their owners (or
+    // by the GC finalizer of their handle).
+  }
+
+  matmul(out: Tensor, x: Tensor, w: Tensor, opts: MatmulOptions = {}): void {
+    const [N, K] = w.shape as [number, number];
+    if (w.shape.length !== 2) throw new Error(`matmul: weight must be [N, K], got [${w.shape}]`);
+    const { rows: M, width: xK } = rowsOf(x);
+    if (xK !== K) throw new Error(`matmul: x width ${xK} != weight K ${K}`);
+    if (numel(out.shape) !== M * N) throw new Error(`matmul: out has ${numel(out.shape)} elements, want ${M}x${N}`);
+    this.native.matmul(hb(out), hb(x), hb(w), M, K, N, opts.bias ? hb(opts.bias) : null, opts.residual ? hb(opts.residual) : null, !!opts.gelu);
+  }
+
+  layerNorm(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): void {
+    const { rows, width } = rowsOf(x);
+    if (numel(out.shape) !== rows * width) throw new Error('layerNorm: out shape mismatch');
+    this.native.layerNorm(hb(out), hb(x), hb(gamma), hb(beta), rows, width, eps);
+  }
+
+  add(out: Tensor, a: Tensor, b: Tensor): void {
+    this.native.add(hb(out), hb(a), hb(b));
+  }
+
+  gatherRows(out: Tensor, src: Tensor, rows: Int32Array, outRowOffset = 0, width?: number): void {
+    this.native.gatherRows(hb(out), hb(src), rows, outRowOffset, width ?? rowsOf(src).width);
+  }
+
+  rotary(qkv: Tensor, positions: Int32Array, numHeads: number, headDim: number, rotDims: number, base: number): void {
+    this.native.rotary(hb(qkv), positions, numHeads, headDim, rotDims, base);
+  }
+
+  kvWrite(kCache: Tensor, vCache: Tensor, qkv: Tensor, slots: Int32Array, numHeads: number, headDim: number): void {
+    this.native.kvWrite(hb(kCache), hb(vCache), hb(qkv), slots, numHeads, headDim);
+  }
+
+  attention(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void {
+    this.native.attention(hb(out), hb(qkv), hb(kCache), hb(vCache), plan.rowSeq, plan.rowCtxLen, plan.seqSlotOffsets, plan.seqSlots, numHeads, headDim, scale);
+  }
+}

@@ -1,0 +1,31 @@
+// out[M,N] = act(x[M,K] W[N,K]^T + bias) + residual, with W in f32, f16 or bf16.
+#pragma once
+
+#include <cstdint>
+
+namespace bs {
+
+struct MatmulArgs {
+  float* out;
+  const float* x;
+  const void* w;  // [N, K] in wDtype
+  int wDtype;
+  int64_t M, K, N;
+  const float* bias;      // [N] or null
+  const float* residual;  // [M, N] or null; must not alias out (the binding copies it first)
+  bool gelu;
+  /** Weights repacked for the tiled GEMM (packWeights), or null: then only the small-M path may run. */
+  const float* packed;
+};
+
+/** Rows of x at or below which the weight-streaming (GEMV-like) path runs instead of the tiled GEMM. */
+constexpr int64_t kSmallM = 8;
+
+/** Floats needed by packWeights for an [N, K] weight. */
+int64_t packedSize(int64_t N, int64_t K);
+/** Repacks W [N, K] (any dtype) into f32 panels of 16 output columns, [ceil(N/16)][K][16], zero-padded. */
+void packWeights(float* dst, const void* w, int dtype, int64_t N, int64_t K);
+
+void matmul(const MatmulArgs& a);
+
+}  // namespace bs

@@ -1,0 +1,105 @@
+// Machine peaks for the kernel benchmark, measured in the same process and on the same pool as the
+// kernels: FP32 FMA throughput (independent FMA chains, no memory traffic) and STREAM triad bandwidth.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <vector>
+
+#include "cpu.h"
+#include "ops.h"
+#include "simd.h"
+#include "thread_pool.h"
+
+namespace bs {
+
+static double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+static std::atomic<float> sink{0};  // keeps the loops' results observable
+
+#if defined(__x86_64__)
+/** 12 independent chains cover the FMA latency x throughput product of current x86 cores. */
+BS_AVX2 static int64_t fmaChainsAvx2(int64_t iters) {
+  __m256 c[12];
+  for (int j = 0; j < 12; j++) c[j] = _mm256_set1_ps(static_cast<float>(j) * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-6f);
+  for (int64_t i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++) c[j] = _mm256_fmadd_ps(c[j], m, add);
+  }
+  __m256 s = c[0];
+  for (int j = 1; j < 12; j++) s = _mm256_add_ps(s, c[j]);
+  sink.store(hsum(s), std::memory_order_relaxed);
+  return iters * 12 * 8 * 2;
+}
+#endif
+
+static int64_t fmaChainsScalar(int64_t iters) {
+  float c[16];
+  for (int j = 0; j < 16; j++) c[j] = static_cast<float>(j) * 1e-3f;
+  for (int64_t i = 0; i < iters; i++)
+    for (int j = 0; j < 16; j++) c[j] = c[j] * 0.999999f + 1e-6f;
+  float s = 0;
+  for (float v : c) s += v;
+  sink.store(s, std::memory_order_relaxed);
+  return iters * 16 * 2;
+}
+
+static int64_t fmaChains(int64_t iters) {
+#if defined(__x86_64__)
+  if (useAvx2()) return fmaChainsAvx2(iters);
+#endif
+  return fmaChainsScalar(iters);
+}
+
+double measurePeakFlops(double seconds) {
+  // Calibrate on one thread, then run every thread for about `seconds`; best of three.
+  int64_t iters = 1 << 16;
+  double t0 = now();
+  fmaChains(iters);
+  const double single = std::max(1e-6, now() - t0);
+  iters = std::max<int64_t>(iters, static_cast<int64_t>(iters * (seconds / 3) / single));
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    std::atomic<int64_t> flops{0};
+    t0 = now();
+    pool().onEveryThread([&](int) { flops.fetch_add(fmaChains(iters)); });
+    best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
+  }
+  return best;
+}
+
+double measureTriadBytesPerSecond(int64_t elements, int repeats) {
+  const int threads = pool().threads();
+  std::vector<float> a(elements), b(elements), c(elements);
+  const int64_t chunk = (elements + threads - 1) / threads;
+  auto slice = [&](int t, auto&& body) {
+    const int64_t i0 = t * chunk, i1 = std::min(elements, i0 + chunk);
+    body(i0, i1);
+  };
+  // First touch by the thread that will stream each slice.
+  pool().onEveryThread([&](int t) {
+    slice(t, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) { a[i] = 0; b[i] = 1.0f; c[i] = 2.0f; }
+    });
+  });
+  double best = 0;
+  for (int rep = 0; rep < repeats; rep++) {
+    const double t0 = now();
+    pool().onEveryThread([&](int t) {
+      slice(t, [&](int64_t i0, int64_t i1) {
+        float* __restrict pa = a.data();
+        const float* __restrict pb = b.data();
+        const float* __restrict pc = c.data();
+        for (int64_t i = i0; i < i1; i++) pa[i] = pb[i] + 3.0f * pc[i];
+      });
+    });
+    best = std::max(best, 3.0 * 4.0 * static_cast<double>(elements) / (now() - t0));
+  }
+  sink.store(a[elements / 2], std::memory_order_relaxed);
+  return best;
+}
+
+}  // namespace bs
