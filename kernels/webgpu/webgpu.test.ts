@@ -8,6 +8,7 @@ import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
 import { Rng } from '../cases/rng.ts';
 import { ReferenceBackend } from '../reference/backend.ts';
+import type { Backend, Tensor } from '../backend.ts';
 import { WebGpuBackend, webgpuUnavailableReason } from './backend.ts';
 
 /** Opens a backend, or skips (fails under CI) when this machine has no adapter. */
@@ -71,6 +72,45 @@ test('webgpu: an f32 LM head over the device binding limit (50304 x 768, 154 MB)
     assert.ok(maxErr <= 1e-4, `max |err| ${maxErr}`);
     // The last row of W sits in the last window: a dropped window would leave zeros there.
     assert.notEqual(got[N - 1], 0);
+  } finally {
+    b.dispose();
+  }
+});
+
+/** Max |a - b| over two equal-length arrays (Infinity on a length mismatch or NaN). */
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    m = Number.isNaN(d) ? Infinity : Math.max(m, d);
+  }
+  return m;
+}
+
+test('webgpu: in-place variants and dispatches past 65535 workgroups per dimension', async (t) => {
+  const b = await openOrSkip(t);
+  if (!b) return;
+  const ref = new ReferenceBackend();
+  try {
+    const rng = new Rng(11);
+    // layerNorm with out === x, over 70001 rows: one workgroup per row, folded into a 2-D dispatch.
+    const rows = 70001, width = 5;
+    const x = rng.floats(rows * width, -3, 5), gamma = rng.floats(width, 0.5, 1.5), beta = rng.floats(width);
+    // add with out === a === b, over 65535 * 256 + 7 elements (the elementwise kernel's fold).
+    const n = 65535 * 256 + 7;
+    const a = rng.floats(n, -10, 10);
+    const run = async (be: Backend) => {
+      const xs = be.upload(x, [rows, width], 'f32');
+      be.layerNorm(xs, xs, be.upload(gamma, [width], 'f32'), be.upload(beta, [width], 'f32'), 1e-5);
+      const as: Tensor = be.upload(a, [n], 'f32');
+      be.add(as, as, as);
+      return [await be.read(xs), await be.read(as)] as const;
+    };
+    const [lnGot, addGot] = await run(b);
+    const [lnWant, addWant] = await run(ref);
+    assert.ok(maxAbsDiff(lnGot, lnWant) <= 1e-5, `layerNorm in place: max |err| ${maxAbsDiff(lnGot, lnWant)}`);
+    assert.equal(maxAbsDiff(addGot, addWant), 0, 'add out = a = b');
   } finally {
     b.dispose();
   }
