@@ -1,8 +1,8 @@
-// One streaming request over undici, timed chunk by chunk. Timestamps are taken in the socket's
-// 'data' handler (not an async iterator that may read late) so queueing inside the client does not
+// One streaming request over undici, timed chunk by chunk. Timestamps are taken in undici's
+// dispatch callbacks (not a stream that may be read late) so buffering inside the client does not
 // leak into TTFT or inter-token gaps.
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { SseParser } from './sse.ts';
 import type { Endpoint, RequestRecord, WorkItem } from './types.ts';
 
@@ -18,13 +18,16 @@ export interface ClientOptions {
 
 export class StreamingClient {
   readonly agent: Agent;
-  private readonly url: string;
+  private readonly origin: string;
+  private readonly path: string;
   private readonly headers: Record<string, string>;
 
   constructor(private readonly opts: ClientOptions) {
     // No connection cap: an open-loop generator must never queue requests behind busy sockets.
     this.agent = new Agent({ connections: null, pipelining: 1, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
-    this.url = opts.baseUrl + (opts.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions');
+    const base = new URL(opts.baseUrl);
+    this.origin = base.origin;
+    this.path = base.pathname.replace(/\/+$/, '') + (opts.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions');
     this.headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (opts.apiKey) this.headers.authorization = `Bearer ${opts.apiKey}`;
   }
@@ -40,7 +43,7 @@ export class StreamingClient {
   }
 
   /** Sends one request; never throws: every failure becomes a record with ok = false. */
-  async send(index: number, item: WorkItem, phaseStart: number, scheduledAtMs: number | null): Promise<RequestRecord> {
+  send(index: number, item: WorkItem, phaseStart: number, scheduledAtMs: number | null): Promise<RequestRecord> {
     const payload = this.body(item);
     const t0 = performance.now();
     const rec: RequestRecord = {
@@ -48,34 +51,18 @@ export class StreamingClient {
       promptTokens: null, outputTokens: null, tokensFromUsage: false, contentChunks: 0, finishReason: null,
       status: null, ok: false, errorKind: null, error: null, maxTokens: item.maxTokens, responseId: null,
     };
-    const finish = (tEnd: number) => {
-      rec.e2eMs = round(tEnd - t0);
-      rec.endAtMs = round(tEnd - phaseStart);
-      return rec;
-    };
-    let res;
-    try {
-      res = await request(this.url, {
-        method: 'POST', headers: this.headers, body: payload, dispatcher: this.agent,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+    return new Promise((resolve) => {
+      const stream = new StreamRecorder(rec, t0, (tEnd) => {
+        clearTimeout(timer);
+        rec.e2eMs = round(tEnd - t0);
+        rec.endAtMs = round(tEnd - phaseStart);
+        resolve(rec);
       });
-    } catch (err) {
-      fail(rec, classifyThrown(err), describe(err));
-      return finish(performance.now());
-    }
-    rec.status = res.statusCode;
-    if (res.statusCode !== 200) {
-      let text = '';
-      try {
-        text = await res.body.text();
-      } catch {
-        /* the status is the error either way */
-      }
-      fail(rec, String(res.statusCode), errorMessage(text) ?? `HTTP ${res.statusCode}`);
-      return finish(performance.now());
-    }
-    const tEnd = await readStream(res.body, rec, t0);
-    return finish(tEnd);
+      const timer = setTimeout(() => stream.abort('timeout', `no complete answer within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
+      // undici's dispatch handler API: callbacks straight from the HTTP parser, so each chunk is
+      // timed when it is parsed, with no stream buffering in between.
+      this.agent.dispatch({ origin: this.origin, path: this.path, method: 'POST', headers: this.headers, body: payload }, stream);
+    });
   }
 
   close(): Promise<void> {
@@ -83,88 +70,116 @@ export class StreamingClient {
   }
 }
 
-type Body = Awaited<ReturnType<typeof request>>['body'];
+/** Turns the dispatch callbacks of one response into a filled RequestRecord. */
+class StreamRecorder implements Dispatcher.DispatchHandler {
+  private readonly parser = new SseParser();
+  private controller: Dispatcher.DispatchController | null = null;
+  private lastContent = 0;
+  private doneAt = 0;
+  private settled = false;
+  private errorBody: Buffer[] | null = null;
 
-/** Consumes the SSE body, filling the record; resolves with the time the stream ended. */
-function readStream(body: Body, rec: RequestRecord, t0: number): Promise<number> {
-  return new Promise((resolve) => {
-    const parser = new SseParser();
-    let lastContent = 0;
-    let doneAt = 0;
-    let settled = false;
-    const settle = (t: number) => {
-      if (settled) return;
-      settled = true;
-      body.removeAllListeners('data');
-      resolve(t);
-    };
-    const stop = (kind: string, msg: string, t: number) => {
-      fail(rec, kind, msg);
-      settle(t);
-      body.destroy();
-    };
-    body.on('data', (chunk: Buffer) => {
-      const now = performance.now();
-      if (settled) return;
-      for (const data of parser.push(chunk)) {
-        if (doneAt) return stop('bad-frame', 'data after [DONE]', now);
-        if (data === '[DONE]') {
-          doneAt = now;
-          continue;
+  constructor(private readonly rec: RequestRecord, private readonly t0: number, private readonly onEnd: (tEnd: number) => void) {}
+
+  abort(kind: string, msg: string): void {
+    if (this.settled) return;
+    this.stop(kind, msg, performance.now());
+  }
+
+  private settle(t: number): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onEnd(t);
+  }
+
+  private stop(kind: string, msg: string, t: number): void {
+    fail(this.rec, kind, msg);
+    this.settle(t);
+    try {
+      this.controller?.abort(new Error(msg));
+    } catch {
+      /* already finished */
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled) controller.abort(new Error('aborted before start'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    this.rec.status = statusCode;
+    if (statusCode !== 200) this.errorBody = [];
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    const now = performance.now();
+    if (this.settled) return;
+    if (this.errorBody) {
+      if (this.errorBody.length < 64) this.errorBody.push(chunk);
+      return;
+    }
+    const rec = this.rec;
+    for (const data of this.parser.push(chunk)) {
+      if (this.doneAt) return this.stop('bad-frame', 'data after [DONE]', now);
+      if (data === '[DONE]') {
+        this.doneAt = now;
+        continue;
+      }
+      let obj: any;
+      try {
+        obj = JSON.parse(data);
+      } catch {
+        return this.stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
+      }
+      if (obj === null || typeof obj !== 'object') return this.stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
+      if (obj.error) return this.stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
+      if (rec.responseId === null && typeof obj.id === 'string') rec.responseId = obj.id;
+      const choice = Array.isArray(obj.choices) ? obj.choices[0] : undefined;
+      if (choice) {
+        const text = choice.text ?? choice.delta?.content ?? choice.delta?.reasoning_content ?? choice.delta?.reasoning;
+        if (typeof text === 'string' && text.length > 0) {
+          if (rec.contentChunks === 0) rec.ttftMs = round(now - this.t0);
+          else rec.itlMs.push(round(now - this.lastContent));
+          this.lastContent = now;
+          rec.contentChunks++;
         }
-        let obj: any;
-        try {
-          obj = JSON.parse(data);
-        } catch {
-          return stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
-        }
-        if (obj === null || typeof obj !== 'object') return stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
-        if (obj.error) return stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
-        if (rec.responseId === null && typeof obj.id === 'string') rec.responseId = obj.id;
-        const choice = Array.isArray(obj.choices) ? obj.choices[0] : undefined;
-        if (choice) {
-          const text = choice.text ?? choice.delta?.content ?? choice.delta?.reasoning_content ?? choice.delta?.reasoning;
-          if (typeof text === 'string' && text.length > 0) {
-            if (rec.contentChunks === 0) rec.ttftMs = round(now - t0);
-            else rec.itlMs.push(round(now - lastContent));
-            lastContent = now;
-            rec.contentChunks++;
-          }
-          if (choice.finish_reason) rec.finishReason = choice.finish_reason;
-        }
-        if (obj.usage && typeof obj.usage === 'object') {
-          if (typeof obj.usage.prompt_tokens === 'number') rec.promptTokens = obj.usage.prompt_tokens;
-          if (typeof obj.usage.completion_tokens === 'number') {
-            rec.outputTokens = obj.usage.completion_tokens;
-            rec.tokensFromUsage = true;
-          }
+        if (choice.finish_reason) rec.finishReason = choice.finish_reason;
+      }
+      if (obj.usage && typeof obj.usage === 'object') {
+        if (typeof obj.usage.prompt_tokens === 'number') rec.promptTokens = obj.usage.prompt_tokens;
+        if (typeof obj.usage.completion_tokens === 'number') {
+          rec.outputTokens = obj.usage.completion_tokens;
+          rec.tokensFromUsage = true;
         }
       }
-    });
-    body.on('end', () => {
-      const now = performance.now();
-      if (settled) return;
-      if (!doneAt) {
-        fail(rec, 'no-done', 'stream ended without data: [DONE]');
-      } else {
-        rec.ok = true;
-        if (!rec.tokensFromUsage) rec.outputTokens = rec.contentChunks;
-      }
-      settle(doneAt || now);
-    });
-    body.on('error', (err: unknown) => {
-      if (settled) return;
-      fail(rec, classifyThrown(err), `mid-stream: ${describe(err)}`);
-      settle(performance.now());
-    });
-    body.on('close', () => {
-      // A socket destroyed without 'end' or 'error' still ends the record.
-      if (!settled) {
-        fail(rec, doneAt ? 'network' : 'no-done', 'stream closed early');
-        settle(performance.now());
-      }
-    });
-  });
+    }
+  }
+
+  onResponseEnd(): void {
+    const now = performance.now();
+    if (this.settled) return;
+    const rec = this.rec;
+    if (this.errorBody) {
+      const text = Buffer.concat(this.errorBody).toString('utf8');
+      fail(rec, String(rec.status), errorMessage(text) ?? `HTTP ${rec.status}`);
+    } else if (!this.doneAt) {
+      fail(rec, 'no-done', 'stream ended without data: [DONE]');
+    } else {
+      rec.ok = true;
+      if (!rec.tokensFromUsage) rec.outputTokens = rec.contentChunks;
+    }
+    this.settle(this.doneAt || now);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.settled) return;
+    const rec = this.rec;
+    // An error status whose body was cut is still that status.
+    if (this.errorBody) fail(rec, String(rec.status), `HTTP ${rec.status}; body cut: ${describe(err)}`);
+    else fail(rec, 'network', `${rec.status === null ? '' : 'mid-stream: '}${describe(err)}`);
+    this.settle(performance.now());
+  }
 }
 
 function fail(rec: RequestRecord, kind: string, msg: string): void {
@@ -172,12 +187,6 @@ function fail(rec: RequestRecord, kind: string, msg: string): void {
   rec.ok = false;
   rec.errorKind = kind;
   rec.error = msg;
-}
-
-function classifyThrown(err: unknown): string {
-  const e = err as { name?: string; code?: string };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED') return 'timeout';
-  return 'network';
 }
 
 function describe(err: unknown): string {

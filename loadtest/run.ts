@@ -78,7 +78,10 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
       let warmupFailed = 0;
       if (cfg.warmup > 0) {
         // Warm-up is its own closed-loop phase, excluded from every figure.
-        const warm = await runPhase(client, { load: { kind: 'concurrency', concurrency: Math.min(cfg.warmup, 4) }, numRequests: cfg.warmup, seed: cfg.seed, items: items.slice(-cfg.warmup) });
+        // As many workers as the first load point will keep busy (capped), so its connections exist.
+        const first = loads[0];
+        const width = Math.min(cfg.warmup, 64, first.kind === 'concurrency' ? first.concurrency : Math.ceil(first.rate / 10));
+        const warm = await runPhase(client, { load: { kind: 'concurrency', concurrency: Math.max(1, width) }, numRequests: cfg.warmup, seed: cfg.seed, items: items.slice(-cfg.warmup) });
         warmupFailed = warm.records.filter((r) => !r.ok).length;
         if (warmupFailed === cfg.warmup) {
           const r = warm.records[0];

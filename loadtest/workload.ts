@@ -77,30 +77,38 @@ export class Tokenizer {
   }
 }
 
-function randomWords(rng: Rng, n: number): string[] {
+// Words of at most three letters: one token each in common BPE vocabularies, used to top up a
+// prompt that came out short, so the correction lands exactly instead of oscillating.
+const SHORT_WORDS = WORDS.filter((w) => w.length <= 3);
+
+function randomWords(rng: Rng, n: number, pool: string[] = WORDS): string[] {
   const out = new Array<string>(n);
-  for (let i = 0; i < n; i++) out[i] = WORDS[rng.int(0, WORDS.length - 1)];
+  for (let i = 0; i < n; i++) out[i] = pool[rng.int(0, pool.length - 1)];
   return out;
 }
 
 /**
- * A prompt of `target` tokens: `fixedPrefix` (shared, never changed) + random words, the word count
- * corrected with /tokenize until the total matches (at most 6 rounds; the closest is kept).
+ * A prompt of `target` tokens: `fixedPrefix` (shared, never changed) + random words. With a
+ * tokenizer the word list is corrected until the count matches: too long drops one word per excess
+ * token (every word is at least one token, so it never stays too long), too short appends one-token
+ * words. At most 8 rounds; the closest is kept. Without a tokenizer: one short word per token.
  */
 async function exactPrompt(rng: Rng, target: number, fixedPrefix: string, tok: Tokenizer | null): Promise<string> {
   const join = (words: string[]) => (fixedPrefix ? fixedPrefix + ' ' : '') + words.join(' ');
-  const prefixTokens = fixedPrefix && tok ? await tok.count(fixedPrefix) : fixedPrefix ? fixedPrefix.split(' ').length : 0;
+  if (!tok) {
+    const prefixWords = fixedPrefix ? fixedPrefix.split(' ').length : 0;
+    return join(randomWords(rng, Math.max(1, target - prefixWords), SHORT_WORDS));
+  }
+  const prefixTokens = fixedPrefix ? await tok.count(fixedPrefix) : 0;
   let words = randomWords(rng, Math.max(1, target - prefixTokens));
-  if (!tok) return join(words);
   let best = { text: join(words), err: Infinity };
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round < 8; round++) {
     const text = join(words);
-    const n = await tok.count(text);
-    const err = n - target;
+    const err = (await tok.count(text)) - target;
     if (Math.abs(err) < Math.abs(best.err)) best = { text, err };
     if (err === 0) break;
     if (err > 0) words = words.slice(0, Math.max(1, words.length - err));
-    else words = words.concat(randomWords(rng, -err));
+    else words = words.concat(randomWords(rng, -err, SHORT_WORDS));
   }
   return best.text;
 }

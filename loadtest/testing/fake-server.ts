@@ -19,7 +19,7 @@ export interface FakeScript {
   faults?: Fault[];
   /** At most this many requests generate at once; the rest wait in FIFO order (queueing). */
   slots?: number;
-  /** Serve /tokenize (whitespace words = tokens); default true. */
+  /** Serve /tokenize (see countTokens); default true. */
   tokenize?: boolean;
 }
 
@@ -38,7 +38,9 @@ export interface TruthRecord {
   endMs: number;
 }
 
-const countWords = (s: string) => (s.trim() === '' ? 0 : s.trim().split(/\s+/).length);
+// The fake's tokenizer: a word of n letters is ceil(n / 3) tokens, so word counts and token counts
+// differ and the load tester's /tokenize correction is really exercised.
+export const countTokens = (s: string) => s.split(/\s+/).filter(Boolean).reduce((n, w) => n + Math.ceil(w.length / 3), 0);
 
 export function createFakeServer(script: FakeScript): http.Server {
   const truth: TruthRecord[] = [];
@@ -75,7 +77,7 @@ export function createFakeServer(script: FakeScript): http.Server {
     if (fault === 'http-429') return json(res, 429, { error: { message: 'queue full', type: 'rate_limit_exceeded', param: null, code: null } }, { 'retry-after': '1' });
     if (fault === 'http-503') return json(res, 503, { error: { message: 'draining', type: 'service_unavailable', param: null, code: null } });
     const promptText = chat ? (body.messages ?? []).map((m: any) => String(m.content)).join(' ') : String(body.prompt ?? '');
-    const promptTokens = countWords(promptText);
+    const promptTokens = countTokens(promptText);
     const outputTokens = script.outputTokens ?? Number(body.max_tokens ?? 16);
     const includeUsage = body.stream_options?.include_usage === true;
     const created = Math.floor(Date.now() / 1000);
@@ -147,7 +149,7 @@ export function createFakeServer(script: FakeScript): http.Server {
       if (req.method === 'POST' && url === '/v1/chat/completions') return void stream(req, res, body, true, arrival);
       if (req.method === 'GET' && url === '/v1/models') return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'test', max_model_len: 4096 }] });
       if (req.method === 'POST' && url === '/tokenize' && script.tokenize !== false) {
-        const n = countWords(String(body.prompt ?? ''));
+        const n = countTokens(String(body.prompt ?? ''));
         return json(res, 200, { count: n, max_model_len: 4096, tokens: Array.from({ length: n }, (_, i) => i + 1) });
       }
       if (req.method === 'GET' && url === '/metrics') {
