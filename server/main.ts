@@ -1,0 +1,131 @@
+// `blockserve serve`: CLI -> config -> listen (health and readiness answer at once) -> load the engine
+// with progress -> ready -> on SIGTERM/SIGINT drain -> exit 0. The engine module is imported
+// dynamically so that tests and `--fake-engine` runs never load it.
+import { readFileSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { Engine } from '../engine/api.ts';
+import { buildApp } from './app.ts';
+import { ChatTemplate } from './chat-template.ts';
+import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.ts';
+import type { LoadProgress } from './state.ts';
+
+/** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
+const ABORT_SETTLE_S = 5;
+
+interface CreateEngineModule {
+  createEngine(opts: ServerConfig['engine'] & { onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
+}
+
+export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
+  const loaded = loadConfig(argv, env);
+  if (loaded === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  const config: ServerConfig = loaded;
+  if (config.chatTemplateFile) {
+    try {
+      new ChatTemplate(readFileSync(config.chatTemplateFile, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`--chat-template ${config.chatTemplateFile}: ${(e as Error).message}`);
+    }
+  }
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const { app, state } = await buildApp(config, { logger: log });
+
+  let stopping: Promise<void> | null = null;
+  const stopped = new Promise<void>((resolveStopped) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: aborting every request now');
+        state.abortAll();
+        return;
+      }
+      stopping = drain(signal).then(resolveStopped, (err) => {
+        log.error({ err }, 'shutdown failed');
+        resolveStopped();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+
+  async function drain(signal: string): Promise<void> {
+    state.draining = true;
+    log.info({ signal, inFlight: state.inFlight.size, graceS: config.graceS }, 'draining: not ready, new requests get 503');
+    const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.graceS * 1000).unref());
+    if ((await Promise.race([state.idle().then(() => 'idle' as const), graceOver])) === 'timeout') {
+      log.warn({ aborting: state.inFlight.size }, 'grace period over: aborting the rest');
+      state.abortAll();
+      await Promise.race([state.idle(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
+    }
+    await app.close();
+    await state.engine?.close();
+    log.info('stopped');
+    // Anything still holding the event loop open must not keep a stopped server alive.
+    setTimeout(() => process.exit(0), 1000).unref();
+  }
+
+  await app.listen({ host: config.host, port: config.port });
+  const engine = await loadEngine(config, log, (p) => (state.loadProgress = p)).catch(async (err) => {
+    await app.close();
+    throw err;
+  });
+  if (state.draining) {
+    await engine.close();
+  } else {
+    state.engine = engine;
+    state.loadProgress = null;
+    const { info } = engine;
+    log.info({ model: state.servedModelName, kind: info.kind, contextLength: info.contextLength, demo: info.demo }, 'ready');
+    if (info.demo) log.warn('serving the built-in demo model: its weights are random, its text is noise');
+  }
+  await stopped;
+}
+
+async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadProgress) => void): Promise<Engine> {
+  if (config.fakeEngine !== undefined) {
+    const { FakeEngine } = await import('./testing/fake-engine.ts');
+    log.warn('serving the scripted fake engine (test mode)');
+    return new FakeEngine(JSON.parse(config.fakeEngine));
+  }
+  const progress = progressReporter(log);
+  const modulePath = new URL('../engine/create.ts', import.meta.url).href;
+  const { createEngine } = (await import(modulePath)) as CreateEngineModule;
+  const engine = await createEngine({
+    ...config.engine,
+    onProgress: (done, total, what) => {
+      onState({ done, total, what });
+      progress(done, total, what);
+    },
+  });
+  progress.end();
+  return engine;
+}
+
+/** A bar on a terminal, otherwise a log line per 10% (and per new phase). */
+function progressReporter(log: Logger): ((done: number, total: number, what: string) => void) & { end(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastWhat = '';
+  let lastDecile = -1;
+  let drewBar = false;
+  const report = (done: number, total: number, what: string) => {
+    const frac = total > 0 ? Math.min(1, done / total) : 0;
+    if (tty) {
+      const width = 30;
+      const filled = Math.round(frac * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${what.slice(0, 40).padEnd(40)}`);
+      drewBar = true;
+      return;
+    }
+    const decile = Math.floor(frac * 10);
+    if (what !== lastWhat || decile !== lastDecile) log.info({ done, total, what }, `loading ${(frac * 100).toFixed(0)}%: ${what}`);
+    lastWhat = what;
+    lastDecile = decile;
+  };
+  return Object.assign(report, {
+    end() {
+      if (drewBar) process.stderr.write('\n');
+    },
+  });
+}
