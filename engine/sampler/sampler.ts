@@ -13,8 +13,9 @@
 //      draw one uniform number from the request's own RNG (inverse CDF in token-id order).
 // The row is modified in place (steps 1-3): it belongs to the step's output buffer.
 //
-// Cost: a pass for the max, one exponential per surviving entry (fast-exp.ts), no full sort: top_k by
-// a heap, top_p by a histogram of the exponent (1/16-nat buckets) that leaves only one bucket to sort.
+// Cost: no full sort anywhere. Plain temperature (and min_p) sampling counts tokens per exponent bucket
+// and draws by rejection (no exponential per token); top_k keeps a heap of k; top_p takes one
+// exponential per token (fast-exp.ts) and a histogram of exponents that leaves one bucket to sort.
 import type { SamplingParams } from '../api.ts';
 import { expNeg } from './fast-exp.ts';
 import { Rng } from './rng.ts';
@@ -35,11 +36,14 @@ export interface SampleResult {
 const GREEDY_EPS = 1e-5;
 const BUCKETS_PER_NAT = 16;
 const NUM_BUCKETS = 64 * BUCKETS_PER_NAT; // exponents past 64 nats (p < 1.6e-28) never enter a nucleus
+/** e^(-lower edge) of each bucket; the last entry is the overflow bin (d >= 64). */
+const BUCKET_BOUND = Float64Array.from({ length: NUM_BUCKETS + 1 }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
 
 /** Reusable buffers for one vocabulary width (one per engine loop). */
 export class SamplerScratch {
   readonly weights: Float64Array;
   readonly bucketMass = new Float64Array(NUM_BUCKETS);
+  readonly bucketCounts = new Int32Array(NUM_BUCKETS + 1);
   constructor(readonly vocabSize: number) {
     this.weights = new Float64Array(vocabSize);
   }
@@ -155,20 +159,41 @@ export class SequenceSampler {
       return kept[kept.length - 1][0];
     }
 
+    if (topP >= 1) return this.drawByRejection(row, max, invT, floor, scratch);
+
+    // top_p: one pass for the weights and the mass per exponent bucket, then one partial scan to draw.
     const w = scratch.weights;
+    const mass = scratch.bucketMass;
+    const nucleus = topP < 1;
+    if (nucleus) mass.fill(0);
     let total = 0;
     for (let i = 0; i < V; i++) {
       const x = row[i];
-      const e = x >= floor ? expNeg((max - x) * invT) : 0;
+      if (!(x >= floor)) {
+        w[i] = 0;
+        continue;
+      }
+      const d = (max - x) * invT;
+      const e = expNeg(d);
       w[i] = e;
       total += e;
+      if (nucleus) {
+        const b = (d * BUCKETS_PER_NAT) | 0;
+        if (b < NUM_BUCKETS) mass[b] += e;
+      }
     }
-    if (topP < 1) total = this.nucleus(row, max, invT, topP, total, scratch);
+    let edge = NUM_BUCKETS;
+    let cutoff = -Infinity;
+    if (nucleus) [edge, cutoff, total] = this.nucleusEdge(row, max, invT, topP * total, scratch);
     let u = this.rng.next() * total;
     let last = 0;
     for (let i = 0; i < V; i++) {
       const e = w[i];
       if (e === 0) continue;
+      if (nucleus) {
+        const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
+        if (b > edge || (b === edge && row[i] < cutoff)) continue;
+      }
       last = i;
       u -= e;
       if (u < 0) return i;
@@ -177,21 +202,59 @@ export class SequenceSampler {
   }
 
   /**
-   * Zeroes the weights outside the top_p nucleus and returns the nucleus mass. Tokens are binned by
-   * their exponent d = (max - x) / T; whole bins are in or out except the one where the mass crosses
-   * top_p * total, which alone is sorted.
+   * Exact draw from softmax(x / T) over tokens with x >= floor, without an exponential per token.
+   * Tokens are counted per exponent bucket (d = (max - x) / T in 1/16-nat bins, one overflow bin for
+   * d >= 64); each bin's mass is bounded by count * e^(-d_low). A bin is drawn by its bound, a token
+   * uniformly inside it, and accepted with probability e^(-(d - d_low)) >= e^(-1/16): rejection sampling
+   * that needs ~1.07 tries, i.e. one counting pass plus a partial scan per row.
    */
-  private nucleus(row: Float32Array, max: number, invT: number, topP: number, total: number, scratch: SamplerScratch): number {
+  private drawByRejection(row: Float32Array, max: number, invT: number, floor: number, scratch: SamplerScratch): number {
+    const V = row.length;
+    const counts = scratch.bucketCounts;
+    const scale = invT * BUCKETS_PER_NAT; // t = (max - x) * scale: the exponent in bins; bin = floor(t)
+    const hasFloor = floor > -Infinity;
+    counts.fill(0);
+    // -Infinity and NaN logits land in the overflow bin and are never accepted (e^-inf = 0, NaN < x false).
+    for (let i = 0; i < V; i++) {
+      const x = row[i];
+      if (hasFloor && !(x >= floor)) continue;
+      const t = (max - x) * scale;
+      counts[t < NUM_BUCKETS ? t | 0 : NUM_BUCKETS]++;
+    }
+    let total = 0;
+    for (let b = 0; b <= NUM_BUCKETS; b++) total += counts[b] * BUCKET_BOUND[b];
+    for (let attempt = 0; attempt < 10000; attempt++) {
+      let u = this.rng.next() * total;
+      let bin = 0;
+      for (; bin < NUM_BUCKETS; bin++) {
+        u -= counts[bin] * BUCKET_BOUND[bin];
+        if (u < 0) break;
+      }
+      while (counts[bin] === 0 && bin > 0) bin--; // rounding ran past the last non-empty bin
+      let k = Math.floor(this.rng.next() * counts[bin]);
+      const accept = this.rng.next();
+      for (let i = 0; i < V; i++) {
+        const x = row[i];
+        if (hasFloor && !(x >= floor)) continue;
+        const t = (max - x) * scale;
+        if ((t < NUM_BUCKETS ? t | 0 : NUM_BUCKETS) !== bin || k-- > 0) continue;
+        // accept with e^(-(d - d_low)), d - d_low = (t - bin) / BUCKETS_PER_NAT
+        if (accept < expNeg((t - bin) / BUCKETS_PER_NAT)) return i;
+        break;
+      }
+    }
+    throw new Error('sampler: rejection sampling did not converge (non-finite logits?)');
+  }
+
+  /**
+   * The top_p nucleus from the bucket masses: bins below `edge` are in, bins above are out, and in the
+   * edge bin (the only one sorted) tokens at or above `cutoff` are in (ties all kept). Returns
+   * [edge, cutoff, nucleus mass].
+   */
+  private nucleusEdge(row: Float32Array, max: number, invT: number, target: number, scratch: SamplerScratch): [number, number, number] {
     const V = row.length;
     const w = scratch.weights;
     const mass = scratch.bucketMass;
-    mass.fill(0);
-    for (let i = 0; i < V; i++) {
-      if (w[i] === 0) continue;
-      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
-      if (b < NUM_BUCKETS) mass[b] += w[i];
-    }
-    const target = topP * total;
     let acc = 0;
     let edge = NUM_BUCKETS - 1;
     for (let b = 0; b < NUM_BUCKETS; b++) {
@@ -204,25 +267,17 @@ export class SequenceSampler {
     const inEdge: number[] = [];
     for (let i = 0; i < V; i++) {
       if (w[i] === 0) continue;
-      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
-      if (b === edge) inEdge.push(i);
+      if ((((max - row[i]) * invT * BUCKETS_PER_NAT) | 0) === edge) inEdge.push(i);
     }
     inEdge.sort((a, b) => row[b] - row[a] || a - b);
     let cutoff = Infinity;
+    let edgeAcc = acc;
     for (const i of inEdge) {
-      acc += w[i];
+      if (edgeAcc >= target && row[i] < cutoff) break;
+      edgeAcc += w[i];
       cutoff = row[i];
-      if (acc >= target) break;
     }
-    // Keep bins above the edge, and edge tokens at or above the cutoff value (ties all kept).
-    let kept = 0;
-    for (let i = 0; i < V; i++) {
-      if (w[i] === 0) continue;
-      const b = ((max - row[i]) * invT * BUCKETS_PER_NAT) | 0;
-      if (b < edge || (b === edge && row[i] >= cutoff)) kept += w[i];
-      else w[i] = 0;
-    }
-    return kept;
+    return [edge, cutoff, edgeAcc];
   }
 }
 

@@ -293,7 +293,11 @@ export class Scheduler {
       // Feed what the pages we could get hold (whole blocks if that is not the whole remainder).
       n = Math.min(n, seq.pages.length * this.pool.pageSize * L - seq.numComputed);
       if (n < remaining) n = Math.floor(n / L) * L;
-      if (n <= 0) return 0;
+      if (n <= 0) {
+        // Alone and still not fitting (a preempted sequence whose recompute outgrew the pool).
+        if (this.running.length === 1) plan.outOfCache.push(seq.id);
+        return 0;
+      }
     }
     if (n === remaining) seq.alignWaits = 0;
     this.emit(seq, n, plan, planned);
