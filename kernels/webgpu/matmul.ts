@@ -1,4 +1,4 @@
-// Encoder for matmul.wgsl: picks a tile for the row count, and splits N into row windows of W when
+// Encoder for matmul.wgsl: picks the entry point for the row count, and splits N into row windows of W when
 // the weight is larger than one storage binding (a 50304 x 768 f32 LM head is 154 MB; lavapipe binds
 // at most 128 MiB).
 
@@ -8,11 +8,11 @@ import type { Recorder } from './recorder.ts';
 import { withConsts } from './shader.ts';
 import { DTYPE_CODE, bindWhole, gpuHandle } from './tensor.ts';
 
-/** Few rows (decode): one row of 64 invocations, 4 rows x 1 column each. Many rows: 64 x 64 tiles. */
-const TILES = {
-  small: { WG_M: 1, WG_N: 64, TM: 4, TN: 1, KT: 32 },
-  large: { WG_M: 16, WG_N: 16, TM: 4, TN: 4, KT: 16 },
-} as const;
+/** Output block per workgroup of each entry point (see matmul.wgsl). */
+const TILED = { rows: 64, cols: 64 };
+const GEMV = { rows: 4, cols: 4 };
+/** Up to this many rows, gemv (W streamed once per 4 rows, K split across invocations) beats 64-row tiles. */
+const GEMV_MAX_ROWS = 8;
 
 const BINDING_ALIGN = 256;
 
@@ -26,10 +26,10 @@ export function encodeMatmul(rec: Recorder, maxBinding: number, windowBytes: num
   if (gpuHandle(x).buffer === outH.buffer) throw new Error('matmul: out may not alias x');
   const residualMode = !opts.residual ? 0 : gpuHandle(opts.residual).buffer === outH.buffer ? 2 : 1;
 
-  const tile = M <= 16 ? TILES.small : TILES.large;
-  const tileM = tile.WG_M * tile.TM, tileN = tile.WG_N * tile.TN;
-  const { key, code } = withConsts('matmul.wgsl', { ...tile, W_DTYPE: DTYPE_CODE[w.dtype] });
-  const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code);
+  const entry = M <= GEMV_MAX_ROWS ? 'gemv' : 'tiled';
+  const block = entry === 'gemv' ? GEMV : TILED;
+  const { key, code } = withConsts('matmul.wgsl', { W_DTYPE: DTYPE_CODE[w.dtype] });
+  const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code, entry);
 
   const outB = bindWhole(out, maxBinding, 'matmul out');
   const xB = bindWhole(x, maxBinding, 'matmul x');
@@ -50,6 +50,6 @@ export function encodeMatmul(rec: Recorder, maxBinding: number, windowBytes: num
     const end = Math.min(wH.bytes, Math.ceil(((nStart + nCount) * rowBytes) / 4) * 4);
     const wB: GPUBufferBinding = { buffer: wH.buffer, offset, size: end - offset };
     const [params] = rec.stage([[M, N, K, nStart, nCount, (startByte - offset) / bytesPerElem, opts.bias ? 1 : 0, opts.gelu ? 1 : 0, residualMode]]);
-    rec.dispatch(pipeline, [params!, outB, xB, wB, biasB, resB], Math.ceil(nCount / tileN), Math.ceil(M / tileM));
+    rec.dispatch(pipeline, [params!, outB, xB, wB, biasB, resB], Math.ceil(nCount / block.cols), Math.ceil(M / block.rows));
   }
 }

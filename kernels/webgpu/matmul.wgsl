@@ -1,9 +1,12 @@
-// out[M, N] = act(x[M, K] W[N, K]^T + bias) + residual, tiled through workgroup memory.
-// The constants TM, TN (outputs per invocation), WG_M, WG_N (invocations), KT (K tile) and W_DTYPE
-// (0 f32, 1 f16, 2 bf16) are prepended by matmul.ts; they are the pipeline's cache key. Shapes and
-// the epilogue flags (hasBias, gelu, residual: 0 none, 1 separate tensor, 2 out itself) arrive in
-// `p`: the flags are uniform branches in the epilogue only, and keeping them out of the key cuts the
-// pipeline count 12x, which matters where each compile costs about a second (llvmpipe).
+// out[M, N] = act(x[M, K] W[N, K]^T + bias) + residual. Two entry points share the bindings and the
+// epilogue: `tiled` (64 x 64 output tiles through workgroup memory, 4 x 4 outputs per invocation) for
+// many rows, and `gemv` (few rows: the invocations of a workgroup split K for 4 rows x 4 columns and
+// reduce at the end, so even N = 768 spreads over 192 workgroups) for decode.
+//
+// W_DTYPE (0 f32, 1 f16, 2 bf16) is prepended by matmul.ts: with the entry point it is the pipeline's
+// cache key. Shapes and the epilogue flags (hasBias, gelu, residual: 0 none, 1 separate tensor, 2 out
+// itself) arrive in `p`; the flags are uniform branches in the epilogue only, and keeping them out of
+// the key cuts the pipeline count 12x, which matters where a compile costs up to a second (llvmpipe).
 //
 // W may be larger than one storage binding: matmul.ts then binds a window of rows [nStart, nStart +
 // nCount) and `wBase` is the element index of row nStart inside that window.
@@ -17,13 +20,25 @@ struct Params { M: u32, N: u32, K: u32, nStart: u32, nCount: u32, wBase: u32, ha
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> residual: array<f32>;
 
+// tiled: WG_N x WG_M invocations, each TM x TN outputs, K in steps of KT.
+const WG_M = 16u;
+const WG_N = 16u;
+const TM = 4u;
+const TN = 4u;
+const KT = 16u;
 const TILE_M = WG_M * TM;
 const TILE_N = WG_N * TN;
 const THREADS = WG_M * WG_N;
 
+// gemv: GV_WG invocations per workgroup, GV_ROWS rows x GV_COLS columns of output per workgroup.
+const GV_WG = 64u;
+const GV_ROWS = 4u;
+const GV_COLS = 4u;
+
 // Stored k-major so that neighbouring invocations read neighbouring words in the inner loop.
 var<workgroup> xs: array<f32, TILE_M * KT>;
 var<workgroup> ws: array<f32, TILE_N * KT>;
+var<workgroup> partial: array<f32, GV_ROWS * GV_COLS * GV_WG>;
 
 fn loadW(e: u32) -> f32 {
   if (W_DTYPE == 0u) {
@@ -45,8 +60,19 @@ fn erf32(v: f32) -> f32 {
   return select(y, -y, v < 0.0);
 }
 
+// Bias, GELU and residual, then the store; n is the absolute output column.
+fn finish(m: u32, n: u32, acc: f32) {
+  var v = acc;
+  if (p.hasBias != 0u) { v += bias[n]; }
+  if (p.gelu != 0u) { v = 0.5 * v * (1.0 + erf32(v * 0.7071067811865476)); }
+  let o = m * p.N + n;
+  if (p.residual == 1u) { v += residual[o]; }
+  if (p.residual == 2u) { v += outBuf[o]; }
+  outBuf[o] = v;
+}
+
 @compute @workgroup_size(WG_N, WG_M)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+fn tiled(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) li: u32) {
   let m0 = wid.y * TILE_M;
   let n0 = wid.x * TILE_N; // relative to nStart
@@ -68,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     }
     workgroupBarrier();
     // The bound skips the zero padding of a last partial K tile; being a run-time value it also keeps
-    // llvmpipe from unrolling this loop, whose unrolled form took seconds to compile for the small tile.
+    // llvmpipe from unrolling this loop, whose unrolled form took seconds to compile for some tile shapes.
     let kEnd = min(KT, p.K - k0);
     for (var kk = 0u; kk < kEnd; kk++) {
       var xv: array<f32, TM>;
@@ -89,13 +115,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let m = m0 + lid.y + i * WG_M;
     let nl = n0 + lid.x + j * WG_N;
     if (m >= p.M || nl >= p.nCount) { continue; }
-    let n = p.nStart + nl;
-    var v = acc[o];
-    if (p.hasBias != 0u) { v += bias[n]; }
-    if (p.gelu != 0u) { v = 0.5 * v * (1.0 + erf32(v * 0.7071067811865476)); }
-    let oi = m * p.N + n;
-    if (p.residual == 1u) { v += residual[oi]; }
-    if (p.residual == 2u) { v += outBuf[oi]; }
-    outBuf[oi] = v;
+    finish(m, p.nStart + nl, acc[o]);
+  }
+}
+
+@compute @workgroup_size(GV_WG)
+fn gemv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let m0 = wid.y * GV_ROWS;
+  let n0 = wid.x * GV_COLS; // relative to nStart
+  var acc: array<f32, GV_ROWS * GV_COLS>;
+  // Neighbouring invocations read neighbouring k of the same W row: coalesced, and W is read once
+  // per group of GV_ROWS rows of x.
+  for (var k = li; k < p.K; k += GV_WG) {
+    var xv: array<f32, GV_ROWS>;
+    for (var r = 0u; r < GV_ROWS; r++) {
+      if (m0 + r < p.M) { xv[r] = x[(m0 + r) * p.K + k]; }
+    }
+    for (var c = 0u; c < GV_COLS; c++) {
+      if (n0 + c < p.nCount) {
+        let wv = loadW(p.wBase + (n0 + c) * p.K + k);
+        for (var r = 0u; r < GV_ROWS; r++) { acc[r * GV_COLS + c] = fma(xv[r], wv, acc[r * GV_COLS + c]); }
+      }
+    }
+  }
+  for (var o = 0u; o < GV_ROWS * GV_COLS; o++) { partial[o * GV_WG + li] = acc[o]; }
+  workgroupBarrier();
+  if (li < GV_ROWS * GV_COLS) {
+    var sum = 0.0;
+    for (var j = 0u; j < GV_WG; j++) { sum += partial[li * GV_WG + j]; }
+    let m = m0 + li / GV_COLS;
+    let nl = n0 + li % GV_COLS;
+    if (m < p.M && nl < p.nCount) { finish(m, p.nStart + nl, sum); }
   }
 }
