@@ -245,3 +245,42 @@ test('logprobs are the log-softmax of the model logits, top entries best first',
   }
   await engine.close();
 });
+
+test('close() ends every open stream with finished abort and runs onClose', async () => {
+  let closed = 0;
+  const { engine } = makeFakeEngine({ delayMs: 2 }, { maxNumSeqs: 2, onClose: () => void closed++ });
+  const streams = [0, 1, 2].map((i) => collect(engine.submit(request(`c${i}`, [1, 2, 3], { maxTokens: 1000, ignoreEos: true }))));
+  await sleep(10);
+  await engine.close();
+  for (const r of await Promise.all(streams)) assert.equal(r.terminal.type === 'finished' && r.terminal.reason, 'abort');
+  assert.equal(closed, 1);
+  assert.equal(engine.stats().kvPagesUsed, 0);
+  assert.throws(() => engine.submit(request('late', [1])), (e) => e instanceof EngineRequestError && e.code === 'engine_dead');
+});
+
+test('block models report aligned block-decoder steps through the loop', async () => {
+  const { engine } = makeFakeEngine({ kind: 'block', padFirstBlock: true, delayMs: 1 }, { maxNumSeqs: 8 });
+  const streams = [];
+  for (let i = 0; i < 8; i++) {
+    streams.push(collect(engine.submit(request(`b${i}`, randomPrompt(i, 5 + 3 * i), { maxTokens: 30 }))));
+    await sleep(3);
+  }
+  await Promise.all(streams);
+  const m = engine.scheduler.metrics();
+  assert.equal(m.blockSync, 1);
+  assert.ok(engine.stats().stepFill > 0 && engine.stats().stepFill <= 1);
+  await engine.close();
+});
+
+test('an id reused right after its abort starts a fresh request, untouched by the old in-flight step', async () => {
+  const { engine } = makeFakeEngine({ delayMs: 5 });
+  const seeded = { maxTokens: 6, temperature: 1, seed: 3 };
+  const ref = await collect(engine.submit(request('ref', [9, 8, 7], seeded)));
+  const first = collect(engine.submit(request('same', [1, 2, 3], { maxTokens: 100 })));
+  await sleep(12); // a step is in flight
+  engine.abort('same');
+  const second = await collect(engine.submit(request('same', [9, 8, 7], seeded)));
+  assert.equal((await first).terminal.type === 'finished' && ((await first).terminal as { reason: string }).reason, 'abort');
+  assert.deepEqual(second.tokens, ref.tokens);
+  await engine.close();
+});

@@ -239,7 +239,7 @@ export class EngineLoop implements Engine {
     for (const feed of plan.feeds) {
       if (feed.logitsRow < 0) continue;
       const live = this.live.get(feed.seqId);
-      if (!live) continue; // aborted while the step ran
+      if (!live || !this.scheduler.sequenceOf(feed)) continue; // aborted while the step ran
       const r = live.sampler.sample(out.logits, feed.logitsRow * out.vocabSize, out.vocabSize, this.scratch);
       tokens[feed.logitsRow] = r.token;
       byRow[feed.logitsRow] = r;

@@ -188,3 +188,11 @@ test('the RNG is uniform enough: mean and buckets', () => {
   assert.ok(Math.abs(sum / n - 0.5) < 0.005);
   for (const b of buckets) assert.ok(Math.abs(b / n - 0.1) < 0.005);
 });
+
+test('-Infinity logits are never drawn; a huge spread still samples exactly', () => {
+  const x = [-Infinity, 0, -Infinity, Math.log(3), -500];
+  const h = histogram(sampler({ temperature: 1, seed: 5 }), x, 20000);
+  assertClose(h, [0, 0.25, 0, 0.75, 0], 0.012, 'spread');
+  const h2 = histogram(sampler({ temperature: 1, seed: 6, topP: 0.99 }), x, 5000);
+  assert.equal(h2[0] + h2[2] + h2[4], 0);
+});

@@ -4,6 +4,8 @@ import type { FeedItem } from '../runner-api.ts';
 
 export interface PlannedFeed {
   seqId: string;
+  /** The sequence's arrival number: tells it apart from a later request reusing an aborted id. */
+  arrival: number;
   /** Tokens fed (== item.tokens.length). */
   numTokens: number;
   /** True for a decode step (one sampled token fed), false for a prefill / recompute chunk. */

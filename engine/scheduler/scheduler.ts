@@ -113,6 +113,12 @@ export class Scheduler {
     return this.seqs.get(id);
   }
 
+  /** The live sequence a planned feed belongs to (undefined once it was aborted or finished). */
+  sequenceOf(feed: PlannedFeed): Sequence | undefined {
+    const seq = this.seqs.get(feed.seqId);
+    return seq && seq.arrival === feed.arrival && seq.isRunning ? seq : undefined;
+  }
+
   /** Stops a sequence at once and frees its pages; false if unknown or already done. */
   abort(id: string): boolean {
     const seq = this.seqs.get(id);
@@ -210,7 +216,7 @@ export class Scheduler {
     const out: SampledToken[] = [];
     for (const feed of plan.feeds) {
       const seq = this.seqs.get(feed.seqId);
-      if (!seq || !seq.isRunning) continue; // aborted or finished while the step ran
+      if (!seq || !seq.isRunning || seq.arrival !== feed.arrival) continue; // aborted or finished while the step ran
       seq.numComputed += feed.numTokens;
       this.offerPages(seq);
       if (feed.logitsRow < 0) continue;
@@ -335,6 +341,7 @@ export class Scheduler {
     if (this.localSlots) item.localSlot = seq.localSlot;
     const feed: PlannedFeed = {
       seqId: seq.id,
+      arrival: seq.arrival,
       numTokens,
       isDecode: seq.state === SeqState.Decoding,
       runsBlockDecoder: this.tpe > 1 && numEntries > Math.floor(start / this.tpe),
