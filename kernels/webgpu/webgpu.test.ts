@@ -4,6 +4,8 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
 import { Rng } from '../cases/rng.ts';
@@ -111,6 +113,29 @@ test('webgpu: in-place variants and dispatches past 65535 workgroups per dimensi
     const [lnWant, addWant] = await run(ref);
     assert.ok(maxAbsDiff(lnGot, lnWant) <= 1e-5, `layerNorm in place: max |err| ${maxAbsDiff(lnGot, lnWant)}`);
     assert.equal(maxAbsDiff(addGot, addWant), 0, 'add out = a = b');
+  } finally {
+    b.dispose();
+  }
+});
+
+test('webgpu: survives forced garbage collections between ops (the create() lifetime rule)', async (t) => {
+  // Without the backend's strong reference to the create() object this loop segfaults in Dawn's
+  // ProcessEvents (checked by hand: exit 139 when the reference is dropped, clean with it held).
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const b = await openOrSkip(t);
+  if (!b) return;
+  try {
+    const x = b.upload(new Float32Array(64 * 64).fill(1), [64, 64], 'f32');
+    const acc = b.alloc([64, 64]);
+    for (let i = 1; i <= 20; i++) {
+      b.add(acc, acc, x);
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (i % 5 === 0) assert.equal((await b.read(acc, 1))[0], i);
+    }
+    const all = await b.read(acc);
+    assert.ok(all.every((v) => v === 20));
   } finally {
     b.dispose();
   }
