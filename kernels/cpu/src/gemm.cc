@@ -106,8 +106,15 @@ BS_AVX2 static void gemvBlock(const MatmulArgs& a, int64_t m0, int64_t n0) {
   __m256 acc[R_M][R_N];
   for (int i = 0; i < R_M; i++)
     for (int j = 0; j < R_N; j++) acc[i][j] = _mm256_setzero_ps();
+  // The next R_N weight rows follow these in memory: prefetch them at the rate this block consumes its
+  // own, so DRAM streams continuously instead of restarting for every short group of rows.
+  constexpr int64_t esize = D == kF32 ? 4 : 2;
+  const char* next = static_cast<const char*>(a.w) + (n0 + R_N) * K * esize;
+  int64_t prefetched = 0, consumed = 0;
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
+    consumed += R_N * 8 * esize;
+    for (; prefetched < consumed; prefetched += 64) _mm_prefetch(next + prefetched, _MM_HINT_T0);
     __m256 xv[R_M];
     for (int i = 0; i < R_M; i++) xv[i] = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
     for (int j = 0; j < R_N; j++) {

@@ -1,5 +1,5 @@
 // Machine peaks for the kernel benchmark, measured in the same process and on the same pool as the
-// kernels: FP32 FMA throughput (independent FMA chains, no memory traffic) and STREAM triad bandwidth.
+// kernels: FP32 FMA throughput (one task per pool thread) (independent FMA chains, no memory traffic) and STREAM triad bandwidth.
 
 #include <algorithm>
 #include <atomic>
@@ -65,7 +65,7 @@ double measurePeakFlops(double seconds) {
   for (int rep = 0; rep < 3; rep++) {
     std::atomic<int64_t> flops{0};
     t0 = now();
-    pool().onEveryThread([&](int) { flops.fetch_add(fmaChains(iters)); });
+    pool().parallelFor(pool().threads(), [&](int64_t, int) { flops.fetch_add(fmaChains(iters)); });
     best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
   }
   return best;
@@ -80,16 +80,16 @@ double measureTriadBytesPerSecond(int64_t elements, int repeats) {
     body(i0, i1);
   };
   // First touch by the thread that will stream each slice.
-  pool().onEveryThread([&](int t) {
-    slice(t, [&](int64_t i0, int64_t i1) {
+  pool().parallelFor(threads, [&](int64_t t, int) {
+    slice(static_cast<int>(t), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) { a[i] = 0; b[i] = 1.0f; c[i] = 2.0f; }
     });
   });
   double best = 0;
   for (int rep = 0; rep < repeats; rep++) {
     const double t0 = now();
-    pool().onEveryThread([&](int t) {
-      slice(t, [&](int64_t i0, int64_t i1) {
+    pool().parallelFor(threads, [&](int64_t t, int) {
+      slice(static_cast<int>(t), [&](int64_t i0, int64_t i1) {
         float* __restrict pa = a.data();
         const float* __restrict pb = b.data();
         const float* __restrict pc = c.data();

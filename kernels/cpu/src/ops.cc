@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu.h"
 #include "simd.h"
@@ -184,71 +185,133 @@ static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
 }
 
 #if defined(__x86_64__)
-BS_AVX2 static void attendAvx2(const AttentionArgs& a, int64_t t, int64_t h) {
-  const int64_t hd = a.headDim, width = a.heads * hd, hd8 = hd & ~int64_t{7};
+/** Dot products of q with four key rows at once (one horizontal reduction for all four). */
+BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t hd) {
+  __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    d0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), d0);
+    d1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), d1);
+    d2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), d2);
+    d3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), d3);
+  }
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  if (i < hd) {
+    alignas(16) float tail[4] = {0, 0, 0, 0};
+    for (; i < hd; i++) {
+      tail[0] += q[i] * k0[i]; tail[1] += q[i] * k1[i]; tail[2] += q[i] * k2[i]; tail[3] += q[i] * k3[i];
+    }
+    r = _mm_add_ps(r, _mm_load_ps(tail));
+  }
+  return r;
+}
+
+/**
+ * Heads [h0, h1) of query row t. All heads of a row walk the same slots, so each cached K/V row is read
+ * once, front to back (3 KiB for d = 768), instead of once per head at scattered addresses.
+ */
+BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0, int64_t h1, float* scratch) {
+  const int64_t hd = a.headDim, hdPad = (hd + 7) / 8 * 8, width = a.heads * hd, nh = h1 - h0, hd8 = hd & ~int64_t{7};
   const int32_t seq = a.rowSeq[t], ctx = a.rowCtxLen[t];
   const int32_t* slots = a.seqSlots + a.seqSlotOffsets[seq];
-  const float* q = a.qkv + (t * a.heads + h) * 3 * hd;
-  alignas(32) float qs[kMaxHeadDim];  // q pre-multiplied by the scale
-  alignas(32) float acc[kMaxHeadDim];
-  alignas(32) float p[kBlock];
-  for (int64_t i = 0; i < hd; i++) { qs[i] = q[i] * a.scale; acc[i] = 0; }
-  float runningMax = -std::numeric_limits<float>::infinity(), runningSum = 0;
-  for (int64_t j0 = 0; j0 < ctx; j0 += kBlock) {
-    const int64_t n = std::min<int64_t>(kBlock, ctx - j0);
-    for (int64_t j = 0; j < n; j++) {
-      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width + h * hd;
-      __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
-      int64_t i = 0;
-      for (; i + 16 <= hd8; i += 16) {
-        d0 = _mm256_fmadd_ps(_mm256_load_ps(qs + i), _mm256_loadu_ps(k + i), d0);
-        d1 = _mm256_fmadd_ps(_mm256_load_ps(qs + i + 8), _mm256_loadu_ps(k + i + 8), d1);
-      }
-      for (; i < hd8; i += 8) d0 = _mm256_fmadd_ps(_mm256_load_ps(qs + i), _mm256_loadu_ps(k + i), d0);
-      float dot = hsum(_mm256_add_ps(d0, d1));
-      for (; i < hd; i++) dot += qs[i] * k[i];
-      p[j] = dot;
+  float* qs = scratch;              // [nh][hdPad] q pre-multiplied by the scale
+  float* acc = qs + nh * hdPad;     // [nh][hdPad]
+  float* p = acc + nh * hdPad;      // [nh][kBlock]
+  float* runningMax = p + nh * kBlock;
+  float* runningSum = runningMax + nh;
+  for (int64_t h = 0; h < nh; h++) {
+    const float* q = a.qkv + (t * a.heads + h0 + h) * 3 * hd;
+    for (int64_t i = 0; i < hdPad; i++) {
+      qs[h * hdPad + i] = i < hd ? q[i] * a.scale : 0.0f;
+      acc[h * hdPad + i] = 0.0f;
     }
-    for (int64_t j = n; j < (n + 7) / 8 * 8; j++) p[j] = -std::numeric_limits<float>::infinity();
-    __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t j = 0; j < n; j += 8) mx = _mm256_max_ps(mx, _mm256_load_ps(p + j));
-    const float newMax = std::max(runningMax, hmax(mx));
-    const float correction = std::exp(runningMax - newMax);  // 0 on the first block
-    const __m256 nm = _mm256_set1_ps(newMax);
-    __m256 sum = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; j += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(p + j), nm));  // padded lanes: exp(-inf) = 0
-      _mm256_store_ps(p + j, e);
-      sum = _mm256_add_ps(sum, e);
-    }
-    runningSum = runningSum * correction + hsum(sum);
-    const __m256 cv = _mm256_set1_ps(correction);
-    int64_t i = 0;
-    for (; i < hd8; i += 8) _mm256_store_ps(acc + i, _mm256_mul_ps(_mm256_load_ps(acc + i), cv));
-    for (; i < hd; i++) acc[i] *= correction;
-    for (int64_t j = 0; j < n; j++) {
-      const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width + h * hd;
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      for (i = 0; i < hd8; i += 8) _mm256_store_ps(acc + i, _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + i), _mm256_load_ps(acc + i)));
-      for (; i < hd; i++) acc[i] += p[j] * v[i];
-    }
-    runningMax = newMax;
+    runningMax[h] = -std::numeric_limits<float>::infinity();
+    runningSum[h] = 0.0f;
   }
-  float* o = a.out + t * width + h * hd;
-  const float inv = 1.0f / runningSum;
-  for (int64_t i = 0; i < hd; i++) o[i] = acc[i] * inv;
+  for (int64_t j0 = 0; j0 < ctx; j0 += kBlock) {
+    const int64_t n = std::min<int64_t>(kBlock, ctx - j0), n8 = (n + 7) / 8 * 8;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const float* k0 = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
+      const float* k1 = a.kCache + static_cast<int64_t>(slots[j0 + j + 1]) * width;
+      const float* k2 = a.kCache + static_cast<int64_t>(slots[j0 + j + 2]) * width;
+      const float* k3 = a.kCache + static_cast<int64_t>(slots[j0 + j + 3]) * width;
+      for (int64_t h = 0; h < nh; h++) {
+        const int64_t o = (h0 + h) * hd;
+        _mm_storeu_ps(p + h * kBlock + j, dot4(qs + h * hdPad, k0 + o, k1 + o, k2 + o, k3 + o, hd));
+      }
+    }
+    for (; j < n; j++) {
+      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
+      for (int64_t h = 0; h < nh; h++) {
+        const float* kh = k + (h0 + h) * hd;
+        __m128 r = dot4(qs + h * hdPad, kh, kh, kh, kh, hd);
+        p[h * kBlock + j] = _mm_cvtss_f32(r);
+      }
+    }
+    for (int64_t h = 0; h < nh; h++) {
+      float* ph = p + h * kBlock;
+      for (int64_t jj = n; jj < n8; jj++) ph[jj] = -std::numeric_limits<float>::infinity();
+      __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+      for (int64_t jj = 0; jj < n8; jj += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(ph + jj));
+      const float newMax = std::max(runningMax[h], hmax(mx));
+      const float correction = std::exp(runningMax[h] - newMax);  // 0 on the first block
+      const __m256 nm = _mm256_set1_ps(newMax);
+      __m256 sum = _mm256_setzero_ps();
+      for (int64_t jj = 0; jj < n8; jj += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(ph + jj), nm));  // padding: exp(-inf) = 0
+        _mm256_storeu_ps(ph + jj, e);
+        sum = _mm256_add_ps(sum, e);
+      }
+      runningSum[h] = runningSum[h] * correction + hsum(sum);
+      runningMax[h] = newMax;
+      const __m256 cv = _mm256_set1_ps(correction);
+      for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + h * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + h * hdPad + i), cv));
+    }
+    for (j = 0; j < n; j++) {
+      const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width;
+      for (int64_t h = 0; h < nh; h++) {
+        const float* vh = v + (h0 + h) * hd;
+        float* ah = acc + h * hdPad;
+        const float pj = p[h * kBlock + j];
+        const __m256 pv = _mm256_set1_ps(pj);
+        int64_t i = 0;
+        for (; i < hd8; i += 8) _mm256_storeu_ps(ah + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(ah + i)));
+        for (; i < hd; i++) ah[i] += pj * vh[i];
+      }
+    }
+  }
+  for (int64_t h = 0; h < nh; h++) {
+    float* o = a.out + t * width + (h0 + h) * hd;
+    const float inv = 1.0f / runningSum[h];
+    for (int64_t i = 0; i < hd; i++) o[i] = acc[h * hdPad + i] * inv;
+  }
 }
 #endif
 
+thread_local std::vector<float> tlsAttentionScratch;
+
 void attention(const AttentionArgs& a) {
-  const int64_t tasks = a.T * a.heads;
-  parallelRanges(tasks, 4, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
+  // One task per (row, group of heads): whole rows when there are enough of them (decode batches,
+  // prefill chunks), split heads when there are few rows (a single sequence decoding).
+  const int64_t want = 4 * pool().threads();
+  const int64_t groupsPerRow = std::min<int64_t>(a.heads, std::max<int64_t>(1, (want + a.T - 1) / a.T));
+  const int64_t headsPerGroup = (a.heads + groupsPerRow - 1) / groupsPerRow;
+  const int64_t groups = (a.heads + headsPerGroup - 1) / headsPerGroup;
+  pool().parallelFor(a.T * groups, [&](int64_t task, int) {
+    const int64_t t = task / groups, h0 = (task % groups) * headsPerGroup, h1 = std::min(a.heads, h0 + headsPerGroup);
 #if defined(__x86_64__)
-      if (useAvx2()) { attendAvx2(a, i / a.heads, i % a.heads); continue; }
-#endif
-      attendScalar(a, i / a.heads, i % a.heads);
+    if (useAvx2()) {
+      const int64_t hdPad = (a.headDim + 7) / 8 * 8;
+      const size_t need = static_cast<size_t>((h1 - h0) * (2 * hdPad + kBlock + 2));
+      if (tlsAttentionScratch.size() < need) tlsAttentionScratch.resize(need);
+      attendRowAvx2(a, t, h0, h1, tlsAttentionScratch.data());
+      return;
     }
+#endif
+    for (int64_t h = h0; h < h1; h++) attendScalar(a, t, h);
   });
 }
 

@@ -1,7 +1,5 @@
 #include "thread_pool.h"
 
-#include <chrono>
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void cpuRelax() { _mm_pause(); }
@@ -24,104 +22,83 @@ ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::drain(int thread) {
-  if (everyThread_) {
-    fn_(ctx_, 0, thread);
-    return;
-  }
+void ThreadPool::drain(Job& job, int thread) {
   for (;;) {
-    int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= tasks_) break;
-    fn_(ctx_, i, thread);
+    const int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.tasks) return;
+    job.fn(job.ctx, i, thread);
+    job.done.fetch_add(1, std::memory_order_release);
   }
 }
 
 void ThreadPool::run(int64_t tasks, TaskFn fn, void* ctx) {
-  std::lock_guard<std::mutex> job(jobMutex_);
-  tasks_ = tasks;
-  everyThread_ = false;
-  fn_ = fn;
-  ctx_ = ctx;
-  next_.store(0, std::memory_order_relaxed);
-  finished_.store(0, std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+  std::lock_guard<std::mutex> caller(callerMutex_);
+  const uint64_t seq = published_.load(std::memory_order_relaxed) + 1;
+  Job& job = jobs_[seq & 1];
+  // Retire the slot (two jobs old): late workers that still look at it see seq 0 and back off.
+  job.seq.store(0);
+  while (job.refs.load() != 0) std::this_thread::yield();
+  job.fn = fn;
+  job.ctx = ctx;
+  job.tasks = tasks;
+  job.next.store(0, std::memory_order_relaxed);
+  job.done.store(0, std::memory_order_relaxed);
+  job.seq.store(seq, std::memory_order_release);
+  published_.store(seq);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lk(mu_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
-  drain(0);
-  const int workers = threads_ - 1;
-  for (int spin = 0; finished_.load(std::memory_order_acquire) < workers; spin++) {
-    if (spin < kSpinIterations) {
-      cpuRelax();
-      continue;
-    }
-    std::unique_lock<std::mutex> lk(mu_);
-    done_.wait(lk, [&] { return finished_.load(std::memory_order_acquire) >= workers; });
+  drain(job, 0);
+  for (int spin = 0; job.done.load(std::memory_order_acquire) < tasks; spin++) {
+    if (spin < kSpinIterations) cpuRelax();
+    else std::this_thread::yield();  // a worker holds a task but lost its core
   }
-}
-
-void ThreadPool::runEvery(TaskFn fn, void* ctx) {
-  std::lock_guard<std::mutex> job(jobMutex_);
-  everyThread_ = true;
-  fn_ = fn;
-  ctx_ = ctx;
-  finished_.store(0, std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  wake_.notify_all();
-  drain(0);
-  std::unique_lock<std::mutex> lk(mu_);
-  done_.wait(lk, [&] { return finished_.load(std::memory_order_acquire) >= threads_ - 1; });
 }
 
 void ThreadPool::workerLoop(int thread) {
   uint64_t seen = 0;
-  for (;;) {
-    int spin = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spin < kSpinIterations) {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    uint64_t seq = published_.load();
+    for (int spin = 0; seq == seen && spin < kSpinIterations; spin++) {
       cpuRelax();
-      spin++;
+      seq = published_.load();
     }
-    if (generation_.load(std::memory_order_acquire) == seen) {
+    if (seq == seen) {
       std::unique_lock<std::mutex> lk(mu_);
-      wake_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
-      if (stop_) return;
+      sleepers_.fetch_add(1);
+      wake_.wait(lk, [&] { return stop_.load() || published_.load() != seen; });
+      sleepers_.fetch_sub(1);
+      continue;
     }
-    seen = generation_.load(std::memory_order_acquire);
-    drain(thread);
-    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_ - 1) {
-      std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
-      done_.notify_one();
-    }
+    Job& job = jobs_[seq & 1];
+    job.refs.fetch_add(1);
+    if (job.seq.load() == seq) drain(job, thread);
+    job.refs.fetch_sub(1);
+    seen = seq;
   }
 }
 
 static std::mutex gPoolMutex;
-static ThreadPool* gPool = nullptr;  // never destroyed: exiting with parked workers is fine
-static int gRequested = 0;
+static ThreadPool* gPool = nullptr;  // never destroyed at exit: parked workers need no teardown
 
 void configurePool(int threads) {
   std::lock_guard<std::mutex> lk(gPoolMutex);
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
   if (gPool && gPool->threads() == threads) return;
-  // Replacing a pool is only safe when no op is running; the backend does it at construction.
   delete gPool;
   gPool = new ThreadPool(threads);
-  gRequested = threads;
 }
 
 ThreadPool& pool() {
-  if (!gPool) configurePool(gRequested);
+  if (!gPool) configurePool(0);
   return *gPool;
 }
 

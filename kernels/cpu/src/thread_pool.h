@@ -1,7 +1,11 @@
-// A persistent thread pool sized to the cores. One job at a time: the caller and the workers pull task
-// indices from a shared counter until none are left. Workers spin briefly between jobs (decode steps
-// issue many small ops back to back) and then sleep on a condition variable, so an idle pool costs
-// nothing. A job is a function pointer plus context, never a heap-allocated std::function.
+// A persistent thread pool sized to the cores. The caller publishes a job (function pointer + context,
+// never a heap-allocated std::function) and works on it too; workers pull task indices from the job's
+// counter. The caller waits only for tasks, never for a worker to show up: on a shared, oversubscribed
+// machine a descheduled worker then costs nothing (the caller just does more of the tasks), where a
+// barrier would stall every op for a whole scheduler time slice.
+//
+// Jobs alternate between two slots with sequence numbers and reference counts, so a worker that wakes
+// late and looks at an old job can never read a descriptor that is being rewritten.
 #pragma once
 
 #include <atomic>
@@ -9,6 +13,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace bs {
@@ -22,7 +27,7 @@ class ThreadPool {
 
   int threads() const { return threads_; }
 
-  /** Runs fn(i, thread) for i in [0, tasks) on all threads; returns when every task is done. */
+  /** Runs fn(i, thread) for i in [0, tasks) on the pool and the calling thread; returns when all are done. */
   template <class F>
   void parallelFor(int64_t tasks, F&& fn) {
     if (tasks <= 0) return;
@@ -34,37 +39,36 @@ class ThreadPool {
     run(tasks, [](void* ctx, int64_t i, int thread) { (*static_cast<Fn*>(ctx))(i, thread); }, &fn);
   }
 
-  /** Runs fn(thread) once on every thread (used by the peak-FLOP/s and bandwidth probes). */
-  template <class F>
-  void onEveryThread(F&& fn) {
-    using Fn = std::remove_reference_t<F>;
-    runEvery([](void* ctx, int64_t, int thread) { (*static_cast<Fn*>(ctx))(thread); }, &fn);
-  }
-
  private:
   using TaskFn = void (*)(void* ctx, int64_t task, int thread);
+  struct Job {
+    std::atomic<uint64_t> seq{0};  // 0 while the slot is being (re)written
+    std::atomic<int> refs{0};      // workers currently looking at this slot
+    TaskFn fn = nullptr;
+    void* ctx = nullptr;
+    int64_t tasks = 0;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+
   void run(int64_t tasks, TaskFn fn, void* ctx);
-  void runEvery(TaskFn fn, void* ctx);
+  static void drain(Job& job, int thread);
   void workerLoop(int thread);
-  void drain(int thread);
 
   const int threads_;
   std::vector<std::thread> workers_;
-  std::mutex jobMutex_;  // serializes callers (main thread and worker_threads may share the pool)
+  std::mutex callerMutex_;  // one job at a time (main thread and worker_threads may share the pool)
+  Job jobs_[2];
+  std::atomic<uint64_t> published_{0};
   std::mutex mu_;
-  std::condition_variable wake_, done_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> finished_{0};
-  std::atomic<int64_t> next_{0};
-  int64_t tasks_ = 0;
-  bool everyThread_ = false;
-  TaskFn fn_ = nullptr;
-  void* ctx_ = nullptr;
-  bool stop_ = false;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
 };
 
-/** The process-wide pool, created on first use. threads <= 0 means one per core. */
+/** The process-wide pool, created on first use with one thread per core unless configured. */
 ThreadPool& pool();
+/** Replaces the pool (threads <= 0: one per core). Only call when no op is running. */
 void configurePool(int threads);
 
 }  // namespace bs

@@ -1,0 +1,130 @@
+// `blockserve bench kernels [--backend cpu|webgpu|reference] [--json] [--filter S] [--budget-ms N]`
+//
+// For each op and shape: median time, GFLOP/s, GB/s, and the fraction of the roofline bound (the larger
+// of flops / peak FLOP/s and bytes / triad bandwidth) it reaches, next to this machine's peaks measured
+// in the same run by the native addon (FMA throughput and STREAM triad on all pool threads), plus
+// onnxruntime-node's MatMul on the same GEMM shapes as a peer.
+
+import { availableParallelism } from 'node:os';
+import type { Backend } from '../backend.ts';
+import { median, timeLoop } from './timing.ts';
+import { ortLoadError, ortMatmulMs } from './onnx-peer.ts';
+import { workloads } from './workloads.ts';
+
+type BackendName = 'cpu' | 'webgpu' | 'reference';
+
+interface Machine {
+  peak_gflops: number | null;
+  triad_gbs: number | null;
+  threads: number;
+}
+
+interface Result {
+  op: string;
+  shape: string;
+  dtype: string;
+  backend: string;
+  ms: number;
+  gflops: number;
+  gbs: number;
+  peak_fraction: number | null;
+  peer_gflops: number | null;
+}
+
+interface Args {
+  backend: BackendName;
+  json: boolean;
+  filter: string | null;
+  budgetMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { backend: 'cpu', json: false, filter: null, budgetMs: 400 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--json') args.json = true;
+    else if (a.startsWith('--backend')) {
+      const v = value();
+      if (v !== 'cpu' && v !== 'webgpu' && v !== 'reference') throw new Error(`--backend must be cpu, webgpu or reference (got ${v})`);
+      args.backend = v;
+    } else if (a.startsWith('--filter')) args.filter = value();
+    else if (a.startsWith('--budget-ms')) args.budgetMs = Number(value());
+    else throw new Error(`bench kernels: unknown argument ${a}`);
+  }
+  return args;
+}
+
+async function makeBackend(name: BackendName): Promise<Backend> {
+  if (name === 'reference') {
+    const { ReferenceBackend } = await import('../reference/backend.ts');
+    return new ReferenceBackend();
+  }
+  if (name === 'cpu') {
+    const { CpuBackend } = await import('../cpu/backend.ts');
+    return new CpuBackend();
+  }
+  // Imported by a computed path so this file type-checks and runs before the WebGPU backend exists.
+  const path = '../webgpu/backend.ts';
+  const mod = (await import(path)) as { WebGpuBackend: { create(): Promise<Backend | null> } };
+  const b = await mod.WebGpuBackend.create();
+  if (!b) throw new Error('no WebGPU adapter on this machine');
+  return b;
+}
+
+/** Peaks from the native addon (null when it is not built: fractions are then omitted). */
+export async function measureMachine(log: (s: string) => void): Promise<Machine> {
+  const { cpuBackendAvailable, cpuAddon, CpuBackend } = await import('../cpu/backend.ts');
+  if (!cpuBackendAvailable()) {
+    log('machine peaks: n/a (native addon not built)');
+    return { peak_gflops: null, triad_gbs: null, threads: availableParallelism() };
+  }
+  const threads = new CpuBackend().info().threads;
+  const addon = cpuAddon();
+  const peak = addon.peakFlops(0.6) / 1e9;
+  const triad = addon.triad(32 * 1024 * 1024, 8) / 1e9; // 3 x 128 MiB, far beyond any cache
+  return { peak_gflops: peak, triad_gbs: triad, threads };
+}
+
+const fmt = (v: number | null, digits = 1): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+
+export async function runKernelBench(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const log = (s: string): void => { if (!args.json) console.log(s); };
+  const machine = await measureMachine(log);
+  log(`machine: peak FP32 ${fmt(machine.peak_gflops)} GFLOP/s (FMA, ${machine.threads} threads), triad ${fmt(machine.triad_gbs)} GB/s`);
+  const backend = await makeBackend(args.backend);
+  const list = workloads().filter((w) => !args.filter || `${w.op} ${w.shape} ${w.dtype}`.includes(args.filter));
+  const peerMs = new Map<string, number | null>(); // bf16 rows share the f32 shape's peer
+  const results: Result[] = [];
+  log(`backend: ${backend.name}; median of repeated calls; peak% = share of the roofline bound max(flops/peak, bytes/triad)`);
+  log(['op', 'shape', 'dtype', 'ms', 'GFLOP/s', 'GB/s', 'peak%', 'onnxruntime GFLOP/s'].join('\t'));
+  try {
+    for (const w of list) {
+      const { run, free } = w.setup(backend);
+      const times = await timeLoop(async () => { run(); await backend.sync(); }, args.budgetMs, 5, 200);
+      free();
+      const ms = median(times);
+      let peer: number | null = null;
+      if (w.peer) {
+        const key = `${w.peer.M}x${w.peer.K}x${w.peer.N}`;
+        if (!peerMs.has(key)) peerMs.set(key, await ortMatmulMs(w.peer.M, w.peer.K, w.peer.N, machine.threads, args.budgetMs));
+        const pm = peerMs.get(key)!;
+        peer = pm === null ? null : w.flops / (pm * 1e6);
+      }
+      const gflops = w.flops / (ms * 1e6), gbs = w.bytes / (ms * 1e6);
+      const bound = machine.peak_gflops && machine.triad_gbs ? Math.max(w.flops / (machine.peak_gflops * 1e6), w.bytes / (machine.triad_gbs * 1e6)) : null;
+      const r: Result = { op: w.op, shape: w.shape, dtype: w.dtype, backend: backend.name, ms, gflops, gbs, peak_fraction: bound === null ? null : bound / ms, peer_gflops: peer };
+      results.push(r);
+      log([r.op, r.shape, r.dtype, fmt(ms, 3), fmt(gflops), fmt(gbs), r.peak_fraction === null ? 'n/a' : `${(100 * r.peak_fraction).toFixed(0)}%`, w.peer ? fmt(peer) : '-'].join('\t'));
+    }
+  } finally {
+    backend.dispose();
+  }
+  if (results.some((r) => r.peer_gflops === null && r.op === 'matmul')) log(`onnxruntime peer: n/a (${ortLoadError() ?? 'unavailable'})`);
+  if (args.json) console.log(JSON.stringify({ machine: { peak_gflops: machine.peak_gflops, triad_gbs: machine.triad_gbs, threads: machine.threads }, results }));
+}
