@@ -11,7 +11,7 @@ import { BACKEND_NAMES } from '../backends.ts';
 import type { SamplingParams } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
 import { rooflineTokensPerSecond, tokenCost } from './roofline.ts';
-import { measureMachinePeaks } from './peaks.ts';
+import { measureMachine } from '../../kernels/bench/main.ts';
 
 export class UsageError extends Error {}
 
@@ -147,7 +147,9 @@ export async function runBench(argv: string[]): Promise<number> {
 
   const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
   log('measuring machine peaks (FMA throughput, triad bandwidth)...');
-  const peaks = await measureMachinePeaks();
+  const m = await measureMachine(log);
+  if (m.peak_gflops === null || m.triad_gbs === null) throw new UsageError('machine peaks need the native CPU addon (npm install builds it)');
+  const peaks = { peak_gflops: m.peak_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
   log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
   const runs: BenchRun[] = [];
   for (const m of models) {
