@@ -15,15 +15,17 @@ FROM ${BUILD_IMAGE} AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# onnxruntime-node is a dev-only benchmark baseline whose install step downloads binaries: skip it.
-ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY . .
 # The recipe: everything from here to the end of this stage is what test/deploy/recipe.test.ts replays in a
-# fresh clone. `npm ci` installs the locked dependencies and builds the native addon (node-gyp).
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
-# Keep only what runs: production dependencies, the built .node files (not the object files), no tests.
-RUN npm prune --omit=dev --no-audit --no-fund \
- && if [ -d build ]; then find build -type f ! -name '*.node' -delete && find build -type d -empty -delete; fi \
+# fresh clone. `npm ci` installs the locked production dependencies (nothing at run time or build time
+# needs the dev ones: TypeScript runs through tsx) and its install step builds the native CPU addon with
+# npm's node-gyp against this Node's headers (kernels/cpu/build.mjs).
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+# Keep only what runs: of each node-gyp build folder the .node files (not object files), and no tests.
+RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read -r gyp; do \
+      out="$(dirname "$gyp")/build"; \
+      if [ -d "$out" ]; then find "$out" -type f ! -name '*.node' -delete && find "$out" -type d -empty -delete; fi; \
+    done \
  && find . -path ./node_modules -prune -o -name '*.test.ts' -type f -print0 | xargs -0 rm -f
 
 # ---- server: the runtime image --------------------------------------------------------------------------

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds the real Dockerfile with buildah and runs the image, on a machine that cannot pull from Docker Hub
+# (only the Debian and npm registries are reachable). The node:20 base images are replaced by a stand-in
+# made here: a minimal Debian bookworm (mmdebstrap, from Debian's mirror) plus this machine's Node 20 and
+# npm, passed through the Dockerfile's BUILD_IMAGE / RUNTIME_IMAGE build args. Everything after FROM is the
+# Dockerfile as written. Then the image's CMD runs (buildah run, chroot isolation: this machine's
+# container runtime cannot set cgroups or rlimits) and /health, /ready, /metrics and the image's
+# HEALTHCHECK command are checked.
+#
+#   sudo apt-get install -y buildah mmdebstrap     (as root)
+#   test/deploy/image-build.sh                     (from the repository root; several minutes)
+#
+# Opt-in (not part of npm test): it needs root, buildah and a few hundred MB of downloads. Set
+# KEEP_IMAGE=1 to keep the image (localhost/blockserve:local-test) afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for tool in buildah mmdebstrap node; do
+  command -v "$tool" >/dev/null || { echo "image-build.sh: $tool is not installed" >&2; exit 2; }
+done
+work="$(mktemp -d /tmp/blockserve-image-XXXXXX)"
+ctr=""
+cleanup() {
+  [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1 || true
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+base=localhost/blockserve-node-base:20-bookworm
+if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
+  echo "== base image stand-in: Debian bookworm minbase + this machine's node $(node --version)"
+  node_bin="$(command -v node)"
+  npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"   # .../lib/node_modules/npm
+  prefix="$(dirname "$(dirname "$node_bin")")"                           # /usr or /usr/local
+  mmdebstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs.tar" http://deb.debian.org/debian
+  mkdir -p "$work/node/usr/local/bin" "$work/node/usr/local/lib/node_modules" "$work/node/usr/local/include"
+  cp "$node_bin" "$work/node/usr/local/bin/node"
+  cp -a "$npm_dir" "$work/node/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$work/node/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$work/node/usr/local/bin/npx"
+  # Node's headers where node-gyp looks for them (the official images ship them under /usr/local/include).
+  cp -a "$prefix/include/node" "$work/node/usr/local/include/node"
+  # npm's global config in the stand-in: Node's headers, and the system CA file (see the trust note below).
+  printf 'nodedir=/usr/local\ncafile=/etc/ssl/certs/ca-certificates.crt\n' > "$work/node/npmrc"
+  # uid 1000, as the official node images have it (user "node").
+  ctr="$(buildah from scratch)"
+  mnt="$(buildah mount "$ctr")"
+  tar -xf "$work/rootfs.tar" -C "$mnt"
+  # Trust what this machine trusts: behind a TLS-inspecting proxy npm's registry traffic is signed by a
+  # local CA that Debian's bundle lacks (the host's npm uses this same file as its cafile; npm reads it
+  # through the cafile line above, as Node itself does not use the system store).
+  mkdir -p "$mnt/usr/local/share/ca-certificates"
+  cp /etc/ssl/certs/ca-certificates.crt "$mnt/usr/local/share/ca-certificates/host-trust.crt"
+  cp /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
+  cp -a "$work/node/usr/local/." "$mnt/usr/local/"
+  install -m 644 "$work/node/npmrc" "$mnt/usr/local/etc/npmrc" 2>/dev/null || { mkdir -p "$mnt/usr/local/etc"; install -m 644 "$work/node/npmrc" "$mnt/usr/local/etc/npmrc"; }
+  chroot "$mnt" /usr/sbin/groupadd --gid 1000 node
+  chroot "$mnt" /usr/sbin/useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+  buildah umount "$ctr" >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd node "$ctr"
+  buildah commit --quiet "$ctr" "$base" >/dev/null
+  buildah rm "$ctr" >/dev/null; ctr=""
+fi
+
+echo "== buildah bud (the Dockerfile as written, base images from build args)"
+start=$(date +%s)
+buildah bud --isolation chroot --layers=false \
+  --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
+  -t localhost/blockserve:local-test .
+echo "== built in $(( $(date +%s) - start )) s; image size: $(buildah inspect --type image --format '{{.Docker.Size}}' localhost/blockserve:local-test 2>/dev/null || echo '?')"
+buildah images localhost/blockserve:local-test
+
+echo "== run the image's CMD as its USER"
+port=18000
+while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
+ctr="$(buildah from localhost/blockserve:local-test)"
+cmd="$(buildah inspect --format '{{json .OCIv1.Config.Cmd}}' "$ctr")"
+user="$(buildah inspect --format '{{.OCIv1.Config.User}}' "$ctr")"
+echo "CMD $cmd USER $user"
+[ "$user" = "1000:1000" ] || { echo "image user is '$user', expected 1000:1000" >&2; exit 1; }
+# chroot isolation shares this machine's network: the server's port is reachable on 127.0.0.1.
+buildah run --isolation chroot --env BLOCKSERVE_PORT="$port" "$ctr" -- node bin/blockserve.js serve > "$work/server.log" 2>&1 &
+server_pid=$!
+ok=""
+for _ in $(seq 1 240); do
+  if node -e "fetch('http://127.0.0.1:$port/ready').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"; then ok=1; break; fi
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.5
+done
+[ -n "$ok" ] || { echo "server did not become ready; log:" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+echo "ready on port $port"
+node -e "fetch('http://127.0.0.1:$port/health').then(r=>{console.log('/health', r.status); process.exit(r.status===200?0:1)})"
+buildah run --isolation chroot --env BLOCKSERVE_PORT="$port" "$ctr" -- node deploy/healthcheck.mjs && echo "HEALTHCHECK command: exit 0"
+node -e "fetch('http://127.0.0.1:$port/metrics').then(r=>r.text()).then(t=>{const ok=/^blockserve:num_requests_waiting\{/m.test(t); console.log('/metrics has blockserve:num_requests_waiting:', ok); process.exit(ok?0:1)})"
+# The processes run as uid 1000 inside the chroot; stop the server with SIGTERM as the runtime would.
+descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do echo "$c"; descendants "$c"; done; }
+srv=""
+for p in $(descendants "$server_pid"); do [ "$(ps -o comm= -p "$p")" = node ] && srv="$p"; done
+if [ -n "$srv" ]; then
+  kill -TERM "$srv"
+  for _ in $(seq 1 80); do kill -0 "$srv" 2>/dev/null || break; sleep 0.5; done
+fi
+wait "$server_pid" && echo "server exited 0 after SIGTERM" || { echo "server exit status $?" >&2; tail -20 "$work/server.log" >&2; exit 1; }
+server_pid=""
+if [ -z "${KEEP_IMAGE:-}" ]; then buildah rmi localhost/blockserve:local-test >/dev/null 2>&1 || true; fi
+echo "image-build.sh: OK"
