@@ -185,6 +185,15 @@ static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
 }
 
 #if defined(__x86_64__)
+// Cache slots are scattered (paged), so the hardware prefetcher cannot guess where the next K/V row
+// starts: fetch the rows a few slots ahead explicitly.
+static constexpr int64_t kPrefetchSlots = 8;
+
+BS_AVX2 static inline void prefetchRange(const float* p, int64_t floats) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < floats * 4; b += 64) _mm_prefetch(c + b, _MM_HINT_T0);
+}
+
 /** Dot products of q with four key rows at once (one horizontal reduction for all four). */
 BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t hd) {
   __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
@@ -234,6 +243,8 @@ BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0,
     const int64_t n = std::min<int64_t>(kBlock, ctx - j0), n8 = (n + 7) / 8 * 8;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
+      for (int64_t d = j0 + j + kPrefetchSlots; d < std::min<int64_t>(ctx, j0 + j + kPrefetchSlots + 4); d++)
+        prefetchRange(a.kCache + static_cast<int64_t>(slots[d]) * width + h0 * hd, nh * hd);
       const float* k0 = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
       const float* k1 = a.kCache + static_cast<int64_t>(slots[j0 + j + 1]) * width;
       const float* k2 = a.kCache + static_cast<int64_t>(slots[j0 + j + 2]) * width;
@@ -271,6 +282,7 @@ BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0,
       for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + h * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + h * hdPad + i), cv));
     }
     for (j = 0; j < n; j++) {
+      if (j0 + j + kPrefetchSlots < ctx) prefetchRange(a.vCache + static_cast<int64_t>(slots[j0 + j + kPrefetchSlots]) * width + h0 * hd, nh * hd);
       const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width;
       for (int64_t h = 0; h < nh; h++) {
         const float* vh = v + (h0 + h) * hd;
