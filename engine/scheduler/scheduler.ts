@@ -59,6 +59,9 @@ export class Scheduler {
 
   preemptedTotal = 0;
   abortedTotal = 0;
+  /** Tokens of admitted sequences that were looked up in / served from the prefix cache. */
+  prefixQueryTokens = 0;
+  prefixHitTokens = 0;
   private steps = 0;
   private fillSum = 0;
   private tokenFillSum = 0;
@@ -266,6 +269,10 @@ export class Scheduler {
     if (this.pool.availablePages - revived < newPages + reserve) return false;
 
     this.waiting.shift();
+    if (this.prefix) {
+      this.prefixQueryTokens += len;
+      this.prefixHitTokens += hitTokens;
+    }
     for (const p of hitPages) this.pool.retain(p);
     seq.pages = [...hitPages];
     seq.numComputed = hitTokens;
