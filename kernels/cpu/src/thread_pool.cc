@@ -86,20 +86,26 @@ void ThreadPool::workerLoop(int thread) {
 }
 
 static std::mutex gPoolMutex;
-static ThreadPool* gPool = nullptr;  // never destroyed at exit: parked workers need no teardown
+// Pools are never destroyed: an op on another JS thread may still be running on the one being
+// replaced, and parked workers cost nothing. Replacing happens a handful of times per process (tests).
+static std::atomic<ThreadPool*> gPool{nullptr};
 
 void configurePool(int threads) {
   std::lock_guard<std::mutex> lk(gPoolMutex);
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
-  if (gPool && gPool->threads() == threads) return;
-  delete gPool;
-  gPool = new ThreadPool(threads);
+  ThreadPool* current = gPool.load();
+  if (current && current->threads() == threads) return;
+  gPool.store(new ThreadPool(threads));
 }
 
 ThreadPool& pool() {
-  if (!gPool) configurePool(0);
-  return *gPool;
+  ThreadPool* p = gPool.load(std::memory_order_acquire);
+  if (!p) {
+    configurePool(0);
+    p = gPool.load();
+  }
+  return *p;
 }
 
 }  // namespace bs

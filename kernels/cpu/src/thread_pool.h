@@ -68,7 +68,7 @@ class ThreadPool {
 
 /** The process-wide pool, created on first use with one thread per core unless configured. */
 ThreadPool& pool();
-/** Replaces the pool (threads <= 0: one per core). Only call when no op is running. */
+/** Switches to a pool of `threads` (<= 0: one per core); the previous pool is parked, not destroyed. */
 void configurePool(int threads);
 
 }  // namespace bs
