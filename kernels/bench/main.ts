@@ -13,7 +13,7 @@ import { workloads } from './workloads.ts';
 
 type BackendName = 'cpu' | 'webgpu' | 'reference';
 
-interface Machine {
+export interface Machine {
   peak_gflops: number | null;
   triad_gbs: number | null;
   threads: number;
