@@ -66,11 +66,13 @@ test('--slo, --sweep and option conflicts are validated with clear messages', ()
   assert.throws(() => parseLoadtestArgs([...base, '--rate', '1', '--bogus']), /Unknown option/);
 });
 
-test('sweep stops when median E2E and TTFT both rose at each of the last two steps', () => {
-  const point = (e2e: number, ttft: number, failed = 0) => aggregate(
-    Array.from({ length: 10 }, (_, i) => rec({ sentAtMs: i, endAtMs: i + e2e, e2eMs: e2e, ttftMs: ttft, outputTokens: 4, contentChunks: 4, ok: i >= failed, errorKind: i < failed ? '429' : null })),
+test('sweep stops when median E2E and TTFT both rose at each of the last two steps and throughput did not', () => {
+  // 10 requests of 4 tokens each over a span of `span` ms (default: the E2E).
+  const point = (e2e: number, ttft: number, failed = 0, span = 1000) => aggregate(
+    Array.from({ length: 10 }, (_, i) => rec({ sentAtMs: i === 9 ? span - e2e : 0, endAtMs: (i === 9 ? span - e2e : 0) + e2e, e2eMs: e2e, ttftMs: ttft, outputTokens: 4, contentChunks: 4, ok: i >= failed, errorKind: i < failed ? '429' : null })),
     null,
   );
+  assert.equal(sweepVerdict([point(100, 10), point(150, 30), point(300, 90, 0, 500)], 0.1).stop, false, 'throughput still doubling');
   assert.equal(sweepVerdict([point(100, 10), point(101, 10)], 0.1).stop, false);
   assert.equal(sweepVerdict([point(100, 10), point(101, 10), point(150, 30)], 0.1).stop, false, 'one rise is not a trend');
   assert.equal(sweepVerdict([point(100, 10), point(150, 30), point(160, 31)], 0.1).stop, false, 'the second step barely rose');

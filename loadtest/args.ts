@@ -57,8 +57,9 @@ workload:  --endpoint completions|chat  --input-len SPEC  --output-len SPEC
            --shared-prefix TOKENS [--prefix-groups G]
            --no-ignore-eos  --temperature T  --no-tokenize
 report:    --slo ttft:MS,tpot:MS  --out run.json  --html report.html  --label NAME
-           --metrics-url URL | --no-metrics  --scrape-interval S (default 2)
-           --max-send-lag-ms MS (default 25)  --quiet   --api-key KEY`;
+           --metrics-url URL | --no-metrics  --scrape-interval S (default 1)
+           --max-send-lag-ms MS (default 25: refuse an open-loop run whose
+           p95 send lateness is above it)  --quiet   --api-key KEY`;
 
 function num(name: string, text: string | undefined, check: (v: number) => boolean): number | undefined {
   if (text === undefined) return undefined;
@@ -133,7 +134,7 @@ export function parseLoadtestArgs(argv: string[]): LoadtestConfig {
     workload, ignoreEos: !v['no-ignore-eos'], temperature: num('temperature', v.temperature, (x) => x >= 0),
     tokenize: !v['no-tokenize'], slo: v.slo ? parseSlo(v.slo) : null, out: v.out ?? null, html: v.html ?? null,
     metricsUrl: v['no-metrics'] ? null : (v['metrics-url'] ?? `${url}/metrics`),
-    scrapeIntervalMs: (num('scrape-interval', v['scrape-interval'], (x) => x > 0) ?? 2) * 1000,
+    scrapeIntervalMs: (num('scrape-interval', v['scrape-interval'], (x) => x > 0) ?? 1) * 1000,
     timeoutMs: (num('timeout', v.timeout, (x) => x > 0) ?? 600) * 1000,
     maxSendLagMs: num('max-send-lag-ms', v['max-send-lag-ms'], (x) => x > 0) ?? 25,
     label: v.label ?? null, quiet: !!v.quiet,

@@ -6,7 +6,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { StreamingClient } from './client.ts';
 import { nextGapSeconds, Rng } from './rng.ts';
-import { distribution, type Distribution } from './stats.ts';
+import { distribution, percentileSorted, type Distribution } from './stats.ts';
 import type { LoadSpec, RequestRecord, WorkItem } from './types.ts';
 
 export interface PhaseConfig {
@@ -15,7 +15,11 @@ export interface PhaseConfig {
   durationS?: number;
   seed: number;
   items: WorkItem[];
-  /** Open loop: refuse the phase when p99 send lateness exceeds this (default 25 ms). */
+  /**
+   * Open loop: refuse the phase when p95 send lateness exceeds this (default 25 ms): more than 1 in
+   * 20 requests sent that late means the arrival process was not the one asked for. (p95, not p99:
+   * one stall of a shared machine in a short run should show in the overhead, not void the run.)
+   */
   maxSendLagMs?: number;
   /** Open loop: refuse when achieved / scheduled send rate is below this (default 0.95). */
   minRateRatio?: number;
@@ -45,6 +49,10 @@ export interface PhaseResult {
 export interface ProgressSink {
   sent(): void;
   finished(rec: RequestRecord): void;
+}
+
+function percentile95(records: RequestRecord[]): number {
+  return percentileSorted(Float64Array.from(records, (r) => r.sentAtMs - r.scheduledAtMs!).sort(), 95);
 }
 
 // The delay histogram records whole timer intervals; the resolution is subtracted to leave the lag.
@@ -122,8 +130,8 @@ export async function runPhase(client: StreamingClient, cfg: PhaseConfig, progre
     const minRatio = cfg.minRateRatio ?? 0.95;
     if (records.length > 1 && achievedRate < minRatio * scheduledRate) {
       refused = `the client sent ${achievedRate.toFixed(1)} req/s but the schedule asked for ${scheduledRate.toFixed(1)} req/s (below ${(minRatio * 100).toFixed(0)}%)`;
-    } else if (sendLagMs.p99 > maxLag) {
-      refused = `the client sent requests late: p99 send lag ${sendLagMs.p99.toFixed(1)} ms > ${maxLag} ms`;
+    } else if (percentile95(records) > maxLag) {
+      refused = `the client sent requests late: p95 send lag ${percentile95(records).toFixed(1)} ms > ${maxLag} ms`;
     }
   }
   const ns = (v: number) => Math.max(0, Math.round((v / 1e6 - LAG_RESOLUTION_MS) * 1000) / 1000);

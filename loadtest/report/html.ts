@@ -55,30 +55,35 @@ function timelineCharts(entries: Array<{ name: string; point: PointResult }>): s
   const tls = entries.map((e) => ({ name: e.name, tl: timeline(e.point) }));
   return [
     fig('output-tokens-over-time', chart(tls.map(({ name, tl }) => ({ name, points: tl.outputTokensPerS })), { title: 'Output tokens/s over time', xLabel: 'time since start (s)', yLabel: 'tokens/s' })),
-    fig('requests-over-time', chart(tls.flatMap(({ name, tl }) => [
-      { name: `${name} in flight`, points: tl.inFlight },
-      { name: `${name} completed/s`, points: tl.completedPerS, dashed: true },
+    fig('requests-over-time', chart(tls.flatMap(({ name, tl }, i) => [
+      { name: `${name} in flight`, points: tl.inFlight, color: i },
+      { name: `${name} completed/s`, points: tl.completedPerS, dashed: true, color: i },
     ]), { title: 'Requests in flight and completed per second', xLabel: 'time since start (s)', yLabel: 'requests' })),
   ].join('');
 }
 
+const prefix = (name: string) => (name ? `${name} ` : '');
+
+/** Sweeps drawn as curves; a run's own report passes an empty name so legends say just the figure. */
 function saturationCharts(runs: Array<{ name: string; run: RunFile }>): string {
-  const sweeps = runs.filter((r) => r.run.sweep && r.run.points.length > 0);
+  const sweeps = runs.map((r, color) => ({ ...r, color })).filter((r) => r.run.sweep && r.run.points.length > 0);
+  const single = sweeps.length === 1; // one sweep: colour by figure; several: colour by run
   if (!sweeps.length) return '';
   const kind = sweeps[0].run.sweep!.kind;
   const xName = kind === 'rate' ? 'offered rate (req/s)' : 'concurrency';
   const pts = (run: RunFile, get: (a: Aggregates) => number) => run.points.map((p): [number, number] => [loadValue(p.load), get(p.aggregates)]);
   const curve = (run: RunFile, get: (a: Aggregates) => number) => run.points.map((p): [number, number] => [p.aggregates.outputTokenRate, get(p.aggregates)]);
   return `<h2>Saturation</h2><div class="charts">${[
-    fig('saturation-throughput', chart(sweeps.flatMap(({ name, run }) => [{ name: `${name} output tok/s`, points: pts(run, (a) => a.outputTokenRate) }]), { title: `Throughput vs ${xName}`, xLabel: xName, yLabel: 'output tokens/s', xLog: true })),
-    fig('saturation-latency', chart(sweeps.flatMap(({ name, run }) => [
-      { name: `${name} E2E p50`, points: curve(run, (a) => a.e2eMs.p50) },
-      { name: `${name} E2E p99`, points: curve(run, (a) => a.e2eMs.p99), dashed: true },
+    fig('saturation-throughput', chart(sweeps.map(({ name, run, color }) => ({ name: `${prefix(name)}output tok/s`, points: pts(run, (a) => a.outputTokenRate), color })), { title: `Throughput vs ${xName}`, xLabel: xName, yLabel: 'output tokens/s', xLog: true })),
+    fig('saturation-latency', chart(sweeps.flatMap(({ name, run, color }) => [
+      { name: `${prefix(name)}E2E p50`, points: curve(run, (a) => a.e2eMs.p50), color: single ? 0 : color },
+      { name: `${prefix(name)}E2E p99`, points: curve(run, (a) => a.e2eMs.p99), dashed: true, color: single ? 1 : color },
     ]), { title: 'Latency vs throughput (the saturation curve)', xLabel: 'output tokens/s', yLabel: 'E2E latency (ms)' })),
-    fig('saturation-ttft', chart(sweeps.flatMap(({ name, run }) => [
-      { name: `${name} TTFT p50`, points: pts(run, (a) => a.ttftMs.p50) },
-      { name: `${name} TTFT p99`, points: pts(run, (a) => a.ttftMs.p99), dashed: true },
-      { name: `${name} TPOT p50`, points: pts(run, (a) => a.tpotMs.p50) },
+    fig('saturation-ttft', chart(sweeps.flatMap(({ name, run, color }) => [
+      { name: `${prefix(name)}TTFT p50`, points: pts(run, (a) => a.ttftMs.p50), color: single ? 0 : color },
+      { name: `${prefix(name)}TTFT p99`, points: pts(run, (a) => a.ttftMs.p99), dashed: true, color: single ? 1 : color },
+      // TPOT only for a single sweep: with several runs the colours belong to runs, and it would clash.
+      ...(single ? [{ name: `${prefix(name)}TPOT p50`, points: pts(run, (a) => a.tpotMs.p50), color: 2 }] : []),
     ]), { title: `Queueing: TTFT and TPOT vs ${xName}`, xLabel: xName, yLabel: 'ms', xLog: true })),
   ].join('')}</div>`;
 }
@@ -103,7 +108,7 @@ export function renderRunReport(run: RunFile): string {
     refused,
     run.sweep ? `<p>Sweep over ${run.sweep.kind}: ${esc(run.sweep.stoppedBecause)}.</p>` : '',
     `<h2>Summary</h2>`, aggregatesTable(entries.map((e) => ({ name: e.name, a: e.point.aggregates }))),
-    saturationCharts([{ name: run.label, run }]),
+    saturationCharts([{ name: '', run }]),
     last ? `<h2>Latency distributions</h2><div class="charts">${latencyCharts(entries)}</div>` : '',
     last ? `<h2>Over time${run.points.length > 1 ? ` (${esc(loadLabel(last.load))})` : ''}</h2><div class="charts">${timelineCharts([{ name: loadLabel(last.load), point: last }])}${fig('ttft-scatter', chart([{ name: 'TTFT of each request', style: 'scatter', points: ttftScatter(last.records) }], { title: 'TTFT by send time (queueing shows as a rise)', xLabel: 'send time (s)', yLabel: 'TTFT (ms)' }))}</div>` : '',
     last ? `<h2>Server metrics${run.points.length > 1 ? ` (${esc(loadLabel(last.load))})` : ''}</h2>${metricsCharts(last)}` : '',

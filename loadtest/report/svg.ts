@@ -7,6 +7,8 @@ export interface Series {
   /** 'line' (default), 'scatter' (dots) or 'step' (a CDF's stairs). */
   style?: 'line' | 'scatter' | 'step';
   dashed?: boolean;
+  /** Palette index; default the series' position. Lets one run keep one colour across charts. */
+  color?: number;
 }
 
 export interface ChartOptions {
@@ -37,6 +39,11 @@ export function niceTicks(lo: number, hi: number, target = 6): number[] {
   const ticks: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9 && ticks.length < 50; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
+}
+
+/** Legend entries share a third of the width: long names are cut with an ellipsis (full name in title). */
+function clip(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
 function fmtTick(v: number): string {
@@ -108,7 +115,7 @@ export function chart(series: Series[], o: ChartOptions): string {
   parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeXml(o.yLabel)}</text>`);
   parts.push(`</g>`);
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    const color = PALETTE[(s.color ?? i) % PALETTE.length];
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.xLog || x > 0));
     if (pts.length === 0) return;
     if (s.style === 'scatter') {
@@ -130,7 +137,7 @@ export function chart(series: Series[], o: ChartOptions): string {
     const row = Math.floor(i / 3);
     const lx = m.l + col * (pw / 3);
     const ly = H - 12 - 16 * (Math.ceil(series.length / 3) - 1 - row);
-    parts.push(`<g class="legend"><rect x="${r(lx)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${r(lx + 16)}" y="${ly}">${escapeXml(s.name.slice(0, 40))}</text></g>`);
+    parts.push(`<g class="legend"><title>${escapeXml(s.name)}</title><rect x="${r(lx)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[(s.color ?? i) % PALETTE.length]}"${s.dashed ? ' fill-opacity="0.5"' : ''}/><text x="${r(lx + 16)}" y="${ly}">${escapeXml(clip(s.name, 34))}</text></g>`);
   });
   parts.push('</svg>');
   return parts.join('');
@@ -159,7 +166,7 @@ export function groupedBars(groups: Array<{ label: string; values: number[] }>, 
   names.forEach((n, i) => {
     const lx = m.l + (i % 3) * (pw / 3);
     const ly = H - 12 - 16 * (Math.ceil(names.length / 3) - 1 - Math.floor(i / 3));
-    parts.push(`<g class="legend"><rect x="${lx.toFixed(1)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 16).toFixed(1)}" y="${ly}">${escapeXml(n.slice(0, 40))}</text></g>`);
+    parts.push(`<g class="legend"><title>${escapeXml(n)}</title><rect x="${lx.toFixed(1)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 16).toFixed(1)}" y="${ly}">${escapeXml(clip(n, 34))}</text></g>`);
   });
   parts.push('</svg>');
   return parts.join('');
