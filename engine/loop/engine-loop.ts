@@ -203,7 +203,11 @@ export class EngineLoop implements Engine {
       // step itself, and abort() gets in between steps even when the runner answers synchronously.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.deadReason !== null || this.closing) break;
-      await this.step();
+      try {
+        await this.step();
+      } catch (e) {
+        this.die(e); // a bug in scheduling or sampling must not leave streams hanging
+      }
     }
   }
 
