@@ -48,7 +48,8 @@ export const USAGE = `usage: blockserve loadtest --url URL [--model NAME] [optio
 load:      --rate R [--burstiness B]      open loop, Poisson arrivals (B=1) or gamma (B<1 burstier)
            --concurrency C                closed loop, C requests in flight
            --sweep rate[=1,2,4] | concurrency[=1,2,4]   several loads; without values: doubling
-                                          from 1 until latency and queueing keep rising
+                                          from 1; stops once latency and queueing keep rising
+                                          while throughput no longer grows
            --duration S | --num-requests N   per load point (default --num-requests 200)
            --warmup N (default 1) --seed S (default 0) --timeout S (default 600)
 workload:  --endpoint completions|chat  --input-len SPEC  --output-len SPEC

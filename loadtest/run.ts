@@ -64,7 +64,7 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
     const tok = cfg.tokenize && cfg.workload.kind === 'random' ? await Tokenizer.probe(cfg.url, model, side, headers) : null;
     const promptLengths = cfg.workload.kind === 'dataset'
       ? 'from the dataset; counts from the usage chunk'
-      : tok ? tok.description
+      : tok ? tok.description + (cfg.endpoint === 'chat' ? ' for the user message; the chat template adds its own tokens' : '')
       : 'approximate: one common English word per token (the server has no usable /tokenize); real counts come from the usage chunk';
 
     const loads: LoadSpec[] = cfg.sweep
