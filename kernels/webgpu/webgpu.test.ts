@@ -10,6 +10,7 @@ import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
 import { Rng } from '../cases/rng.ts';
 import { ReferenceBackend } from '../reference/backend.ts';
+import { fromF32Array } from '../dtype.ts';
 import type { Backend, Tensor } from '../backend.ts';
 import { WebGpuBackend, webgpuUnavailableReason } from './backend.ts';
 
@@ -37,15 +38,32 @@ test('webgpu: the shared op table matches the reference', async (t) => {
 });
 
 test('webgpu: weights and tables larger than one binding are split into row windows', async (t) => {
-  // A 64 KiB window forces the split on the table's model-sized weights (768 x 768 is 2.3 MB in f32)
-  // and embedding tables (1000 x 64 f32 is 256 KB), with windows starting mid-word for odd K in f16/bf16.
-  const b = await openOrSkip(t, { windowBytes: 64 << 10 });
+  // A 4160-byte window forces the split on the table's bigger weights and embedding tables, and holds
+  // 59 rows of a K = 33 f16 / bf16 weight (66 bytes a row), so every other window starts mid-word.
+  const b = await openOrSkip(t, { windowBytes: 4160 });
   if (!b) return;
+  const ref = new ReferenceBackend();
+  const rng = new Rng(5);
+  for (const dtype of ['f16', 'bf16'] as const) {
+    for (const M of [3, 20]) { // the gemv and the tiled entry point
+      const N = 1001, K = 33;
+      const w = fromF32Array(rng.floats(N * K, -0.2, 0.2), dtype), x = rng.floats(M * K), bias = rng.floats(N);
+      const run = async (be: Backend) => {
+        const out = be.alloc([M, N]);
+        be.matmul(out, be.upload(x, [M, K], 'f32'), be.upload(w, [N, K], dtype), { bias: be.upload(bias, [N], 'f32'), gelu: true });
+        return be.read(out);
+      };
+      const err = maxAbsDiff(await run(b), await run(ref));
+      assert.ok(err <= 1e-5, `${dtype} M=${M} K=33 N=1001 in 59-row windows: max |err| ${err}`);
+    }
+  }
   const before = b.dispatchCount;
-  const results = await runOpCases(() => b, { filter: ['K=768 N=768', 'K=100 N=33', 'K=7 N=768', 'gatherRows'] });
+  const results = await runOpCases(() => b, { filter: ['K=768 N=768', 'K=33 N=64', 'K=7 N=768', 'gatherRows'] }); // disposes b
   assert.ok(results.length >= 10, `only ${results.length} cases ran`);
-  // Unsplit, each case is one dispatch; the 768 x 768 weights alone take 19-37 windows each.
-  assert.ok(b.dispatchCount - before > 4 * results.length, `only ${b.dispatchCount - before} dispatches: the windowed path did not run`);
+  // Unsplit, each case is one dispatch. Split, the f32 768 x 768 weight alone takes 768 one-row windows.
+  const dispatches = b.dispatchCount - before;
+  t.diagnostic(`${results.length} table cases, ${dispatches} dispatches`);
+  assert.ok(dispatches >= results.length + 767, `only ${dispatches} dispatches for ${results.length} cases: the windowed path did not run`);
 });
 
 test('webgpu: an f32 LM head over the device binding limit (50304 x 768, 154 MB)', async (t) => {
