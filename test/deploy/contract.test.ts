@@ -185,6 +185,17 @@ test('the adapter rules read metrics the server defines', { skip: !metricsWritte
   }
 });
 
+test('the probe and scrape paths are routes the server defines, open to unauthenticated probes', () => {
+  const paths = new Set<string>([container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path,
+    container.startupProbe.httpGet.path, deployment.spec.template.metadata.annotations['prometheus.io/path']]);
+  for (const path of paths) {
+    assert.match(serverSource, new RegExp(`app\\.get\\('${path}'`), `server/ routes GET ${path}`);
+  }
+  // Kubelet probes and the Prometheus scrape carry no API key.
+  assert.equal(podConfig.protectMetrics, false, 'BLOCKSERVE_PROTECT_METRICS would make the scrape fail');
+  assert.equal(imageConfig.protectMetrics, false);
+});
+
 // ---- compose ------------------------------------------------------------------------------------------
 test('compose: the server on its port with a stop grace above the drain grace, Prometheus scraping it', () => {
   const compose = parse(readFileSync(join(REPO_ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, any> };

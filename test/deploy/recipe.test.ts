@@ -134,6 +134,7 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     }
 
     // It serves: one short completion on the built-in demo model.
+    const completionStart = Date.now();
     const completion = await fetch(`${base}/v1/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'Hello', max_tokens: 4, temperature: 0 }),
@@ -141,12 +142,15 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     assert.equal(completion.status, 200, await completion.clone().text());
     const body = await completion.json() as { choices: { text: string }[] };
     assert.equal(body.choices.length, 1);
+    t.diagnostic(`completion of 4 tokens: ${((Date.now() - completionStart) / 1000).toFixed(1)} s`);
 
     // STOPSIGNAL: the server drains and exits 0.
     const signal = (instructionsOf(final, 'STOPSIGNAL').at(-1)?.args ?? 'SIGTERM') as NodeJS.Signals;
+    const stopStart = Date.now();
     server.kill(signal);
     const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 90_000))]);
     assert.equal(code, 0, `exit after ${signal}; log tail:\n${serverLog.slice(-3000)}`);
+    t.diagnostic(`exit 0 ${((Date.now() - stopStart) / 1000).toFixed(1)} s after ${signal}`);
   } catch (err) {
     if (serverLog) t.diagnostic(`server log tail:\n${serverLog.slice(-3000)}`);
     throw err;
