@@ -1,6 +1,12 @@
 // WebGPU backend (Dawn through the `webgpu` npm package). Ops are recorded into a command encoder and
 // submitted in batches (see recorder.ts); only read() and sync() wait. Weights keep their dtype on the
 // device (16-bit words packed two per u32, widened in the shaders); activations are f32.
+//
+// Size limits callers should know: every tensor an op binds whole (activations, outputs, KV caches)
+// must fit in one storage binding, maxStorageBufferBindingSize (128 MiB on lavapipe, more on real
+// GPUs; `maxBinding` below). Matmul weights and gatherRows sources may be larger (up to maxBufferSize):
+// they are bound in row windows. write() submits the ops queued so far (queue.writeBuffer would
+// otherwise overtake them), so prefer upload() for data known up front.
 
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
 import { numel, rowsOf } from '../backend.ts';
