@@ -106,20 +106,32 @@ BS_AVX2 static void gemvBlock(const MatmulArgs& a, int64_t m0, int64_t n0) {
   __m256 acc[R_M][R_N];
   for (int i = 0; i < R_M; i++)
     for (int j = 0; j < R_N; j++) acc[i][j] = _mm256_setzero_ps();
-  // The next R_N weight rows follow these in memory: prefetch them at the rate this block consumes its
-  // own, so DRAM streams continuously instead of restarting for every short group of rows.
+  // Weight rows further on follow these in memory: prefetch R_N rows, at least 4 rows ahead, at the rate
+  // this block consumes its own, so DRAM streams continuously instead of restarting for every short
+  // group of rows (the distance covers DRAM latency even for 2-row blocks).
   constexpr int64_t esize = D == kF32 ? 4 : 2;
-  const char* next = static_cast<const char*>(a.w) + (n0 + R_N) * K * esize;
+  constexpr int64_t ahead = R_N > 4 ? R_N : 4;
+  const char* next = static_cast<const char*>(a.w) + (n0 + ahead) * K * esize;
   int64_t prefetched = 0, consumed = 0;
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
     consumed += R_N * 8 * esize;
     for (; prefetched < consumed; prefetched += 64) _mm_prefetch(next + prefetched, _MM_HINT_T0);
-    __m256 xv[R_M];
-    for (int i = 0; i < R_M; i++) xv[i] = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
-    for (int j = 0; j < R_N; j++) {
-      const __m256 wv = load8<D>(a.w, (n0 + j) * K + k);
-      for (int i = 0; i < R_M; i++) acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+    // Hold the smaller operand set in registers and stream the other: R_M*R_N + min(R_M, R_N) + 1 <= 16.
+    if constexpr (R_M <= R_N) {
+      __m256 xv[R_M];
+      for (int i = 0; i < R_M; i++) xv[i] = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
+      for (int j = 0; j < R_N; j++) {
+        const __m256 wv = load8<D>(a.w, (n0 + j) * K + k);
+        for (int i = 0; i < R_M; i++) acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+      }
+    } else {
+      __m256 wv[R_N];
+      for (int j = 0; j < R_N; j++) wv[j] = load8<D>(a.w, (n0 + j) * K + k);
+      for (int i = 0; i < R_M; i++) {
+        const __m256 xv = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
+        for (int j = 0; j < R_N; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
   for (int i = 0; i < R_M; i++) {
@@ -141,12 +153,16 @@ BS_AVX2 static void gemvRows(const MatmulArgs& a, int64_t m0, int64_t n0, int64_
 template <int D>
 BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
   // Sweep the task's W rows in groups small enough to stay in L1 while every x row passes over them.
+  // Register blocks (rows of x, rows of W): 6x2 keeps 8 loads per 12 FMAs; 1x8 for a single row hides
+  // FMA latency with 8 independent sums.
   constexpr int64_t GROUP = 8;
   for (int64_t g = n0; g < n1; g += GROUP) {
     const int64_t g1 = std::min(n1, g + GROUP);
     for (int64_t m = 0; m < a.M;) {
       const int64_t left = a.M - m;
-      if (left >= 4) { gemvRows<D, 4, 2>(a, m, g, g1); m += 4; }
+      if (left >= 6) { gemvRows<D, 6, 2>(a, m, g, g1); m += 6; }
+      else if (left == 5) { gemvRows<D, 5, 2>(a, m, g, g1); m += 5; }
+      else if (left == 4) { gemvRows<D, 4, 2>(a, m, g, g1); m += 4; }
       else if (left == 3) { gemvRows<D, 3, 4>(a, m, g, g1); m += 3; }
       else if (left == 2) { gemvRows<D, 2, 4>(a, m, g, g1); m += 2; }
       else { gemvRows<D, 1, 8>(a, m, g, g1); m += 1; }

@@ -218,6 +218,27 @@ BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* 
 }
 
 /**
+ * acc[0, 8*NV) += sum_j p[j] * V[slots[j]][off, off + 8*NV): NV accumulators live in registers for the
+ * whole block. `ahead` more slots follow slots[n-1] in the sequence; their rows are prefetched.
+ */
+template <int NV>
+BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache, const int32_t* slots, int64_t n, int64_t ahead,
+                                 int64_t width, int64_t off) {
+  __m256 r[NV];
+  for (int v = 0; v < NV; v++) r[v] = _mm256_loadu_ps(acc + 8 * v);
+  for (int64_t j = 0; j < n; j++) {
+    if (j + kPrefetchSlots < n + ahead) {
+      const char* f = reinterpret_cast<const char*>(vCache + static_cast<int64_t>(slots[j + kPrefetchSlots]) * width + off);
+      for (int b = 0; b < NV * 32; b += 64) _mm_prefetch(f + b, _MM_HINT_T0);
+    }
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    const float* vr = vCache + static_cast<int64_t>(slots[j]) * width + off;
+    for (int v = 0; v < NV; v++) r[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8 * v), r[v]);
+  }
+  for (int v = 0; v < NV; v++) _mm256_storeu_ps(acc + 8 * v, r[v]);
+}
+
+/**
  * Heads [h0, h1) of query row t. All heads of a row walk the same slots, so each cached K/V row is read
  * once, front to back (3 KiB for d = 768), instead of once per head at scattered addresses.
  */
@@ -281,17 +302,40 @@ BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0,
       const __m256 cv = _mm256_set1_ps(correction);
       for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + h * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + h * hdPad + i), cv));
     }
-    for (j = 0; j < n; j++) {
-      if (j0 + j + kPrefetchSlots < ctx) prefetchRange(a.vCache + static_cast<int64_t>(slots[j0 + j + kPrefetchSlots]) * width + h0 * hd, nh * hd);
-      const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width;
+    if (hd % 8 == 0) {
+      // Head by head over the block's V rows, the output accumulator in registers (64 floats at a time).
       for (int64_t h = 0; h < nh; h++) {
-        const float* vh = v + (h0 + h) * hd;
-        float* ah = acc + h * hdPad;
-        const float pj = p[h * kBlock + j];
-        const __m256 pv = _mm256_set1_ps(pj);
-        int64_t i = 0;
-        for (; i < hd8; i += 8) _mm256_storeu_ps(ah + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(ah + i)));
-        for (; i < hd; i++) ah[i] += pj * vh[i];
+        for (int64_t c = 0; c < hd; c += 64) {
+          const int64_t off = (h0 + h) * hd + c;
+          float* ah = acc + h * hdPad + c;
+          const float* ph = p + h * kBlock;
+          const int32_t* sl = slots + j0;
+          const int64_t pf = std::min<int64_t>(kPrefetchSlots, ctx - j0 - n);  // slots past the block still to come
+          switch (std::min<int64_t>(64, hd - c) / 8) {
+            case 1: accumulatePV<1>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 2: accumulatePV<2>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 3: accumulatePV<3>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 4: accumulatePV<4>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 5: accumulatePV<5>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 6: accumulatePV<6>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 7: accumulatePV<7>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            default: accumulatePV<8>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+          }
+        }
+      }
+    } else {
+      for (j = 0; j < n; j++) {
+        if (j0 + j + kPrefetchSlots < ctx) prefetchRange(a.vCache + static_cast<int64_t>(slots[j0 + j + kPrefetchSlots]) * width + h0 * hd, nh * hd);
+        const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width;
+        for (int64_t h = 0; h < nh; h++) {
+          const float* vh = v + (h0 + h) * hd;
+          float* ah = acc + h * hdPad;
+          const float pj = p[h * kBlock + j];
+          const __m256 pv = _mm256_set1_ps(pj);
+          int64_t i = 0;
+          for (; i < hd8; i += 8) _mm256_storeu_ps(ah + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(ah + i)));
+          for (; i < hd; i++) ah[i] += pj * vh[i];
+        }
       }
     }
   }
