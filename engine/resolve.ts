@@ -57,13 +57,13 @@ function readTree(file: string): unknown {
 }
 
 /** An authors' tree has block_length; an HF config.json has model_type. */
-function specFromConfigFile(file: string, args: ModelArgs, name: string): ModelSpec {
+function specFromConfigFile(file: string, args: ModelArgs, name: string | undefined): ModelSpec {
   const tree = readTree(file) as Record<string, unknown>;
   try {
     if (tree && typeof tree === 'object' && 'block_length' in tree) {
       return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock });
     }
-    if (tree && typeof tree === 'object' && 'model_type' in tree) return vanillaSpecFromHf(tree, name);
+    if (tree && typeof tree === 'object' && 'model_type' in tree) return vanillaSpecFromHf(tree, name ?? basename(dirname(resolvePath(file))));
   } catch (e) {
     if (e instanceof ConfigError) throw new ResolveError(`${file}: ${e.message}`);
     throw e;
@@ -92,7 +92,8 @@ export function resolveSpec(args: ModelArgs): { spec: ModelSpec; weightsPath?: s
     weightsPath = p;
     modelDir = statSync(p).isDirectory() ? p : dirname(p);
   }
-  const name = args.preset ?? (args.model ? basename(resolvePath(args.model)).replace(/\.safetensors$/, '') : 'model');
+  // The preset's name, else the model directory's; a config file's own `name:` fills in otherwise.
+  const name = args.preset ?? (modelDir ? (weightsPath === modelDir || basename(weightsPath!) === 'model.safetensors' ? basename(modelDir) : basename(weightsPath!).replace(/\.safetensors$/, '')) : undefined);
   let spec: ModelSpec;
   try {
     if (args.preset) spec = presetSpec(args.preset);
