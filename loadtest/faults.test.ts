@@ -46,7 +46,10 @@ test('each fault is one error of its kind; good requests are unaffected', async 
         assert.ok(r.error && r.error.length > 0, `${fault} has a message`);
       }
       if (fault === 'http-429') assert.equal(r.error, 'queue full', 'the server error message is kept');
-      if (fault === 'drop') assert.match(r.error!, /mid-stream/);
+      if (fault === 'drop') {
+        assert.match(r.error!, /mid-stream/);
+        assert.equal(r.contentChunks, 2, 'the chunks before the drop were seen');
+      }
     }
     // Good requests keep their timings; the failed ones count in no latency figure.
     assert.equal(a.ttftMs.count, 3);

@@ -92,6 +92,7 @@ export function createFakeServer(script: FakeScript): http.Server {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     if (chat) res.write(frame({ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }));
     const writes: number[] = [];
+    let flushed: Promise<void> = Promise.resolve();
     try {
       for (let k = 0; k < outputTokens && !closed; k++) {
         const due = start + script.ttftMs + k * script.itlMs; // absolute targets: no drift
@@ -99,6 +100,8 @@ export function createFakeServer(script: FakeScript): http.Server {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         if (closed) break;
         if (fault === 'drop' && k === 2) {
+          // Wait until the chunks so far reached the kernel, so the client really saw a stream start.
+          await flushed;
           res.socket?.destroy();
           break;
         }
@@ -108,7 +111,8 @@ export function createFakeServer(script: FakeScript): http.Server {
           res.end('data: [DONE]\n\n');
           break;
         }
-        res.write(frame(piece(k)));
+        if (k === 1) flushed = new Promise<void>((resolve) => res.write(frame(piece(k)), () => resolve()));
+        else res.write(frame(piece(k)));
         writes.push(performance.now());
         generated++;
       }
