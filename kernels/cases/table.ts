@@ -287,6 +287,11 @@ function attentionCases(): OpCase[] {
     attentionCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512),
     attentionCase('decode', 3, 8, [{ len: 5, rowCtx: [5] }, { len: 2, rowCtx: [2] }], 9),
     attentionCase('decode', 1, 80, [{ len: 129, rowCtx: [129] }], 130),
+    // One sequence decoding alone (backends may split its heads across threads); a head width that is
+    // not a multiple of 8 (vector tails).
+    attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256),
+    attentionCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 90),
+    attentionCase('prefill', 2, 12, [{ len: 19, rowCtx: range(1, 20) }], 19),
     // Token decoder's local window: each sequence's slots are its window, rows see a growing prefix.
     attentionCase('local-window', 4, 32, [{ len: 6, rowCtx: [3, 4, 5, 6] }, { len: 6, rowCtx: [2] }, { len: 4, rowCtx: [4] }], 24),
     // Mixed step: one sequence prefills a chunk while two others decode.
@@ -309,8 +314,10 @@ export const opCases: OpCase[] = [
   rotaryCase(4, 1, 8, 8, 9),
   rotaryCase(2, 3, 80, 20, 511),
   rotaryCase(1, 4, 32, 32, 0),
+  rotaryCase(3, 2, 12, 4, 77),
   kvWriteCase(1, 12, 64, 16),
   kvWriteCase(7, 3, 24, 40),
   kvWriteCase(33, 2, 8, 33),
+  kvWriteCase(4, 3, 12, 10),
   ...attentionCases(),
 ];
