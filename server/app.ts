@@ -38,6 +38,10 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
   const ctx = createContext(config, state, metrics);
   const fastifyOptions: FastifyServerOptions = {
     bodyLimit: Math.round(config.bodyLimitMb * 1024 * 1024),
+    // close() ends every connection: keep-alive ones clients left open (some never send a request)
+    // would otherwise hold shutdown for the keep-alive timeout. main.ts closes only after every
+    // response has been written, so nothing in flight is cut.
+    forceCloseConnections: true,
     logController: new LogController({ disableRequestLogging: true }), // one line per request: onResponse below
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -45,7 +49,8 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
     },
     ajv: {
       // Bodies are typed JSON: no coercion ("1" is not 1), nothing silently removed or defaulted.
-      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
+      // allErrors lets errors.ts pick the most specific failure (bodies are size-limited).
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true },
     },
   };
   const app = Fastify({
@@ -70,6 +75,10 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
   const keys = new ApiKeyCheck(config);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (!request.headers.upgrade) {
+      state.responseOpened();
+      reply.raw.once('close', () => state.responseClosed());
+    }
     if (request.method === 'OPTIONS') return;
     const path = request.url.split('?')[0];
     if (!keys.protects(path)) return;

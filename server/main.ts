@@ -59,6 +59,8 @@ export async function runServe(argv: string[], env: Record<string, string | unde
       state.abortAll();
       await Promise.race([state.idle(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
     }
+    // Let the last chunks, finish reasons and [DONE] frames reach the clients before connections close.
+    await Promise.race([state.responsesDone(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
     await app.close();
     await state.engine?.close();
     log.info('stopped');

@@ -104,7 +104,7 @@ export function prepareChat(body: ChatCompletionRequest, ctx: PrepareContext): P
 function idsPrompt(ids: number[], ctx: PrepareContext, param: string): PromptInput {
   const vocab = ctx.engine.info.vocabSize;
   const bad = ids.findIndex((id) => id >= vocab);
-  if (bad >= 0) throw new ApiError('invalid_request', `Token id ${ids[bad]} is outside the vocabulary (size ${vocab}).`, `${param}[${bad}]`);
+  if (bad >= 0) throw new ApiError('invalid_request', `${param}[${bad}]: token id ${ids[bad]} is outside the vocabulary (size ${vocab}).`, `${param}[${bad}]`);
   return { ids, text: ctx.engine.tokenizer.decode(ids) };
 }
 
@@ -152,7 +152,7 @@ function sampling(
   }
   const stopTokenIds = body.stop_token_ids ?? [];
   const badStop = stopTokenIds.findIndex((id) => id >= vocabSize);
-  if (badStop >= 0) throw new ApiError('invalid_request', `Token id ${stopTokenIds[badStop]} is outside the vocabulary.`, `stop_token_ids[${badStop}]`);
+  if (badStop >= 0) throw new ApiError('invalid_request', `stop_token_ids[${badStop}]: token id ${stopTokenIds[badStop]} is outside the vocabulary.`, `stop_token_ids[${badStop}]`);
   const params: SamplingParams = {
     temperature: body.temperature ?? 1,
     topP: body.top_p ?? 1,

@@ -21,6 +21,9 @@ export class ServerState {
   /** Engine request ids in flight -> their engine, so drain can abort them. */
   readonly inFlight = new Map<string, Engine>();
   private readonly idleWaiters: (() => void)[] = [];
+  /** HTTP responses started and not yet finished or closed (WebSocket upgrades excluded). */
+  openResponses = 0;
+  private readonly responseWaiters: (() => void)[] = [];
 
   constructor(readonly config: ServerConfig) {}
 
@@ -67,6 +70,21 @@ export class ServerState {
   idle(): Promise<void> {
     if (this.inFlight.size === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  responseOpened(): void {
+    this.openResponses++;
+  }
+
+  responseClosed(): void {
+    this.openResponses--;
+    if (this.openResponses === 0) for (const w of this.responseWaiters.splice(0)) w();
+  }
+
+  /** Resolves when every HTTP response has been fully written (so closing connections cuts nothing). */
+  responsesDone(): Promise<void> {
+    if (this.openResponses === 0) return Promise.resolve();
+    return new Promise((r) => this.responseWaiters.push(r));
   }
 
   abortAll(): void {

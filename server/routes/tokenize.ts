@@ -30,7 +30,7 @@ export async function tokenizeRoutes(app: FastifyInstance, opts: { ctx: AppConte
       resolveModel(request.body.model, pc.servedModelName);
       const vocab = pc.engine.info.vocabSize;
       const bad = request.body.tokens.findIndex((id) => id >= vocab);
-      if (bad >= 0) throw new ApiError('invalid_request', `Token id ${request.body.tokens[bad]} is outside the vocabulary (size ${vocab}).`, `tokens[${bad}]`);
+      if (bad >= 0) throw new ApiError('invalid_request', `tokens[${bad}]: token id ${request.body.tokens[bad]} is outside the vocabulary (size ${vocab}).`, `tokens[${bad}]`);
       return { prompt: pc.engine.tokenizer.decode(request.body.tokens) };
     },
   );
