@@ -61,7 +61,11 @@ export class StreamingClient {
       const timer = setTimeout(() => stream.abort('timeout', `no complete answer within ${this.opts.timeoutMs} ms`), this.opts.timeoutMs);
       // undici's dispatch handler API: callbacks straight from the HTTP parser, so each chunk is
       // timed when it is parsed, with no stream buffering in between.
-      this.agent.dispatch({ origin: this.origin, path: this.path, method: 'POST', headers: this.headers, body: payload }, stream);
+      try {
+        this.agent.dispatch({ origin: this.origin, path: this.path, method: 'POST', headers: this.headers, body: payload }, stream);
+      } catch (err) {
+        stream.abort('network', describe(err)); // e.g. the agent was already closed
+      }
     });
   }
 
