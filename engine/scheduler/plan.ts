@@ -53,5 +53,12 @@ export interface StepMetrics {
    * about 1/L = phases spread evenly). NaN when no such step happened (vanilla models).
    */
   blockSync: number;
+  /** Steps in which some decoding sequence ran the block decoder. */
   blockSteps: number;
+  /**
+   * Block models: fraction of steps in which the block decoder runs at all (for anyone, prefill
+   * included). With phases aligned and no prefill this approaches 1/L: every other step is a pure
+   * token-decoder step that never reads the block decoder's weights.
+   */
+  blockDecoderStepFraction: number;
 }

@@ -59,14 +59,20 @@ test('block-synchronous packing: late arrivals join the batch phase, so block-de
   const free = make({ alignPhases: false });
   drive(free, { maxTokens: 40, arrivals });
   assert.ok(free.metrics().blockSync < 0.8, `without alignment phases spread (blockSync ${free.metrics().blockSync})`);
+  // aligned, the block decoder runs in far fewer steps
+  assert.ok(m.blockDecoderStepFraction < 0.45, `aligned: block decoder in ${m.blockDecoderStepFraction} of steps`);
+  assert.ok(free.metrics().blockDecoderStepFraction > 0.6, `unaligned: block decoder in ${free.metrics().blockDecoderStepFraction} of steps`);
 });
 
 test('unpadded prompts of any length are aligned too', () => {
   const arrivals = new Map<number, [string, number[]][]>();
   for (let i = 0; i < 12; i++) arrivals.set(i * 2, [[`s${i}`, prompt(3 + i * 5)]]);
   const s = make({ padFirstBlock: false });
-  drive(s, { maxTokens: 30, arrivals });
+  const r = drive(s, { maxTokens: 30, arrivals });
   assert.equal(s.metrics().blockSync, 1);
+  // whole blocks wait for a block step (< L steps), then the tail for its phase (< L steps)
+  for (const [id, first] of r.firstTokenStep) assert.ok(first - r.admittedStep.get(id)! <= 6, `${id} waited ${first - r.admittedStep.get(id)!} steps`);
+  assert.ok(s.metrics().blockDecoderStepFraction < 0.4, `block decoder in ${s.metrics().blockDecoderStepFraction} of steps`);
 });
 
 test('chunked prefill: a long prompt never delays decoding, steps stay within the token budget', () => {

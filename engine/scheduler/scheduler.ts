@@ -11,10 +11,11 @@
 //    budget (chunked prefill: decodes are never displaced, so a long prompt delays nobody's decoding) and
 //    by the pages available. Block models get chunks of whole blocks.
 // 3. Block-synchronous packing (block models): the step whose feed completes a block runs the block
-//    decoder. A sequence's last prefill chunk is held back (at most L-1 steps, with everything but its
-//    last block fed meanwhile) until its length is congruent, mod L, to the batch's decoders after this
-//    step; from then on it completes its blocks in the same steps as the batch, so those steps share one
-//    block-decoder pass over the whole batch.
+//    decoder. A sequence's last prefill chunk is held back (a few steps at most, see alignedFinalChunk)
+//    so that its whole blocks go in a step where the batch's decoders complete a block too, and its
+//    first sampled token comes out in phase with them (length congruent mod L to theirs); from then on
+//    it completes its blocks in the same steps as the batch, so those steps share one block-decoder
+//    pass over the whole batch and the steps between are pure token-decoder steps.
 import type { FeedItem } from '../runner-api.ts';
 import { LocalSlotPool } from '../kv/local-slots.ts';
 import { PagePool } from '../kv/page-pool.ts';
@@ -66,6 +67,7 @@ export class Scheduler {
   private fillSum = 0;
   private tokenFillSum = 0;
   private blockSteps = 0;
+  private blockDecoderSteps = 0;
   private blockSyncSum = 0;
 
   constructor(readonly config: SchedulerConfig) {
@@ -163,6 +165,7 @@ export class Scheduler {
       tokenFill: s ? this.tokenFillSum / s : 0,
       blockSync: this.blockSteps ? this.blockSyncSum / this.blockSteps : Number.NaN,
       blockSteps: this.blockSteps,
+      blockDecoderStepFraction: this.tpe > 1 && s ? this.blockDecoderSteps / s : Number.NaN,
     };
   }
 
@@ -174,6 +177,7 @@ export class Scheduler {
     let budget = this.config.maxBatchTokens;
     const L = this.tpe;
     const phaseCounts = new Array<number>(L).fill(0);
+    const phaseOrder: number[] = []; // phases of this step's decoders, oldest first
 
     // 1. Decodes, oldest first; they may preempt newer sequences.
     for (const seq of [...this.running]) {
@@ -184,18 +188,26 @@ export class Scheduler {
         continue;
       }
       this.emit(seq, 1, plan, planned);
-      phaseCounts[(seq.numComputed + 1) % L]++;
+      const phase = (seq.numComputed + 1) % L;
+      phaseCounts[phase]++;
+      phaseOrder.push(phase);
       budget--;
     }
+    // The batch's phase: the most common one; among equals, the oldest decoder's, so that the target
+    // moves through every residue as the batch advances (a lowest-phase tie-break could oscillate).
     let target = -1;
-    if (this.align) {
-      let best = 0;
-      for (let p = 0; p < L; p++) if (phaseCounts[p] > best) { best = phaseCounts[p]; target = p; }
+    if (this.align && phaseOrder.length > 0) {
+      const best = Math.max(...phaseCounts);
+      target = phaseOrder.find((p) => phaseCounts[p] === best)!;
     }
 
     // 2a. Prefill chunks of sequences already admitted.
     for (const seq of [...this.running]) {
-      if (seq.state !== SeqState.Prefilling || budget < 1) continue;
+      if (seq.state !== SeqState.Prefilling) continue;
+      if (budget < 1) {
+        seq.alignWaits = 0; // starved by the budget, not held for its phase
+        continue;
+      }
       budget -= this.schedulePrefill(seq, budget, target, plan, planned);
     }
 
@@ -295,11 +307,12 @@ export class Scheduler {
     const L = this.tpe;
     const remaining = seq.tokens.length - seq.numComputed;
     let n = this.chunkSize(remaining, budget);
-    if (n <= 0) return 0;
-    if (n === remaining && target >= 0 && seq.tokens.length % L !== target && seq.alignWaits < L - 1) {
-      // Hold the last block (or partial block) back until the phases line up; feed the rest now.
-      seq.alignWaits++;
-      n = remaining - (remaining % L || L);
+    if (n <= 0) {
+      seq.alignWaits = 0; // starved by the budget, not held for its phase
+      return 0;
+    }
+    if (n === remaining && target >= 0) {
+      n = this.alignedFinalChunk(seq, remaining, target);
       if (n <= 0) return 0;
     }
     if (!this.ensurePages(seq, n, planned, plan)) {
@@ -312,9 +325,31 @@ export class Scheduler {
         return 0;
       }
     }
-    if (n === remaining) seq.alignWaits = 0;
+    seq.alignWaits = 0; // counts consecutive holds only
     this.emit(seq, n, plan, planned);
     return n;
+  }
+
+  /**
+   * The part of a sequence's last prefill chunk to feed this step, given the phase `target` of the
+   * batch's decoders (their token count mod L after this step). The whole blocks go in a step where the
+   * decoders complete a block too (target 0), so the block decoder runs once for all of them; a partial
+   * tail of r tokens follows when target == r, so that the sequence then decodes in phase with the
+   * batch. Each wait is at most L-1 steps while decoders run (their phase visits every residue every L
+   * steps); after 2L consecutive holds the chunk goes regardless.
+   */
+  private alignedFinalChunk(seq: Sequence, remaining: number, target: number): number {
+    const L = this.tpe;
+    const tail = seq.tokens.length % L; // numComputed is on a block boundary during prefill
+    const wholeBlocks = remaining - tail;
+    if (seq.alignWaits >= 2 * L) return remaining;
+    if (wholeBlocks > 0) {
+      if (target === 0) return tail === 0 ? remaining : wholeBlocks;
+    } else if (target === tail) {
+      return remaining;
+    }
+    seq.alignWaits++;
+    return 0;
   }
 
   /**
@@ -418,6 +453,7 @@ export class Scheduler {
     if (this.tpe > 1) {
       let decodes = 0;
       let blockRuns = 0;
+      if (plan.feeds.some((f) => f.runsBlockDecoder)) this.blockDecoderSteps++;
       for (const f of plan.feeds) {
         if (!f.isDecode) continue;
         decodes++;
