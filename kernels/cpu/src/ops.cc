@@ -223,13 +223,13 @@ BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* 
  */
 template <int NV>
 BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache, const int32_t* slots, int64_t n, int64_t ahead,
-                                 int64_t width, int64_t off) {
+                                 int64_t width, int64_t off, const float* prefetchBase, int64_t prefetchBytes) {
   __m256 r[NV];
   for (int v = 0; v < NV; v++) r[v] = _mm256_loadu_ps(acc + 8 * v);
   for (int64_t j = 0; j < n; j++) {
-    if (j + kPrefetchSlots < n + ahead) {
-      const char* f = reinterpret_cast<const char*>(vCache + static_cast<int64_t>(slots[j + kPrefetchSlots]) * width + off);
-      for (int b = 0; b < NV * 32; b += 64) _mm_prefetch(f + b, _MM_HINT_T0);
+    if (prefetchBytes > 0 && j + kPrefetchSlots < n + ahead) {
+      const char* f = reinterpret_cast<const char*>(prefetchBase + static_cast<int64_t>(slots[j + kPrefetchSlots]) * width);
+      for (int64_t b = 0; b < prefetchBytes; b += 64) _mm_prefetch(f + b, _MM_HINT_T0);
     }
     const __m256 pj = _mm256_set1_ps(p[j]);
     const float* vr = vCache + static_cast<int64_t>(slots[j]) * width + off;
@@ -311,15 +311,19 @@ BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0,
           const float* ph = p + h * kBlock;
           const int32_t* sl = slots + j0;
           const int64_t pf = std::min<int64_t>(kPrefetchSlots, ctx - j0 - n);  // slots past the block still to come
+          // The first head's pass fetches whole V rows (all heads of the task, contiguous), so DRAM sees
+          // one 3 KiB run per slot and the later heads read the block from L2.
+          const float* pfBase = a.vCache + h0 * hd;
+          const int64_t pfBytes = h == 0 && c == 0 ? nh * hd * 4 : 0;
           switch (std::min<int64_t>(64, hd - c) / 8) {
-            case 1: accumulatePV<1>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 2: accumulatePV<2>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 3: accumulatePV<3>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 4: accumulatePV<4>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 5: accumulatePV<5>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 6: accumulatePV<6>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            case 7: accumulatePV<7>(ah, ph, a.vCache, sl, n, pf, width, off); break;
-            default: accumulatePV<8>(ah, ph, a.vCache, sl, n, pf, width, off); break;
+            case 1: accumulatePV<1>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 2: accumulatePV<2>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 3: accumulatePV<3>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 4: accumulatePV<4>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 5: accumulatePV<5>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 6: accumulatePV<6>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            case 7: accumulatePV<7>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
+            default: accumulatePV<8>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
           }
         }
       }
