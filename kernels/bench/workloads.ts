@@ -98,6 +98,7 @@ export function workloads(): Workload[] {
       for (const N of [768, 3072, 50304]) list.push(matmul(M, 768, N, dtype));
   for (const M of [64, 128, 256]) list.push(matmul(M, 768, 3072, 'f32'));
   list.push(matmul(256, 768, 3072, 'bf16'));
+  list.push(matmul(64, 3072, 768, 'f32')); // the FFN down projection (long K)
   list.push(matmul(64, 768, 3072, 'bf16', 'bias+gelu'));
   list.push(attention('decode', 64, 512, 1, 12, 64));
   list.push(attention('prefill', 1, 512, 512, 12, 64));

@@ -121,6 +121,9 @@ function matmulCases(): OpCase[] {
   cases.push(matmulCase(3, 7, 768, 'bf16', 'plain'));
   cases.push(matmulCase(64, 768, 768, 'bf16', 'bias+gelu'));
   cases.push(matmulCase(100, 33, 100, 'f32', 'bias'));
+  // Long K (the FFN down projection's 4d; K blocking with a partial last block).
+  cases.push(matmulCase(13, 3072, 40, 'bf16', 'bias+gelu+residual'));
+  cases.push(matmulCase(20, 600, 35, 'f16', 'residual-aliasing-out'));
   return cases;
 }
 
