@@ -59,6 +59,7 @@ test('a run writes run.json with config, /v1/models, raw records, aggregates and
   assert.match(io.outText(), /throughput .* req\/s .* output tok\/s .* total tok\/s/);
   assert.match(io.outText(), /TTFT .*\n\s+ITL .*\n\s+TPOT .*\n\s+E2E/);
   assert.match(io.outText(), /goodput\s+[\d.]+ req\/s \(100\.0% of requests\)/);
+  assert.match(io.outText(), /fake:generation_tokens_total\{model="fake-model"\} \+\d+/, 'counter increase over the run');
 });
 
 test('a concurrency sweep stops once latency and queueing keep rising (server with 2 slots)', async () => {

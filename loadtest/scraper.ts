@@ -86,3 +86,21 @@ export function interestingGauges(m: MetricsSeries): string[] {
     })
     .slice(0, 8);
 }
+
+/**
+ * Counters that say what the server did during the run (tokens, finished requests, preemptions),
+ * with their increase from the first scrape to the last.
+ */
+export function counterIncreases(m: MetricsSeries, limit = 6): Array<{ key: string; increase: number }> {
+  return Object.keys(m.series)
+    .filter((k) => {
+      const name = metricName(k);
+      return (m.types[name] === 'counter' || name.endsWith('_total')) && /token|success|preempt|request|abort/i.test(name) && !/_created$/.test(name);
+    })
+    .map((key) => {
+      const pts = m.series[key];
+      return { key, increase: pts[pts.length - 1][1] - pts[0][1] };
+    })
+    .filter((c) => c.increase > 0)
+    .slice(0, limit);
+}

@@ -2,11 +2,12 @@
 // table for compare mode.
 import type { Aggregates } from './aggregate.ts';
 import { loadLabel, type PointResult, type RunFile } from './runfile.ts';
-import { interestingGauges } from './scraper.ts';
+import { counterIncreases, interestingGauges } from './scraper.ts';
 import type { Distribution } from './stats.ts';
 
 const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
 const pad = (s: string, n: number) => s.padStart(n);
+const LAG_WARN_MS = 20;
 
 function distRow(name: string, d: Distribution): string {
   return `  ${name.padEnd(6)}${[d.mean, d.p50, d.p90, d.p99, d.max].map((v) => pad(f(v, 2), 10)).join('')}   n=${d.count}`;
@@ -37,6 +38,8 @@ export function formatPoint(p: PointResult): string {
     ? `sent ${f(o.achievedRate, 2)} req/s for ${f(o.requestedRate, 2)} requested (seeded schedule ${f(o.scheduledRate ?? NaN, 2)}); send lag p50 ${f(o.sendLagMs?.p50 ?? NaN, 2)} p99 ${f(o.sendLagMs?.p99 ?? NaN, 2)} ms`
     : `sent ${f(o.achievedRate, 2)} req/s`;
   lines.push(`client       ${rate}; event-loop lag p99 ${f(o.eventLoopLagMs.p99, 1)} max ${f(o.eventLoopLagMs.max, 1)} ms; CPU ${f(o.clientCpuPercent, 0)}% of a core`);
+  // Chunk timestamps are taken on the event loop: a lagging loop inflates TTFT and ITL by about that much.
+  if (o.eventLoopLagMs.p99 > LAG_WARN_MS) lines.push(`warning      the client's event loop lagged (p99 ${f(o.eventLoopLagMs.p99, 1)} ms): timings below ~${f(o.eventLoopLagMs.p99, 0)} ms are not trustworthy; is the machine busy?`);
   if (p.metrics) {
     const m = p.metrics;
     const gauges = interestingGauges(m).slice(0, 4).map((k) => {
@@ -45,6 +48,7 @@ export function formatPoint(p: PointResult): string {
     });
     lines.push(`server       /metrics: ${m.scrapes} scrapes, ${Object.keys(m.series).length} series${m.failures ? `, ${m.failures} failed (${m.lastError})` : ''}`);
     for (const g of gauges) lines.push(`             ${g}`);
+    for (const c of counterIncreases(m)) lines.push(`             ${c.key} +${f(c.increase, 0)}`);
   }
   return lines.join('\n');
 }
