@@ -284,3 +284,21 @@ test('an id reused right after its abort starts a fresh request, untouched by th
   assert.deepEqual(second.tokens, ref.tokens);
   await engine.close();
 });
+
+test('aborting everything while the loop yields between steps is not a stall', async () => {
+  const { engine } = makeFakeEngine({ kind: 'block', padFirstBlock: true });
+  for (let round = 0; round < 200; round++) {
+    const s = collect(engine.submit(request(`y${round}`, [1, 2, 3], { maxTokens: 50 })));
+    // the loop has been kicked and is waiting for setImmediate: abort now
+    engine.abort(`y${round}`);
+    assert.equal((await s).terminal.type, 'finished');
+    await new Promise((r) => setImmediate(r));
+    const t = collect(engine.submit(request(`z${round}`, [1, 2, 3], { maxTokens: 2 })));
+    await new Promise((r) => setImmediate(r));
+    engine.abort(`z${round}`);
+    await t;
+  }
+  assert.equal(engine.isDead, false);
+  assert.equal(engine.stats().kvPagesUsed, 0);
+  await engine.close();
+});

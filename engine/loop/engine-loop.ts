@@ -202,7 +202,8 @@ export class EngineLoop implements Engine {
       // Yield first: requests submitted in the same tick are admitted together, submit() never runs a
       // step itself, and abort() gets in between steps even when the runner answers synchronously.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.deadReason !== null || this.closing) break;
+      // Everything may have been aborted during the yield.
+      if (this.deadReason !== null || this.closing || !this.scheduler.hasWork) break;
       try {
         await this.step();
       } catch (e) {
@@ -216,7 +217,8 @@ export class EngineLoop implements Engine {
     for (const id of plan.started) this.live.get(id)?.stream.push({ type: 'started' });
     for (const id of plan.outOfCache) this.finishNow(id, 'length');
     if (plan.items.length === 0) {
-      if (plan.outOfCache.length === 0 && plan.preempted.length === 0) this.die(new Error('scheduler made no progress with work pending'));
+      const progressed = plan.outOfCache.length > 0 || plan.preempted.length > 0 || !this.scheduler.hasWork;
+      if (!progressed) this.die(new Error(`scheduler made no progress with work pending: ${this.scheduler.describe()}`));
       return;
     }
     let out: StepOutput;

@@ -157,6 +157,12 @@ export class Scheduler {
     return [...this.running, ...this.waiting].map((s) => s.id);
   }
 
+  /** One line per sequence, for error messages about the scheduler itself. */
+  describe(): string {
+    const line = (q: Sequence) => `${q.id}:${q.state} computed ${q.numComputed}/${q.tokens.length} pages ${q.pages.length} waits ${q.alignWaits}`;
+    return `running [${this.running.map(line).join('; ')}] waiting ${this.waiting.length}${this.waiting.length ? ` (head ${line(this.waiting[0])})` : ''}, pages available ${this.pool.availablePages}/${this.pool.numPages}`;
+  }
+
   metrics(): StepMetrics {
     const s = this.steps;
     return {
