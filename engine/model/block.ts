@@ -228,6 +228,7 @@ export class BlockModel implements Runner {
   }
 
   dispose(): void {
+    this.blockStack.releaseScratch(); this.tokenStack.releaseScratch();
     this.freeCaches();
   }
 }

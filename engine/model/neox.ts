@@ -36,8 +36,14 @@ export interface StackInput {
   plan: AttentionPlan;
 }
 
+interface Scratch { h: Tensor; qkv: Tensor; attn: Tensor; mid: Tensor; tmp: Tensor }
+
+/** Scratch sets kept per row count: steady-state decoding repeats the same few batch sizes. */
+const SCRATCH_SETS = 4;
+
 export class NeoxStack {
   private readonly layers: LayerWeights[] = [];
+  private readonly scratch = new Map<number, Scratch>(); // insertion order = least recently used first
   readonly finalNormW: Tensor;
   readonly finalNormB: Tensor;
 
@@ -69,29 +75,44 @@ export class NeoxStack {
     const T = input.positions.length;
     const d = s.hiddenSize, H = s.numHeads, hd = headDim(s), rot = rotaryDims(s);
     const scale = 1 / Math.sqrt(hd);
-    const h = b.alloc([T, d]);
-    const qkv = b.alloc([T, 3 * d]);
-    const attn = b.alloc([T, d]);
-    const mid = b.alloc([T, s.intermediateSize]);
-    const tmp = b.alloc([T, d]);
+    const { h, qkv, attn, mid, tmp } = this.scratchFor(T);
     const x = input.x;
-    try {
-      this.layers.forEach((L, i) => {
-        const c = cache[i]!;
-        b.layerNorm(h, x, L.ln1w, L.ln1b, s.layerNormEps);
-        b.matmul(qkv, h, L.qkvW, { bias: L.qkvB }); // [T, H, 3, hd]
-        if (rot > 0) b.rotary(qkv, input.positions, H, hd, rot, s.rotaryBase);
-        b.kvWrite(c.k, c.v, qkv, input.slots, H, hd);
-        b.attention(attn, qkv, c.k, c.v, input.plan, H, hd, scale); // [T, d]
-        b.matmul(tmp, attn, L.denseW, { bias: L.denseB, residual: x }); // x + attn
-        // Parallel residual feeds LN2 the layer input; sequential feeds it x + attn.
-        b.layerNorm(h, s.parallelResidual ? x : tmp, L.ln2w, L.ln2b, s.layerNormEps);
-        b.matmul(mid, h, L.fc1W, { bias: L.fc1B, gelu: true });
-        b.matmul(x, mid, L.fc2W, { bias: L.fc2B, residual: tmp }); // x + attn + mlp
-      });
-    } finally {
-      for (const t of [h, qkv, attn, mid, tmp]) b.free(t);
+    this.layers.forEach((L, i) => {
+      const c = cache[i]!;
+      b.layerNorm(h, x, L.ln1w, L.ln1b, s.layerNormEps);
+      b.matmul(qkv, h, L.qkvW, { bias: L.qkvB }); // [T, H, 3, hd]
+      if (rot > 0) b.rotary(qkv, input.positions, H, hd, rot, s.rotaryBase);
+      b.kvWrite(c.k, c.v, qkv, input.slots, H, hd);
+      b.attention(attn, qkv, c.k, c.v, input.plan, H, hd, scale); // [T, d]
+      b.matmul(tmp, attn, L.denseW, { bias: L.denseB, residual: x }); // x + attn
+      // Parallel residual feeds LN2 the layer input; sequential feeds it x + attn.
+      b.layerNorm(h, s.parallelResidual ? x : tmp, L.ln2w, L.ln2b, s.layerNormEps);
+      b.matmul(mid, h, L.fc1W, { bias: L.fc1B, gelu: true });
+      b.matmul(x, mid, L.fc2W, { bias: L.fc2B, residual: tmp }); // x + attn + mlp
+    });
+  }
+
+  private scratchFor(T: number): Scratch {
+    let set = this.scratch.get(T);
+    if (set) {
+      this.scratch.delete(T); // refresh its place in the LRU order
+    } else {
+      const b = this.backend, d = this.spec.hiddenSize;
+      set = { h: b.alloc([T, d]), qkv: b.alloc([T, 3 * d]), attn: b.alloc([T, d]), mid: b.alloc([T, this.spec.intermediateSize]), tmp: b.alloc([T, d]) };
+      if (this.scratch.size >= SCRATCH_SETS) {
+        const [oldT, old] = this.scratch.entries().next().value!;
+        this.scratch.delete(oldT);
+        for (const t of Object.values(old)) b.free(t);
+      }
     }
+    this.scratch.set(T, set);
+    return set;
+  }
+
+  /** Frees the cached scratch buffers (the weights belong to the caller). */
+  releaseScratch(): void {
+    for (const set of this.scratch.values()) for (const t of Object.values(set)) this.backend.free(t);
+    this.scratch.clear();
   }
 }
 

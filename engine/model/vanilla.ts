@@ -85,6 +85,7 @@ export class VanillaModel implements Runner {
   }
 
   dispose(): void {
+    this.stack.releaseScratch();
     this.freeCache();
   }
 }
