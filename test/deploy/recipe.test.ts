@@ -148,7 +148,10 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     const signal = (instructionsOf(final, 'STOPSIGNAL').at(-1)?.args ?? 'SIGTERM') as NodeJS.Signals;
     const stopStart = Date.now();
     server.kill(signal);
-    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 90_000))]);
+    // Up to the drain grace plus a margin; the timer must not keep the test process alive afterwards.
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 90_000); })]);
+    clearTimeout(timer);
     assert.equal(code, 0, `exit after ${signal}; log tail:\n${serverLog.slice(-3000)}`);
     t.diagnostic(`exit 0 ${((Date.now() - stopStart) / 1000).toFixed(1)} s after ${signal}`);
   } catch (err) {
