@@ -196,3 +196,17 @@ test('-Infinity logits are never drawn; a huge spread still samples exactly', ()
   const h2 = histogram(sampler({ temperature: 1, seed: 6, topP: 0.99 }), x, 5000);
   assert.equal(h2[0] + h2[2] + h2[4], 0);
 });
+
+test('the rejection sampler is exact within bins and across them', () => {
+  // tokens sharing the top bin (1/16 nat wide) and spread over many others
+  const x = [0, -0.01, -0.03, -0.5, -1, -2.2, -3.7, -5, 0.02, -0.049];
+  for (const T of [0.9, 0.3]) {
+    const h = histogram(sampler({ temperature: T, seed: 21 }), x, 100000);
+    assertClose(h, softmax(x.map((v) => v / T)), 0.006, `T=${T}`);
+  }
+  // with min_p, in the same bins
+  const h = histogram(sampler({ temperature: 1, minP: 0.3, seed: 22 }), x, 60000);
+  const keep = x.map((v) => v >= Math.max(...x) + Math.log(0.3));
+  const p = softmax(x.map((v, i) => (keep[i] ? v : -Infinity)));
+  assertClose(h, p, 0.006, 'min_p');
+});
