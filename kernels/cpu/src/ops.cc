@@ -239,139 +239,180 @@ BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache
 }
 
 /**
- * Heads [h0, h1) of query row t. All heads of a row walk the same slots, so each cached K/V row is read
- * once, front to back (3 KiB for d = 768), instead of once per head at scattered addresses.
+ * Heads [h0, h1) of query rows t0 .. t0+R-1, which belong to one sequence (a prefill chunk; R = 1 for
+ * decode). All heads and rows walk the same slots, so each cached K/V row is read from memory once per
+ * task, front to back (3 KiB for d = 768), and the rows of a chunk share it from L1 instead of each
+ * streaming the whole context from L3.
  */
-BS_AVX2 static void attendRowAvx2(const AttentionArgs& a, int64_t t, int64_t h0, int64_t h1, float* scratch) {
+BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R, int64_t h0, int64_t h1, float* scratch) {
   const int64_t hd = a.headDim, hdPad = (hd + 7) / 8 * 8, width = a.heads * hd, nh = h1 - h0, hd8 = hd & ~int64_t{7};
-  const int32_t seq = a.rowSeq[t], ctx = a.rowCtxLen[t];
-  const int32_t* slots = a.seqSlots + a.seqSlotOffsets[seq];
-  float* qs = scratch;              // [nh][hdPad] q pre-multiplied by the scale
-  float* acc = qs + nh * hdPad;     // [nh][hdPad]
-  float* p = acc + nh * hdPad;      // [nh][kBlock]
-  float* runningMax = p + nh * kBlock;
-  float* runningSum = runningMax + nh;
-  for (int64_t h = 0; h < nh; h++) {
-    const float* q = a.qkv + (t * a.heads + h0 + h) * 3 * hd;
-    for (int64_t i = 0; i < hdPad; i++) {
-      qs[h * hdPad + i] = i < hd ? q[i] * a.scale : 0.0f;
-      acc[h * hdPad + i] = 0.0f;
+  const int64_t lanes = R * nh;  // one softmax state per (row, head): lane = r * nh + h
+  const int32_t* slots = a.seqSlots + a.seqSlotOffsets[a.rowSeq[t0]];
+  float* qs = scratch;                 // [lanes][hdPad] q pre-multiplied by the scale
+  float* acc = qs + lanes * hdPad;     // [lanes][hdPad]
+  float* p = acc + lanes * hdPad;      // [lanes][kBlock]
+  float* runningMax = p + lanes * kBlock;
+  float* runningSum = runningMax + lanes;
+  int64_t maxCtx = 0;
+  for (int64_t r = 0; r < R; r++) {
+    maxCtx = std::max<int64_t>(maxCtx, a.rowCtxLen[t0 + r]);
+    for (int64_t h = 0; h < nh; h++) {
+      const int64_t l = r * nh + h;
+      const float* q = a.qkv + ((t0 + r) * a.heads + h0 + h) * 3 * hd;
+      for (int64_t i = 0; i < hdPad; i++) {
+        qs[l * hdPad + i] = i < hd ? q[i] * a.scale : 0.0f;
+        acc[l * hdPad + i] = 0.0f;
+      }
+      runningMax[l] = -std::numeric_limits<float>::infinity();
+      runningSum[l] = 0.0f;
     }
-    runningMax[h] = -std::numeric_limits<float>::infinity();
-    runningSum[h] = 0.0f;
   }
-  for (int64_t j0 = 0; j0 < ctx; j0 += kBlock) {
-    const int64_t n = std::min<int64_t>(kBlock, ctx - j0), n8 = (n + 7) / 8 * 8;
+  for (int64_t j0 = 0; j0 < maxCtx; j0 += kBlock) {
+    const int64_t n = std::min<int64_t>(kBlock, maxCtx - j0);
+    // Rows that see part of this block (causal rows near the chunk start may see none of it).
+    auto visible = [&](int64_t r) { return std::min<int64_t>(n, a.rowCtxLen[t0 + r] - j0); };
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
-      for (int64_t d = j0 + j + kPrefetchSlots; d < std::min<int64_t>(ctx, j0 + j + kPrefetchSlots + 4); d++)
+      for (int64_t d = j0 + j + kPrefetchSlots; d < std::min<int64_t>(maxCtx, j0 + j + kPrefetchSlots + 4); d++)
         prefetchRange(a.kCache + static_cast<int64_t>(slots[d]) * width + h0 * hd, nh * hd);
       const float* k0 = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
       const float* k1 = a.kCache + static_cast<int64_t>(slots[j0 + j + 1]) * width;
       const float* k2 = a.kCache + static_cast<int64_t>(slots[j0 + j + 2]) * width;
       const float* k3 = a.kCache + static_cast<int64_t>(slots[j0 + j + 3]) * width;
-      for (int64_t h = 0; h < nh; h++) {
-        const int64_t o = (h0 + h) * hd;
-        _mm_storeu_ps(p + h * kBlock + j, dot4(qs + h * hdPad, k0 + o, k1 + o, k2 + o, k3 + o, hd));
+      for (int64_t r = 0; r < R; r++) {
+        if (visible(r) <= j) continue;
+        for (int64_t h = 0; h < nh; h++) {
+          const int64_t o = (h0 + h) * hd, l = r * nh + h;
+          _mm_storeu_ps(p + l * kBlock + j, dot4(qs + l * hdPad, k0 + o, k1 + o, k2 + o, k3 + o, hd));
+        }
       }
     }
     for (; j < n; j++) {
       const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
-      for (int64_t h = 0; h < nh; h++) {
-        const float* kh = k + (h0 + h) * hd;
-        __m128 r = dot4(qs + h * hdPad, kh, kh, kh, kh, hd);
-        p[h * kBlock + j] = _mm_cvtss_f32(r);
-      }
-    }
-    for (int64_t h = 0; h < nh; h++) {
-      float* ph = p + h * kBlock;
-      for (int64_t jj = n; jj < n8; jj++) ph[jj] = -std::numeric_limits<float>::infinity();
-      __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-      for (int64_t jj = 0; jj < n8; jj += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(ph + jj));
-      const float newMax = std::max(runningMax[h], hmax(mx));
-      const float correction = std::exp(runningMax[h] - newMax);  // 0 on the first block
-      const __m256 nm = _mm256_set1_ps(newMax);
-      __m256 sum = _mm256_setzero_ps();
-      for (int64_t jj = 0; jj < n8; jj += 8) {
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(ph + jj), nm));  // padding: exp(-inf) = 0
-        _mm256_storeu_ps(ph + jj, e);
-        sum = _mm256_add_ps(sum, e);
-      }
-      runningSum[h] = runningSum[h] * correction + hsum(sum);
-      runningMax[h] = newMax;
-      const __m256 cv = _mm256_set1_ps(correction);
-      for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + h * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + h * hdPad + i), cv));
-    }
-    if (hd % 8 == 0) {
-      // Head by head over the block's V rows, the output accumulator in registers (64 floats at a time).
-      for (int64_t h = 0; h < nh; h++) {
-        for (int64_t c = 0; c < hd; c += 64) {
-          const int64_t off = (h0 + h) * hd + c;
-          float* ah = acc + h * hdPad + c;
-          const float* ph = p + h * kBlock;
-          const int32_t* sl = slots + j0;
-          const int64_t pf = std::min<int64_t>(kPrefetchSlots, ctx - j0 - n);  // slots past the block still to come
-          // The first head's pass fetches whole V rows (all heads of the task, contiguous), so DRAM sees
-          // one 3 KiB run per slot and the later heads read the block from L2.
-          const float* pfBase = a.vCache + h0 * hd;
-          const int64_t pfBytes = h == 0 && c == 0 ? nh * hd * 4 : 0;
-          switch (std::min<int64_t>(64, hd - c) / 8) {
-            case 1: accumulatePV<1>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 2: accumulatePV<2>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 3: accumulatePV<3>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 4: accumulatePV<4>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 5: accumulatePV<5>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 6: accumulatePV<6>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            case 7: accumulatePV<7>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-            default: accumulatePV<8>(ah, ph, a.vCache, sl, n, pf, width, off, pfBase, pfBytes); break;
-          }
+      for (int64_t r = 0; r < R; r++) {
+        if (visible(r) <= j) continue;
+        for (int64_t h = 0; h < nh; h++) {
+          const float* kh = k + (h0 + h) * hd;
+          const int64_t l = r * nh + h;
+          p[l * kBlock + j] = _mm_cvtss_f32(dot4(qs + l * hdPad, kh, kh, kh, kh, hd));
         }
       }
-    } else {
-      for (j = 0; j < n; j++) {
-        if (j0 + j + kPrefetchSlots < ctx) prefetchRange(a.vCache + static_cast<int64_t>(slots[j0 + j + kPrefetchSlots]) * width + h0 * hd, nh * hd);
-        const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width;
-        for (int64_t h = 0; h < nh; h++) {
-          const float* vh = v + (h0 + h) * hd;
-          float* ah = acc + h * hdPad;
-          const float pj = p[h * kBlock + j];
-          const __m256 pv = _mm256_set1_ps(pj);
-          int64_t i = 0;
-          for (; i < hd8; i += 8) _mm256_storeu_ps(ah + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(ah + i)));
-          for (; i < hd; i++) ah[i] += pj * vh[i];
+    }
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t nr = visible(r), nr8 = (nr + 7) / 8 * 8;
+      if (nr <= 0) continue;
+      for (int64_t h = 0; h < nh; h++) {
+        const int64_t l = r * nh + h;
+        float* pl = p + l * kBlock;
+        for (int64_t jj = nr; jj < nr8; jj++) pl[jj] = -std::numeric_limits<float>::infinity();
+        __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t jj = 0; jj < nr8; jj += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(pl + jj));
+        const float newMax = std::max(runningMax[l], hmax(mx));
+        const float correction = std::exp(runningMax[l] - newMax);  // 0 on the first block
+        const __m256 nm = _mm256_set1_ps(newMax);
+        __m256 sum = _mm256_setzero_ps();
+        for (int64_t jj = 0; jj < nr8; jj += 8) {
+          const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(pl + jj), nm));  // masked: exp(-inf) = 0
+          _mm256_storeu_ps(pl + jj, e);
+          sum = _mm256_add_ps(sum, e);
+        }
+        runningSum[l] = runningSum[l] * correction + hsum(sum);
+        runningMax[l] = newMax;
+        const __m256 cv = _mm256_set1_ps(correction);
+        for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + l * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + l * hdPad + i), cv));
+      }
+    }
+    const int32_t* sl = slots + j0;
+    const int64_t ahead = std::min<int64_t>(kPrefetchSlots, maxCtx - j0 - n);  // slots past the block still to come
+    bool prefetched = false;
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t nr = visible(r);
+      if (nr <= 0) continue;
+      for (int64_t h = 0; h < nh; h++) {
+        const int64_t l = r * nh + h;
+        const float* pl = p + l * kBlock;
+        if (hd % 8 != 0) {  // vector tails: plain loop
+          for (int64_t jj = 0; jj < nr; jj++) {
+            const float* vh = a.vCache + static_cast<int64_t>(sl[jj]) * width + (h0 + h) * hd;
+            float* al = acc + l * hdPad;
+            const __m256 pv = _mm256_set1_ps(pl[jj]);
+            int64_t i = 0;
+            for (; i < hd8; i += 8) _mm256_storeu_ps(al + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(al + i)));
+            for (; i < hd; i++) al[i] += pl[jj] * vh[i];
+          }
+          continue;
+        }
+        // Head by head over the block's V rows, the output accumulator in registers (64 floats at a time).
+        for (int64_t c = 0; c < hd; c += 64) {
+          const int64_t off = (h0 + h) * hd + c;
+          float* al = acc + l * hdPad + c;
+          // The first pass fetches whole V rows of the slots ahead (all heads of the task, contiguous),
+          // so DRAM sees one 3 KiB run per slot and the later passes read the block from cache.
+          const float* pfBase = a.vCache + h0 * hd;
+          const int64_t pfBytes = prefetched ? 0 : nh * hd * 4;
+          const int64_t pfAhead = nr == n ? ahead : 0;
+          prefetched = true;
+          switch (std::min<int64_t>(64, hd - c) / 8) {
+            case 1: accumulatePV<1>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 2: accumulatePV<2>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 3: accumulatePV<3>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 4: accumulatePV<4>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 5: accumulatePV<5>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 6: accumulatePV<6>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 7: accumulatePV<7>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            default: accumulatePV<8>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+          }
         }
       }
     }
   }
-  for (int64_t h = 0; h < nh; h++) {
-    float* o = a.out + t * width + (h0 + h) * hd;
-    const float inv = 1.0f / runningSum[h];
-    for (int64_t i = 0; i < hd; i++) o[i] = acc[h * hdPad + i] * inv;
+  for (int64_t r = 0; r < R; r++) {
+    for (int64_t h = 0; h < nh; h++) {
+      const int64_t l = r * nh + h;
+      float* o = a.out + (t0 + r) * width + (h0 + h) * hd;
+      const float inv = 1.0f / runningSum[l];
+      for (int64_t i = 0; i < hd; i++) o[i] = acc[l * hdPad + i] * inv;
+    }
   }
 }
 #endif
 
 thread_local std::vector<float> tlsAttentionScratch;
 
+thread_local std::vector<int64_t> tlsRowBlocks;
+
 void attention(const AttentionArgs& a) {
-  // One task per (row, group of heads): whole rows when there are enough of them (decode batches,
-  // prefill chunks), split heads when there are few rows (a single sequence decoding).
+  // Row blocks: up to kRowsPerTask consecutive rows of one sequence (a prefill chunk) share a task, so
+  // they share each K/V row read. Tasks are (row block, group of heads): heads are split when there are
+  // few blocks (a single sequence decoding), so every thread gets work.
+  constexpr int64_t kRowsPerTask = 4;
+  std::vector<int64_t>& blocks = tlsRowBlocks;  // start row of each block, plus T at the end
+  blocks.clear();
+  for (int64_t t = 0; t < a.T;) {
+    blocks.push_back(t);
+    const int64_t t1 = t;
+    do t++; while (t < a.T && t - t1 < kRowsPerTask && a.rowSeq[t] == a.rowSeq[t1]);
+  }
+  blocks.push_back(a.T);
+  const int64_t numBlocks = static_cast<int64_t>(blocks.size()) - 1;
   const int64_t want = 4 * pool().threads();
-  const int64_t groupsPerRow = std::min<int64_t>(a.heads, std::max<int64_t>(1, (want + a.T - 1) / a.T));
-  const int64_t headsPerGroup = (a.heads + groupsPerRow - 1) / groupsPerRow;
+  const int64_t groupsPerBlock = std::min<int64_t>(a.heads, std::max<int64_t>(1, (want + numBlocks - 1) / numBlocks));
+  const int64_t headsPerGroup = (a.heads + groupsPerBlock - 1) / groupsPerBlock;
   const int64_t groups = (a.heads + headsPerGroup - 1) / headsPerGroup;
-  pool().parallelFor(a.T * groups, [&](int64_t task, int) {
-    const int64_t t = task / groups, h0 = (task % groups) * headsPerGroup, h1 = std::min(a.heads, h0 + headsPerGroup);
+  pool().parallelFor(numBlocks * groups, [&](int64_t task, int) {
+    const int64_t b = task / groups, h0 = (task % groups) * headsPerGroup, h1 = std::min(a.heads, h0 + headsPerGroup);
+    const int64_t t0 = blocks[b], rows = blocks[b + 1] - t0;
 #if defined(__x86_64__)
     if (useAvx2()) {
       const int64_t hdPad = (a.headDim + 7) / 8 * 8;
-      const size_t need = static_cast<size_t>((h1 - h0) * (2 * hdPad + kBlock + 2));
+      const size_t need = static_cast<size_t>(rows * (h1 - h0) * (2 * hdPad + kBlock + 2));
       if (tlsAttentionScratch.size() < need) tlsAttentionScratch.resize(need);
-      attendRowAvx2(a, t, h0, h1, tlsAttentionScratch.data());
+      attendRowsAvx2(a, t0, rows, h0, h1, tlsAttentionScratch.data());
       return;
     }
 #endif
-    for (int64_t h = h0; h < h1; h++) attendScalar(a, t, h);
+    for (int64_t t = t0; t < t0 + rows; t++)
+      for (int64_t h = h0; h < h1; h++) attendScalar(a, t, h);
   });
 }
 
