@@ -241,3 +241,16 @@ test('a sequence that fills the whole pool alone is reported out of cache', () =
   assert.deepEqual(out, ['solo']);
   assert.equal(s.pool.usedPages, 0);
 });
+
+test('padding: to a multiple of L with first-block padding; otherwise only prompts shorter than a block', () => {
+  const padded = make({ padFirstBlock: true });
+  assert.deepEqual([1, 3, 4, 5, 8].map((n) => padded.padFor(n)), [3, 1, 0, 3, 0]);
+  const unpadded = make({ padFirstBlock: false });
+  assert.deepEqual([1, 3, 4, 5, 8].map((n) => unpadded.padFor(n)), [3, 1, 0, 0, 0]);
+  unpadded.add('short', [5, 6]);
+  const item = unpadded.schedule().items[0];
+  assert.deepEqual(item.tokens, [0, 0, 5, 6]);
+  assert.equal(unpadded.get('short')!.numPromptTokens, 2);
+  const vanilla = make({ tokensPerEntry: 1, padFirstBlock: false });
+  assert.equal(vanilla.padFor(1), 0);
+});

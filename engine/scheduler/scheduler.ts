@@ -88,9 +88,14 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- requests in and out
 
-  /** Left-pad length for a prompt of `promptLength` tokens. */
+  /**
+   * Left-pad length (token 0) for a prompt of `promptLength` tokens: to a multiple of L with first-block
+   * padding; without it, only a prompt shorter than one block is padded to one block, because the token
+   * decoder cannot run before the block decoder has seen a complete block (it would read a stale window).
+   */
   padFor(promptLength: number): number {
-    return this.config.padFirstBlock ? (this.tpe - (promptLength % this.tpe)) % this.tpe : 0;
+    if (this.config.padFirstBlock) return (this.tpe - (promptLength % this.tpe)) % this.tpe;
+    return promptLength < this.tpe ? this.tpe - promptLength : 0;
   }
 
   /** Why a prompt can never run here (null when it can): too long for the context or the whole pool. */
