@@ -50,21 +50,33 @@ static void epilogueScalar(float* dst, const float* bias, const float* res, int6
   }
 }
 
-/** Portable GEMM: one W row at a time against every x row (correct everywhere, not fast). */
+thread_local std::vector<float> tlsWideRow;
+
+/**
+ * Portable GEMM (any CPU without AVX2, e.g. arm64): each W row is widened to f32 once and dotted with
+ * every x row using 8 independent partial sums, which compilers turn into SIMD at baseline ISA (SSE2,
+ * NEON) without -ffast-math.
+ */
 static void matmulScalar(const MatmulArgs& a) {
   const int64_t tasks = (a.N + GEMV_ROWS - 1) / GEMV_ROWS;
   pool().parallelFor(tasks, [&](int64_t task, int) {
     const int64_t n0 = task * GEMV_ROWS, n1 = std::min(a.N, n0 + GEMV_ROWS);
+    if (static_cast<int64_t>(tlsWideRow.size()) < a.K) tlsWideRow.resize(a.K);
+    float* w = tlsWideRow.data();
     for (int64_t n = n0; n < n1; n++) {
+      if (a.wDtype == kF32) w = const_cast<float*>(static_cast<const float*>(a.w) + n * a.K);
+      else for (int64_t k = 0; k < a.K; k++) w[k] = loadScalar(a.w, a.wDtype, n * a.K + k);
       for (int64_t m = 0; m < a.M; m++) {
         const float* x = a.x + m * a.K;
-        float acc[4] = {0, 0, 0, 0};
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int64_t k = 0;
-        for (; k + 4 <= a.K; k += 4)
-          for (int u = 0; u < 4; u++) acc[u] += x[k + u] * loadScalar(a.w, a.wDtype, n * a.K + k + u);
-        for (; k < a.K; k++) acc[0] += x[k] * loadScalar(a.w, a.wDtype, n * a.K + k);
-        a.out[m * a.N + n] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        for (; k + 8 <= a.K; k += 8)
+          for (int u = 0; u < 8; u++) acc[u] += x[k + u] * w[k + u];
+        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; k < a.K; k++) s += x[k] * w[k];
+        a.out[m * a.N + n] = s;
       }
+      w = tlsWideRow.data();
     }
     for (int64_t m = 0; m < a.M; m++)
       epilogueScalar(a.out + m * a.N + n0, a.bias ? a.bias + n0 : nullptr, a.residual ? a.residual + m * a.N + n0 : nullptr, n1 - n0, a.gelu);
