@@ -67,6 +67,7 @@ start=$(date +%s)
 buildah bud --isolation chroot --layers=false --format docker \
   --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
   -t localhost/blockserve:local-test .
+image_id="$(buildah images --quiet --no-trunc localhost/blockserve:local-test)"
 echo "== built in $(( $(date +%s) - start )) s; image size $(buildah images --format '{{.Size}}' localhost/blockserve:local-test)"
 # --format docker keeps HEALTHCHECK (the OCI image format has no field for it).
 buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' localhost/blockserve:local-test | grep -q healthcheck.mjs \
@@ -104,5 +105,6 @@ if [ -n "$srv" ]; then
 fi
 wait "$server_pid" && echo "server exited 0 after SIGTERM" || { echo "server exit status $?" >&2; tail -20 "$work/server.log" >&2; exit 1; }
 server_pid=""
-if [ -z "${KEEP_IMAGE:-}" ]; then buildah rmi localhost/blockserve:local-test >/dev/null 2>&1 || true; fi
+buildah rm "$ctr" >/dev/null; ctr=""
+if [ -z "${KEEP_IMAGE:-}" ]; then buildah rmi "$image_id" >/dev/null; fi
 echo "image-build.sh: OK"

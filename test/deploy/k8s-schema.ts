@@ -14,7 +14,7 @@ const addFormats = addFormatsModule.default;
 
 export const SCHEMA_DIR = fileURLToPath(new URL('./schemas/', import.meta.url));
 export const SCHEMA_VERSIONS = readdirSync(SCHEMA_DIR, { withFileTypes: true })
-  .filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  .filter((d) => d.isDirectory() && /^v\d/.test(d.name)).map((d) => d.name).sort();
 
 /** kubernetes-validate's file name for a kind: `apps/v1` Deployment -> deployment-apps-v1.json. */
 export function schemaFileFor(o: Pick<K8sObject, 'apiVersion' | 'kind'>): string {

@@ -66,13 +66,18 @@ function main(wheel) {
       console.log(`${version}: ${KIND_FILES.length} kinds, ${wanted.size} definitions`);
     }
     writeFileSync(join(here, 'SOURCE.md'), [
-      '# Vendored Kubernetes JSON schemas',
+      '# Vendored JSON schemas (Kubernetes, Compose)',
       '',
       `From the PyPI package kubernetes-validate ${pkgVersion} (Apache-2.0, Copyright (C) 2018 Will Thames),`,
       'folder `kubernetes_validate/kubernetes-json-schema/`; the schemas are generated from the Kubernetes',
       'OpenAPI specification (Apache-2.0, The Kubernetes Authors). Kept: the kinds in deploy/kubernetes and',
       'the definitions they reach, unchanged apart from that pruning and whitespace. Re-create with',
       '`node test/deploy/schemas/vendor.mjs <wheel>` (see the comment at its top).',
+      '',
+      '`compose/compose_spec.json`: the Compose Specification schema shipped in the PyPI package',
+      'docker-compose 1.29.2 (Apache-2.0, Docker, Inc.), file `compose/config/compose_spec.json`, unchanged:',
+      '`pip download --no-deps docker-compose==1.29.2` and `python3 -m zipfile -e` the wheel. It is the 2021',
+      'spec; compose-schema.test.ts adapts it to ajv at load time (legacy `id` keywords, compose\'s formats).',
       '',
     ].join('\n'));
   } finally {
