@@ -22,6 +22,7 @@ import { PagePool } from '../kv/page-pool.ts';
 import { PrefixCache } from '../kv/prefix-cache.ts';
 import type { PlannedFeed, SampledToken, StepMetrics, StepPlan } from './plan.ts';
 import { SeqState, Sequence } from './sequence.ts';
+import { StepMeter } from './step-meter.ts';
 
 export interface SchedulerConfig {
   /** Tokens per KV entry: L for block models, 1 for vanilla. */
@@ -63,12 +64,7 @@ export class Scheduler {
   /** Tokens of admitted sequences that were looked up in / served from the prefix cache. */
   prefixQueryTokens = 0;
   prefixHitTokens = 0;
-  private steps = 0;
-  private fillSum = 0;
-  private tokenFillSum = 0;
-  private blockSteps = 0;
-  private blockDecoderSteps = 0;
-  private blockSyncSum = 0;
+  private readonly meter: StepMeter;
 
   constructor(readonly config: SchedulerConfig) {
     const c = config;
@@ -84,6 +80,7 @@ export class Scheduler {
     this.prefix = c.enablePrefixCache === false ? null : new PrefixCache(this.pool, c.tokensPerEntry);
     this.localSlots = c.tokensPerEntry > 1 ? new LocalSlotPool(c.maxNumSeqs) : null;
     this.reservePages = c.admissionReservePages ?? Math.ceil(c.numPages / 100);
+    this.meter = new StepMeter(c.maxNumSeqs, c.maxBatchTokens, c.tokensPerEntry > 1);
   }
 
   // ---------------------------------------------------------------- requests in and out
@@ -169,15 +166,7 @@ export class Scheduler {
   }
 
   metrics(): StepMetrics {
-    const s = this.steps;
-    return {
-      steps: s,
-      stepFill: s ? this.fillSum / s : 0,
-      tokenFill: s ? this.tokenFillSum / s : 0,
-      blockSync: this.blockSteps ? this.blockSyncSum / this.blockSteps : Number.NaN,
-      blockSteps: this.blockSteps,
-      blockDecoderStepFraction: this.tpe > 1 && s ? this.blockDecoderSteps / s : Number.NaN,
-    };
+    return this.meter.metrics();
   }
 
   // ---------------------------------------------------------------- the step
@@ -233,7 +222,7 @@ export class Scheduler {
       budget -= this.schedulePrefill(seq, budget, target, plan, planned);
     }
 
-    this.account(plan);
+    this.meter.record(plan);
     return plan;
   }
 
@@ -454,26 +443,5 @@ export class Scheduler {
   private removeFrom(list: Sequence[], seq: Sequence): void {
     const i = list.indexOf(seq);
     if (i >= 0) list.splice(i, 1);
-  }
-
-  private account(plan: StepPlan): void {
-    if (plan.feeds.length === 0) return;
-    this.steps++;
-    this.fillSum += plan.feeds.length / this.config.maxNumSeqs;
-    this.tokenFillSum += plan.numTokens / this.config.maxBatchTokens;
-    if (this.tpe > 1) {
-      let decodes = 0;
-      let blockRuns = 0;
-      if (plan.feeds.some((f) => f.runsBlockDecoder)) this.blockDecoderSteps++;
-      for (const f of plan.feeds) {
-        if (!f.isDecode) continue;
-        decodes++;
-        if (f.runsBlockDecoder) blockRuns++;
-      }
-      if (blockRuns > 0) {
-        this.blockSteps++;
-        this.blockSyncSum += blockRuns / decodes;
-      }
-    }
   }
 }
