@@ -72,6 +72,19 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
     });
   }
 
+  // Before the auth hook: its onRequest hook marks upgrade requests so that a refused upgrade (401)
+  // gets its socket closed.
+  await app.register(websocket, {
+    options: {
+      maxPayload: Math.round(config.bodyLimitMb * 1024 * 1024),
+      // A browser that offered subprotocols needs one chosen: prefer one that is not the key carrier.
+      handleProtocols: (protocols: Set<string>) => {
+        const list = [...protocols];
+        return list.find((p) => !p.startsWith(WS_KEY_PROTOCOL_PREFIX)) ?? list[0] ?? false;
+      },
+    },
+  });
+
   const keys = new ApiKeyCheck(config);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -107,16 +120,6 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
       openapi: '3.0.3',
       info: { title: 'blockserve', description: 'OpenAI-compatible inference server for the Block Transformer and GPT-NeoX/Pythia.', version: '0.1.0' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  });
-  await app.register(websocket, {
-    options: {
-      maxPayload: Math.round(config.bodyLimitMb * 1024 * 1024),
-      // A browser that offered subprotocols needs one chosen: prefer one that is not the key carrier.
-      handleProtocols: (protocols: Set<string>) => {
-        const list = [...protocols];
-        return list.find((p) => !p.startsWith(WS_KEY_PROTOCOL_PREFIX)) ?? list[0] ?? false;
-      },
     },
   });
 

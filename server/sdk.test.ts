@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { AuthenticationError, NotFoundError, RateLimitError } from 'openai';
 import { startTestServer, type TestServer } from './testing/harness.ts';
+import { waitFor } from './testing/wait.ts';
 
 const REPLY = 'Hello from the fake engine: ünïcødé 🙂 works.';
 
@@ -178,11 +179,3 @@ describe('openai SDK: overload', () => {
     await waitFor(() => server.engine.inFlight === 0, 'aborted streams drained');
   });
 });
-
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
