@@ -21,11 +21,15 @@ COPY . .
 # needs the dev ones: TypeScript runs through tsx) and its install step builds the native CPU addon with
 # npm's node-gyp against this Node's headers (kernels/cpu/build.mjs).
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
-# Keep only what runs: of each node-gyp build folder the .node files (not object files), and no tests.
+# Keep only what runs: of each node-gyp build folder the .node files (not object files); of the webgpu
+# package the Dawn binary for this platform (it ships five, ~110 MB of them for other systems); no tests.
 RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read -r gyp; do \
       out="$(dirname "$gyp")/build"; \
       if [ -d "$out" ]; then find "$out" -type f ! -name '*.node' -delete && find "$out" -type d -empty -delete; fi; \
     done \
+ && if [ -d node_modules/webgpu/dist ]; then \
+      find node_modules/webgpu/dist -mindepth 1 -maxdepth 1 -type d ! -name "$(node -p 'process.platform + "-" + process.arch')" -exec rm -rf {} +; \
+    fi \
  && find . -path ./node_modules -prune -o -name '*.test.ts' -type f -print0 | xargs -0 rm -f
 
 # ---- server: the runtime image --------------------------------------------------------------------------

@@ -98,6 +98,13 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
       }
     }
 
+    // What the runtime stage copies: built addons without their object files, no tests.
+    const leftovers = spawnSync('find', ['.', '-path', './node_modules', '-prune', '-o', '-type', 'f', '(', '-name', '*.o', '-o', '-name', '*.test.ts', ')', '-print'], { cwd: app, encoding: 'utf8' });
+    assert.equal(leftovers.stdout.trim(), '', 'object files or tests left in the runtime tree');
+    const addons = spawnSync('find', ['.', '-path', './node_modules', '-prune', '-o', '-name', '*.node', '-print'], { cwd: app, encoding: 'utf8' });
+    assert.ok(addons.stdout.trim().length > 0, 'the native addon was built');
+    t.diagnostic(`native addons: ${addons.stdout.trim().split('\n').join(', ')}`);
+
     // Final stage: its ENV, USER and CMD; the port moved to a free one (this machine is shared).
     const final = defaultTarget(stages);
     const runtimeEnv = Object.assign({}, ...instructionsOf(final, 'ENV').map((i) => envPairs(i.args))) as Record<string, string>;
