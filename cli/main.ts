@@ -8,6 +8,7 @@ Usage:
   blockserve generate [options]       generate text from a prompt (see: blockserve generate --help)
   blockserve bench [options]          the paper's throughput benchmark (see: blockserve bench --help)
   blockserve bench kernels [options]  kernel benchmark against this machine's peaks
+  blockserve bench step [options]     one decode step per backend, side by side (--preset, --batch, --backends)
   blockserve loadtest [options]       load-test any OpenAI-compatible server (see: blockserve loadtest --help)
 `;
 
@@ -24,6 +25,10 @@ async function main(argv: string[]): Promise<number> {
       return runGenerate(rest);
     }
     case 'bench': {
+      if (rest[0] === 'step') {
+        const { runStepBench } = await import('../engine/bench/step.ts');
+        return runStepBench(rest.slice(1));
+      }
       if (rest[0] === 'kernels') {
         const { runKernelBench } = await import('../kernels/bench/main.ts');
         await runKernelBench(rest.slice(1));
