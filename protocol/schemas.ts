@@ -29,12 +29,13 @@ const commonParams: Record<string, Schema> = {
   model: { type: 'string', minLength: 1, maxLength: 256, description: 'Served model name; defaults to the only model served.' },
   max_tokens: { type: 'integer', minimum: 1, maximum: 1048576, description: 'Tokens to generate at most.' },
   temperature: { type: 'number', minimum: 0, maximum: 2, description: '0 is greedy.' },
-  top_p: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  // `> 0` bounds are checked in server code: OpenAPI 3.0 and JSON Schema disagree on exclusiveMinimum.
+  top_p: { type: 'number', minimum: 0, maximum: 1, description: 'Must be above 0.' },
   top_k: { type: 'integer', minimum: -1, maximum: 1048576, description: '-1 or 0 turn it off.' },
   min_p: { type: 'number', minimum: 0, maximum: 1 },
   frequency_penalty: { type: 'number', minimum: -2, maximum: 2 },
   presence_penalty: { type: 'number', minimum: -2, maximum: 2 },
-  repetition_penalty: { type: 'number', exclusiveMinimum: 0, maximum: 10, description: '1 is off.' },
+  repetition_penalty: { type: 'number', minimum: 0, maximum: 10, description: 'Must be above 0; 1 is off.' },
   stop: {
     anyOf: [
       { type: 'string', minLength: 1, maxLength: LIMITS.maxStopLength },
@@ -132,7 +133,7 @@ export const tokenizeRequestSchema: Schema = {
     messages: messagesSchema,
     add_generation_prompt: { type: 'boolean', description: 'With messages: end with the assistant turn opener (default true).' },
   },
-  oneOf: [{ required: ['prompt'] }, { required: ['messages'] }],
+  description: 'Exactly one of prompt or messages (checked by the server).',
 };
 
 export const detokenizeRequestSchema: Schema = {

@@ -65,11 +65,11 @@ async function runStreams(client: OpenAI, count: number, maxTokens: number) {
 }
 
 test('SIGTERM with 20 streams in flight: all finish or abort with a finish reason; exit 0', async () => {
-  // Streams of 40 tokens at 20 ms end in ~0.8 s, inside the 1 s grace; streams of 2,000 tokens
+  // Streams of 20 tokens at 20 ms end in ~0.4 s, inside the 1.5 s grace; streams of 2,000 tokens
   // would take 40 s and must be aborted when the grace period ends.
-  const { child, base, log } = await startChild({ tokenIntervalMs: 20, contextLength: 4096 }, ['--grace-s', '1']);
+  const { child, base, log } = await startChild({ tokenIntervalMs: 20, contextLength: 4096 }, ['--grace-s', '1.5']);
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0 });
-  const short = await runStreams(client, 10, 40);
+  const short = await runStreams(client, 10, 20);
   const long = await runStreams(client, 10, 2000);
   const exited = once(child, 'exit');
   child.kill('SIGTERM');

@@ -144,6 +144,9 @@ function sampling(
       'max_tokens',
     );
   }
+  for (const name of ['top_p', 'repetition_penalty'] as const) {
+    if (body[name] === 0) throw new ApiError('invalid_request', `Invalid value for '${name}': must be above 0.`, name);
+  }
   const logitBias: Record<number, number> = {};
   for (const [key, bias] of Object.entries(body.logit_bias ?? {})) {
     const id = Number(key);

@@ -17,6 +17,9 @@ export async function tokenizeRoutes(app: FastifyInstance, opts: { ctx: AppConte
       const pc = ctx.prepareContext();
       resolveModel(request.body.model, pc.servedModelName);
       const { prompt, messages, add_generation_prompt } = request.body;
+      if ((prompt === undefined) === (messages === undefined)) {
+        throw new ApiError('invalid_request', 'Send exactly one of prompt or messages.', prompt === undefined ? 'prompt' : 'messages');
+      }
       const text = messages !== undefined ? pc.chatTemplate.render(messages, add_generation_prompt ?? true) : prompt!;
       const tokens = pc.engine.tokenizer.encode(text);
       return { count: tokens.length, max_model_len: pc.engine.info.contextLength, tokens };

@@ -173,6 +173,7 @@ export class FakeEngine implements Engine {
   }
 
   private sleep(a: Active, ms: number): Promise<void> {
+    if (ms <= 0) return new Promise((resolve) => setImmediate(resolve)); // yield, but at full speed
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {
