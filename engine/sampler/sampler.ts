@@ -36,6 +36,19 @@ export interface SampleResult {
 const GREEDY_EPS = 1e-5;
 const BUCKETS_PER_NAT = 16;
 const NUM_BUCKETS = 64 * BUCKETS_PER_NAT; // exponents past 64 nats (p < 1.6e-28) never enter a nucleus
+/**
+ * Exponent bin of a logit for rejection sampling: 0 .. NUM_BUCKETS-1 by (max - x) / T in 1/16 nats,
+ * NUM_BUCKETS for d >= 64 and -Infinity (never accepted), NUM_BUCKETS + 1 for NaN and tokens below the
+ * min_p floor (never counted).
+ */
+function binOf(x: number, max: number, scale: number, floor: number): number {
+  if (!(x >= floor)) return NUM_BUCKETS + 1;
+  const t = (max - x) * scale;
+  return t < NUM_BUCKETS ? t | 0 : NUM_BUCKETS;
+}
+/** Stride of one histogram lane in SamplerScratch.laneCounts. */
+const LANE = NUM_BUCKETS + 2;
+
 /** e^(-lower edge) of each bucket; the last entry is the overflow bin (d >= 64). */
 const BUCKET_BOUND = Float64Array.from({ length: NUM_BUCKETS + 1 }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
 
@@ -44,6 +57,7 @@ export class SamplerScratch {
   readonly weights: Float64Array;
   readonly bucketMass = new Float64Array(NUM_BUCKETS);
   readonly bucketCounts = new Int32Array(NUM_BUCKETS + 1);
+  readonly laneCounts = new Int32Array(4 * LANE);
   constructor(readonly vocabSize: number) {
     this.weights = new Float64Array(vocabSize);
   }
@@ -83,16 +97,8 @@ export class SequenceSampler {
     const row = logits.subarray(offset, offset + vocabSize);
     this.applyPenalties(row);
 
-    let max = -Infinity;
-    let argmax = 0;
-    for (let i = 0; i < vocabSize; i++) {
-      const v = row[i];
-      if (v > max) {
-        max = v;
-        argmax = i;
-      }
-    }
-    const token = p.temperature < GREEDY_EPS ? argmax : this.sampleRandom(row, max, scratch);
+    const max = rowMax(row);
+    const token = p.temperature < GREEDY_EPS ? Math.max(0, row.indexOf(max)) : this.sampleRandom(row, max, scratch);
     const result: SampleResult = { token };
     if (p.logprobs !== undefined && p.logprobs !== null) result.logprobs = logprobsOf(row, max, token, p.logprobs);
     return result;
@@ -210,19 +216,24 @@ export class SequenceSampler {
    */
   private drawByRejection(row: Float32Array, max: number, invT: number, floor: number, scratch: SamplerScratch): number {
     const V = row.length;
-    const counts = scratch.bucketCounts;
     const scale = invT * BUCKETS_PER_NAT; // t = (max - x) * scale: the exponent in bins; bin = floor(t)
-    const hasFloor = floor > -Infinity;
-    counts.fill(0);
-    // -Infinity and NaN logits land in the overflow bin and are never accepted (e^-inf = 0, NaN < x false).
-    for (let i = 0; i < V; i++) {
-      const x = row[i];
-      if (hasFloor && !(x >= floor)) continue;
-      const t = (max - x) * scale;
-      counts[t < NUM_BUCKETS ? t | 0 : NUM_BUCKETS]++;
+    // Four histograms filled in turn, then summed: one would make each increment wait for the last.
+    const lanes = scratch.laneCounts;
+    lanes.fill(0);
+    const n = V & ~3;
+    for (let i = 0; i < n; i += 4) {
+      lanes[binOf(row[i], max, scale, floor)]++;
+      lanes[LANE + binOf(row[i + 1], max, scale, floor)]++;
+      lanes[2 * LANE + binOf(row[i + 2], max, scale, floor)]++;
+      lanes[3 * LANE + binOf(row[i + 3], max, scale, floor)]++;
     }
+    for (let i = n; i < V; i++) lanes[binOf(row[i], max, scale, floor)]++;
+    const counts = scratch.bucketCounts;
     let total = 0;
-    for (let b = 0; b <= NUM_BUCKETS; b++) total += counts[b] * BUCKET_BOUND[b];
+    for (let b = 0; b <= NUM_BUCKETS; b++) {
+      counts[b] = lanes[b] + lanes[LANE + b] + lanes[2 * LANE + b] + lanes[3 * LANE + b];
+      total += counts[b] * BUCKET_BOUND[b];
+    }
     for (let attempt = 0; attempt < 10000; attempt++) {
       let u = this.rng.next() * total;
       let bin = 0;
@@ -234,12 +245,9 @@ export class SequenceSampler {
       let k = Math.floor(this.rng.next() * counts[bin]);
       const accept = this.rng.next();
       for (let i = 0; i < V; i++) {
-        const x = row[i];
-        if (hasFloor && !(x >= floor)) continue;
-        const t = (max - x) * scale;
-        if ((t < NUM_BUCKETS ? t | 0 : NUM_BUCKETS) !== bin || k-- > 0) continue;
+        if (binOf(row[i], max, scale, floor) !== bin || k-- > 0) continue;
         // accept with e^(-(d - d_low)), d - d_low = (t - bin) / BUCKETS_PER_NAT
-        if (accept < expNeg((t - bin) / BUCKETS_PER_NAT)) return i;
+        if (accept < expNeg(((max - row[i]) * scale - bin) / BUCKETS_PER_NAT)) return i;
         break;
       }
     }
@@ -281,11 +289,42 @@ export class SequenceSampler {
   }
 }
 
+/**
+ * Largest value of a row (NaN ignored; -Infinity if none). Four independent running maxima: a single
+ * one makes every comparison wait for the previous, which costs over twice as much here.
+ */
+export function rowMax(row: Float32Array): number {
+  let m0 = -Infinity;
+  let m1 = -Infinity;
+  let m2 = -Infinity;
+  let m3 = -Infinity;
+  const n = row.length & ~3;
+  for (let i = 0; i < n; i += 4) {
+    const v0 = row[i];
+    const v1 = row[i + 1];
+    const v2 = row[i + 2];
+    const v3 = row[i + 3];
+    if (v0 > m0) m0 = v0;
+    if (v1 > m1) m1 = v1;
+    if (v2 > m2) m2 = v2;
+    if (v3 > m3) m3 = v3;
+  }
+  let m = Math.max(m0, m1, m2, m3);
+  for (let i = n; i < row.length; i++) if (row[i] > m) m = row[i];
+  return m;
+}
+
 /** Log-softmax of the (penalized) row at `token`, plus its `numTop` best entries. */
 export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number): SampledLogprobs {
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += expNeg(max - row[i]);
-  const logZ = max + Math.log(sum);
+  let s0 = 0;
+  let s1 = 0;
+  const n = row.length & ~1;
+  for (let i = 0; i < n; i += 2) {
+    s0 += expNeg(max - row[i]);
+    s1 += expNeg(max - row[i + 1]);
+  }
+  if (n < row.length) s0 += expNeg(max - row[n]);
+  const logZ = max + Math.log(s0 + s1);
   const top = numTop > 0 ? topKIndices(row, 0, row.length, numTop).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
   return { logprob: row[token] - logZ, top };
 }
