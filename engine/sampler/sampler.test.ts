@@ -210,3 +210,10 @@ test('the rejection sampler is exact within bins and across them', () => {
   const p = softmax(x.map((v, i) => (keep[i] ? v : -Infinity)));
   assertClose(h, p, 0.006, 'min_p');
 });
+
+test('NaN logits are never chosen, greedy or sampled', () => {
+  const x = [NaN, 0, NaN, Math.log(3), NaN];
+  assert.equal(sampler({}).sample(Float32Array.from(x), 0, 5, new SamplerScratch(5)).token, 3);
+  const h = histogram(sampler({ temperature: 1, seed: 4 }), x, 20000);
+  assertClose(h, [0, 0.25, 0, 0.75, 0], 0.012, 'NaN');
+});
