@@ -1,0 +1,289 @@
+// Attention over the slot-addressed KV cache (see AttentionPlan in kernels/backend.ts): causal prefill
+// chunks, single-query decode over paged slots and the token decoder's local window are all "row t
+// attends to the first rowCtxLen[t] slots of its sequence". Online softmax over blocks of kBlock slots:
+// one pass over K and V, no context-length scratch.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu.h"
+#include "ops.h"
+#include "simd.h"
+#include "thread_pool.h"
+
+namespace bs {
+
+static constexpr int64_t kMaxHeadDim = 1024;  // the binding rejects wider heads
+static constexpr int64_t kBlock = 64;
+
+static constexpr int64_t kBlock = 64;
+
+static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
+  const int64_t hd = a.headDim, width = a.heads * hd;
+  const int32_t seq = a.rowSeq[t], ctx = a.rowCtxLen[t];
+  const int32_t* slots = a.seqSlots + a.seqSlotOffsets[seq];
+  const float* q = a.qkv + (t * a.heads + h) * 3 * hd;
+  float acc[kMaxHeadDim] = {0};
+  float p[kBlock];
+  float runningMax = -std::numeric_limits<float>::infinity(), runningSum = 0;
+  for (int64_t j0 = 0; j0 < ctx; j0 += kBlock) {
+    const int64_t n = std::min<int64_t>(kBlock, ctx - j0);
+    float blockMax = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < n; j++) {
+      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width + h * hd;
+      float dot = 0;
+      for (int64_t i = 0; i < hd; i++) dot += q[i] * k[i];
+      p[j] = dot * a.scale;
+      blockMax = std::max(blockMax, p[j]);
+    }
+    const float newMax = std::max(runningMax, blockMax);
+    const float correction = std::exp(runningMax - newMax);
+    runningSum *= correction;
+    for (int64_t i = 0; i < hd; i++) acc[i] *= correction;
+    for (int64_t j = 0; j < n; j++) {
+      p[j] = std::exp(p[j] - newMax);
+      runningSum += p[j];
+      const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width + h * hd;
+      for (int64_t i = 0; i < hd; i++) acc[i] += p[j] * v[i];
+    }
+    runningMax = newMax;
+  }
+  float* o = a.out + t * width + h * hd;
+  for (int64_t i = 0; i < hd; i++) o[i] = acc[i] / runningSum;
+}
+
+#if defined(__x86_64__)
+// Cache slots are scattered (paged), so the hardware prefetcher cannot guess where the next K/V row
+// starts: fetch the rows a few slots ahead explicitly.
+static constexpr int64_t kPrefetchSlots = 8;
+
+BS_AVX2 static inline void prefetchRange(const float* p, int64_t floats) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t b = 0; b < floats * 4; b += 64) _mm_prefetch(c + b, _MM_HINT_T0);
+}
+
+/** Dot products of q with four key rows at once (one horizontal reduction for all four). */
+BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t hd) {
+  __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    d0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), d0);
+    d1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), d1);
+    d2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), d2);
+    d3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), d3);
+  }
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  if (i < hd) {
+    alignas(16) float tail[4] = {0, 0, 0, 0};
+    for (; i < hd; i++) {
+      tail[0] += q[i] * k0[i]; tail[1] += q[i] * k1[i]; tail[2] += q[i] * k2[i]; tail[3] += q[i] * k3[i];
+    }
+    r = _mm_add_ps(r, _mm_load_ps(tail));
+  }
+  return r;
+}
+
+/**
+ * acc[0, 8*NV) += sum_j p[j] * V[slots[j]][off, off + 8*NV): NV accumulators live in registers for the
+ * whole block. `ahead` more slots follow slots[n-1] in the sequence; their rows are prefetched.
+ */
+template <int NV>
+BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache, const int32_t* slots, int64_t n, int64_t ahead,
+                                 int64_t width, int64_t off, const float* prefetchBase, int64_t prefetchBytes) {
+  __m256 r[NV];
+  for (int v = 0; v < NV; v++) r[v] = _mm256_loadu_ps(acc + 8 * v);
+  for (int64_t j = 0; j < n; j++) {
+    if (prefetchBytes > 0 && j + kPrefetchSlots < n + ahead) {
+      const char* f = reinterpret_cast<const char*>(prefetchBase + static_cast<int64_t>(slots[j + kPrefetchSlots]) * width);
+      for (int64_t b = 0; b < prefetchBytes; b += 64) _mm_prefetch(f + b, _MM_HINT_T0);
+    }
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    const float* vr = vCache + static_cast<int64_t>(slots[j]) * width + off;
+    for (int v = 0; v < NV; v++) r[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8 * v), r[v]);
+  }
+  for (int v = 0; v < NV; v++) _mm256_storeu_ps(acc + 8 * v, r[v]);
+}
+
+/**
+ * Heads [h0, h1) of query rows t0 .. t0+R-1, which belong to one sequence (a prefill chunk; R = 1 for
+ * decode). All heads and rows walk the same slots, so each cached K/V row is read from memory once per
+ * task, front to back (3 KiB for d = 768), and the rows of a chunk share it from L1 instead of each
+ * streaming the whole context from L3.
+ */
+BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R, int64_t h0, int64_t h1, float* scratch) {
+  const int64_t hd = a.headDim, hdPad = (hd + 7) / 8 * 8, width = a.heads * hd, nh = h1 - h0, hd8 = hd & ~int64_t{7};
+  const int64_t lanes = R * nh;  // one softmax state per (row, head): lane = r * nh + h
+  const int32_t* slots = a.seqSlots + a.seqSlotOffsets[a.rowSeq[t0]];
+  float* qs = scratch;                 // [lanes][hdPad] q pre-multiplied by the scale
+  float* acc = qs + lanes * hdPad;     // [lanes][hdPad]
+  float* p = acc + lanes * hdPad;      // [lanes][kBlock]
+  float* runningMax = p + lanes * kBlock;
+  float* runningSum = runningMax + lanes;
+  int64_t maxCtx = 0;
+  for (int64_t r = 0; r < R; r++) {
+    maxCtx = std::max<int64_t>(maxCtx, a.rowCtxLen[t0 + r]);
+    for (int64_t h = 0; h < nh; h++) {
+      const int64_t l = r * nh + h;
+      const float* q = a.qkv + ((t0 + r) * a.heads + h0 + h) * 3 * hd;
+      for (int64_t i = 0; i < hdPad; i++) {
+        qs[l * hdPad + i] = i < hd ? q[i] * a.scale : 0.0f;
+        acc[l * hdPad + i] = 0.0f;
+      }
+      runningMax[l] = -std::numeric_limits<float>::infinity();
+      runningSum[l] = 0.0f;
+    }
+  }
+  for (int64_t j0 = 0; j0 < maxCtx; j0 += kBlock) {
+    const int64_t n = std::min<int64_t>(kBlock, maxCtx - j0);
+    // Rows that see part of this block (causal rows near the chunk start may see none of it).
+    auto visible = [&](int64_t r) { return std::min<int64_t>(n, a.rowCtxLen[t0 + r] - j0); };
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+      for (int64_t d = j0 + j + kPrefetchSlots; d < std::min<int64_t>(maxCtx, j0 + j + kPrefetchSlots + 4); d++)
+        prefetchRange(a.kCache + static_cast<int64_t>(slots[d]) * width + h0 * hd, nh * hd);
+      const float* k0 = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
+      const float* k1 = a.kCache + static_cast<int64_t>(slots[j0 + j + 1]) * width;
+      const float* k2 = a.kCache + static_cast<int64_t>(slots[j0 + j + 2]) * width;
+      const float* k3 = a.kCache + static_cast<int64_t>(slots[j0 + j + 3]) * width;
+      for (int64_t r = 0; r < R; r++) {
+        if (visible(r) <= j) continue;
+        for (int64_t h = 0; h < nh; h++) {
+          const int64_t o = (h0 + h) * hd, l = r * nh + h;
+          _mm_storeu_ps(p + l * kBlock + j, dot4(qs + l * hdPad, k0 + o, k1 + o, k2 + o, k3 + o, hd));
+        }
+      }
+    }
+    for (; j < n; j++) {
+      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
+      for (int64_t r = 0; r < R; r++) {
+        if (visible(r) <= j) continue;
+        for (int64_t h = 0; h < nh; h++) {
+          const float* kh = k + (h0 + h) * hd;
+          const int64_t l = r * nh + h;
+          p[l * kBlock + j] = _mm_cvtss_f32(dot4(qs + l * hdPad, kh, kh, kh, kh, hd));
+        }
+      }
+    }
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t nr = visible(r), nr8 = (nr + 7) / 8 * 8;
+      if (nr <= 0) continue;
+      for (int64_t h = 0; h < nh; h++) {
+        const int64_t l = r * nh + h;
+        float* pl = p + l * kBlock;
+        for (int64_t jj = nr; jj < nr8; jj++) pl[jj] = -std::numeric_limits<float>::infinity();
+        __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t jj = 0; jj < nr8; jj += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(pl + jj));
+        const float newMax = std::max(runningMax[l], hmax(mx));
+        const float correction = std::exp(runningMax[l] - newMax);  // 0 on the first block
+        const __m256 nm = _mm256_set1_ps(newMax);
+        __m256 sum = _mm256_setzero_ps();
+        for (int64_t jj = 0; jj < nr8; jj += 8) {
+          const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(pl + jj), nm));  // masked: exp(-inf) = 0
+          _mm256_storeu_ps(pl + jj, e);
+          sum = _mm256_add_ps(sum, e);
+        }
+        runningSum[l] = runningSum[l] * correction + hsum(sum);
+        runningMax[l] = newMax;
+        const __m256 cv = _mm256_set1_ps(correction);
+        for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + l * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + l * hdPad + i), cv));
+      }
+    }
+    const int32_t* sl = slots + j0;
+    const int64_t ahead = std::min<int64_t>(kPrefetchSlots, maxCtx - j0 - n);  // slots past the block still to come
+    bool prefetched = false;
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t nr = visible(r);
+      if (nr <= 0) continue;
+      for (int64_t h = 0; h < nh; h++) {
+        const int64_t l = r * nh + h;
+        const float* pl = p + l * kBlock;
+        if (hd % 8 != 0) {  // vector tails: plain loop
+          for (int64_t jj = 0; jj < nr; jj++) {
+            const float* vh = a.vCache + static_cast<int64_t>(sl[jj]) * width + (h0 + h) * hd;
+            float* al = acc + l * hdPad;
+            const __m256 pv = _mm256_set1_ps(pl[jj]);
+            int64_t i = 0;
+            for (; i < hd8; i += 8) _mm256_storeu_ps(al + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(al + i)));
+            for (; i < hd; i++) al[i] += pl[jj] * vh[i];
+          }
+          continue;
+        }
+        // Head by head over the block's V rows, the output accumulator in registers (64 floats at a time).
+        for (int64_t c = 0; c < hd; c += 64) {
+          const int64_t off = (h0 + h) * hd + c;
+          float* al = acc + l * hdPad + c;
+          // The first pass fetches whole V rows of the slots ahead (all heads of the task, contiguous),
+          // so DRAM sees one 3 KiB run per slot and the later passes read the block from cache.
+          const float* pfBase = a.vCache + h0 * hd;
+          const int64_t pfBytes = prefetched ? 0 : nh * hd * 4;
+          const int64_t pfAhead = nr == n ? ahead : 0;
+          prefetched = true;
+          switch (std::min<int64_t>(64, hd - c) / 8) {
+            case 1: accumulatePV<1>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 2: accumulatePV<2>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 3: accumulatePV<3>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 4: accumulatePV<4>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 5: accumulatePV<5>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 6: accumulatePV<6>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            case 7: accumulatePV<7>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+            default: accumulatePV<8>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
+          }
+        }
+      }
+    }
+  }
+  for (int64_t r = 0; r < R; r++) {
+    for (int64_t h = 0; h < nh; h++) {
+      const int64_t l = r * nh + h;
+      float* o = a.out + (t0 + r) * width + (h0 + h) * hd;
+      const float inv = 1.0f / runningSum[l];
+      for (int64_t i = 0; i < hd; i++) o[i] = acc[l * hdPad + i] * inv;
+    }
+  }
+}
+#endif
+
+thread_local std::vector<float> tlsAttentionScratch;
+
+thread_local std::vector<int64_t> tlsRowBlocks;
+
+void attention(const AttentionArgs& a) {
+  // Row blocks: up to kRowsPerTask consecutive rows of one sequence (a prefill chunk) share a task, so
+  // they share each K/V row read. Tasks are (row block, group of heads): heads are split when there are
+  // few blocks (a single sequence decoding), so every thread gets work.
+  constexpr int64_t kRowsPerTask = 4;
+  std::vector<int64_t>& blocks = tlsRowBlocks;  // start row of each block, plus T at the end
+  blocks.clear();
+  for (int64_t t = 0; t < a.T;) {
+    blocks.push_back(t);
+    const int64_t t1 = t;
+    do t++; while (t < a.T && t - t1 < kRowsPerTask && a.rowSeq[t] == a.rowSeq[t1]);
+  }
+  blocks.push_back(a.T);
+  const int64_t numBlocks = static_cast<int64_t>(blocks.size()) - 1;
+  const int64_t want = 4 * pool().threads();
+  const int64_t groupsPerBlock = std::min<int64_t>(a.heads, std::max<int64_t>(1, (want + numBlocks - 1) / numBlocks));
+  const int64_t headsPerGroup = (a.heads + groupsPerBlock - 1) / groupsPerBlock;
+  const int64_t groups = (a.heads + headsPerGroup - 1) / headsPerGroup;
+  pool().parallelFor(numBlocks * groups, [&](int64_t task, int) {
+    const int64_t b = task / groups, h0 = (task % groups) * headsPerGroup, h1 = std::min(a.heads, h0 + headsPerGroup);
+    const int64_t t0 = blocks[b], rows = blocks[b + 1] - t0;
+#if defined(__x86_64__)
+    if (useAvx2()) {
+      const int64_t hdPad = (a.headDim + 7) / 8 * 8;
+      const size_t need = static_cast<size_t>(rows * (h1 - h0) * (2 * hdPad + kBlock + 2));
+      if (tlsAttentionScratch.size() < need) tlsAttentionScratch.resize(need);
+      attendRowsAvx2(a, t0, rows, h0, h1, tlsAttentionScratch.data());
+      return;
+    }
+#endif
+    for (int64_t t = t0; t < t0 + rows; t++)
+      for (int64_t h = h0; h < h1; h++) attendScalar(a, t, h);
+  });
+}
+
+}  // namespace bs
