@@ -64,10 +64,14 @@ fi
 
 echo "== buildah bud (the Dockerfile as written, base images from build args)"
 start=$(date +%s)
+before="$(buildah containers --quiet --notruncate | sort)"
 buildah bud --isolation chroot --layers=false --format docker \
   --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
   -t localhost/blockserve:local-test .
 image_id="$(buildah images --quiet --no-trunc localhost/blockserve:local-test)"
+# buildah 1.28 leaves the working container of a final stage that is only `FROM <stage>` behind: remove
+# the containers this build created (and only those).
+for c in $(comm -13 <(echo "$before") <(buildah containers --quiet --notruncate | sort)); do buildah rm "$c" >/dev/null; done
 echo "== built in $(( $(date +%s) - start )) s; image size $(buildah images --format '{{.Size}}' localhost/blockserve:local-test)"
 # --format docker keeps HEALTHCHECK (the OCI image format has no field for it).
 buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' localhost/blockserve:local-test | grep -q healthcheck.mjs \
