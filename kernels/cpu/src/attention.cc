@@ -18,8 +18,6 @@ namespace bs {
 static constexpr int64_t kMaxHeadDim = 1024;  // the binding rejects wider heads
 static constexpr int64_t kBlock = 64;
 
-static constexpr int64_t kBlock = 64;
-
 static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
   const int64_t hd = a.headDim, width = a.heads * hd;
   const int32_t seq = a.rowSeq[t], ctx = a.rowCtxLen[t];
