@@ -180,8 +180,9 @@ BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
       else { gemvRows<D, 1, 8>(a, m, g, g1); m += 1; }
     }
   }
-  for (int64_t m = 0; m < a.M; m++)
-    epilogueAvx2(a.out + m * a.N + n0, a.bias ? a.bias + n0 : nullptr, a.residual ? a.residual + m * a.N + n0 : nullptr, n1 - n0, a.gelu);
+  if (a.bias || a.gelu || a.residual)
+    for (int64_t m = 0; m < a.M; m++)
+      epilogueAvx2(a.out + m * a.N + n0, a.bias ? a.bias + n0 : nullptr, a.residual ? a.residual + m * a.N + n0 : nullptr, n1 - n0, a.gelu);
 }
 
 static void gemvAvx2(const MatmulArgs& a) {
@@ -272,7 +273,7 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, i
           kernel6x16(kc, Apanel, Bp, edge, NR, accumulate);
           for (int64_t r = 0; r < rows; r++) std::copy(edge + r * NR, edge + r * NR + cols, C + r * N);
         }
-        if (last) {
+        if (last && (a.bias || a.gelu || a.residual)) {
           for (int64_t r = 0; r < rows; r++)
             epilogueAvx2(C + r * N, a.bias ? a.bias + n : nullptr, a.residual ? a.residual + (m + r) * N + n : nullptr, cols, a.gelu);
         }
