@@ -1,7 +1,7 @@
 // One API request as engine requests: prompts x n choices, each its own engine request, their event
 // streams merged into one stream of (choice index, event). Admission, drain tracking, metrics and
 // the per-request log summary all hang here so that SSE, WebSocket and plain JSON share them.
-import type { Engine, EngineEvent, FinishReason } from '../engine/api.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type FinishReason } from '../engine/api.ts';
 import type { ServerMetrics, RequestTimer } from './metrics.ts';
 import type { PreparedRequest } from './prepare.ts';
 import type { ServerState } from './state.ts';
@@ -68,6 +68,7 @@ export class Generation {
         this.streams.push(stream);
       }
     } catch (e) {
+      if (e instanceof EngineRequestError && e.code === 'engine_dead') this.state.engineDead = true;
       for (let c = 0; c < this.streams.length; c++) {
         this.engine.abort(this.engineIds[c]);
         this.state.untrack(this.engineIds[c]);

@@ -121,7 +121,7 @@ function progressReporter(log: Logger): ((done: number, total: number, what: str
       return;
     }
     const decile = Math.floor(frac * 10);
-    if (what !== lastWhat || decile !== lastDecile) log.info({ done, total, what }, `loading ${(frac * 100).toFixed(0)}%: ${what}`);
+    if (what !== lastWhat || decile !== lastDecile) log.info({ done, total, what }, `loading ${decile * 10}%: ${what}`);
     lastWhat = what;
     lastDecile = decile;
   };

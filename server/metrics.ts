@@ -45,7 +45,7 @@ export class ServerMetrics {
       collect() {
         // The engine keeps the running total; a Counter only goes up, so add the difference.
         const now = stats()?.preemptedTotal ?? self.lastPreempted;
-        if (now > self.lastPreempted) this.inc({ model: model() }, now - self.lastPreempted);
+        this.inc({ model: model() }, Math.max(0, now - self.lastPreempted)); // inc(0) still exports the series
         self.lastPreempted = now;
       },
     });

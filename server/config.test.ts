@@ -1,0 +1,49 @@
+// One validated config tree from flags and BLOCKSERVE_* variables: precedence, lists, errors, help.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, helpText, loadConfig, type ServerConfig } from './config.ts';
+
+const load = (argv: string[], env: Record<string, string> = {}) => loadConfig(argv, env) as ServerConfig;
+
+test('defaults', () => {
+  const c = load([]);
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.port, 8000);
+  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
+  assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
+});
+
+test('flags, env, and flags over env; repeatable lists', () => {
+  const env = { BLOCKSERVE_PORT: '9000', BLOCKSERVE_API_KEY: 'a, b', BLOCKSERVE_BACKEND: 'webgpu', BLOCKSERVE_PROTECT_METRICS: 'true', BLOCKSERVE_GRACE_S: '2.5' };
+  const fromEnv = load([], env);
+  assert.deepEqual([fromEnv.port, fromEnv.apiKeys, fromEnv.engine.backend, fromEnv.protectMetrics, fromEnv.graceS], [9000, ['a', 'b'], 'webgpu', true, 2.5]);
+  const both = load(['--port', '9100', '--api-key', 'x', '--api-key', 'y', '--cors-origin', 'https://a.example', '--model', '/m', '--max-num-seqs', '8'], env);
+  assert.deepEqual([both.port, both.apiKeys, both.corsOrigins, both.engine.model, both.engine.maxNumSeqs], [9100, ['x', 'y'], ['https://a.example'], '/m', 8]);
+});
+
+test('bad values are rejected with the flag named', () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [['--port', '70000'], {}, /--port/],
+    [['--port', 'abc'], {}, /--port/],
+    [['--max-num-seqs', '1.5'], {}, /--max-num-seqs/],
+    [['--backend', 'cuda'], {}, /--backend: expected one of cpu, webgpu, reference/],
+    [['--log-level', 'loud'], {}, /--log-level/],
+    [['--cors-origin', 'example.com/path'], {}, /--cors-origin/],
+    [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
+    [[], { BLOCKSERVE_KV_CACHE_MB: '-1' }, /BLOCKSERVE_KV_CACHE_MB/],
+    [[], { BLOCKSERVE_PROTECT_METRICS: 'maybe' }, /BLOCKSERVE_PROTECT_METRICS/],
+    [['--fake-engine', '{nope'], {}, /--fake-engine/],
+  ];
+  for (const [argv, env, re] of cases) assert.throws(() => loadConfig(argv, env), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), argv.join(' '));
+});
+
+test('--help lists every public option with its variable, and hides test options', () => {
+  assert.equal(loadConfig(['--help']), 'help');
+  const text = helpText();
+  for (const flag of ['--model', '--preset', '--config', '--tokenizer', '--served-model-name', '--host', '--port', '--backend', '--kv-cache-mb', '--max-num-seqs', '--max-queue', '--api-key', '--cors-origin', '--chat-template', '--log-level', '--grace-s', '--body-limit-mb']) {
+    assert.match(text, new RegExp(`${flag}\\b`), flag);
+  }
+  assert.match(text, /BLOCKSERVE_MAX_QUEUE/);
+  assert.doesNotMatch(text, /fake-engine/);
+});
