@@ -40,13 +40,9 @@ async function runStreams(client: OpenAI, count: number, maxTokens: number) {
     let markStarted!: () => void;
     started.push(new Promise((r) => (markStarted = r)));
     return (async () => {
-      const stream = await client.chat.completions.create({
-        model: 'fake-model',
-        messages: [{ role: 'user', content: `stream ${i}` }],
-        max_tokens: maxTokens,
-        ignore_eos: true,
-        stream: true,
-      });
+      // ignore_eos is a vLLM extension the SDK passes through untyped.
+      const params = { model: 'fake-model', messages: [{ role: 'user' as const, content: `stream ${i}` }], max_tokens: maxTokens, ignore_eos: true, stream: true as const };
+      const stream = await client.chat.completions.create(params);
       let finish: string | null = null;
       let text = '';
       for await (const chunk of stream) {

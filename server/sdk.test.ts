@@ -147,7 +147,9 @@ describe('openai SDK against the server', () => {
 
   test('break mid-stream aborts the engine request', async () => {
     const aborts = server.engine.abortCount;
-    const stream = await client.completions.create({ model: 'fake-model', prompt: 'x', max_tokens: 400, ignore_eos: true, stream: true });
+    // ignore_eos is a vLLM extension the SDK passes through untyped.
+    const params = { model: 'fake-model', prompt: 'x', max_tokens: 400, ignore_eos: true, stream: true as const };
+    const stream = await client.completions.create(params);
     let seen = 0;
     for await (const chunk of stream) {
       if (chunk.choices[0]?.text) seen++;
