@@ -1,0 +1,142 @@
+// HTTP overhead benchmark: output tokens/s of N concurrent requests submitted to the engine directly
+// versus the same requests as N concurrent SSE streams through the server, same engine, same run,
+// rounds alternated (engine, http, engine, http, ...) so drift hits both; medians printed.
+//
+//   node --import tsx server/bench/http-overhead.ts [--backend cpu] [--concurrency 64] [--max-tokens 64]
+//        [--prompt-tokens 16] [--rounds 3] [--model DIR | --preset NAME] [--fake]
+//
+// --fake uses the scripted fake engine at full speed instead: the ratio is then meaningless, but the
+// HTTP figure is the server's own ceiling (chunks/s it can render and write).
+import { parseArgs } from 'node:util';
+import type { Engine, SamplingParams } from '../../engine/api.ts';
+import { buildApp } from '../app.ts';
+import { defaultConfig } from '../config.ts';
+
+interface Options {
+  backend: 'cpu' | 'webgpu' | 'reference';
+  concurrency: number;
+  maxTokens: number;
+  promptTokens: number;
+  rounds: number;
+  model?: string;
+  preset?: string;
+  fake: boolean;
+}
+
+function parse(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      backend: { type: 'string', default: 'cpu' },
+      concurrency: { type: 'string', default: '64' },
+      'max-tokens': { type: 'string', default: '64' },
+      'prompt-tokens': { type: 'string', default: '16' },
+      rounds: { type: 'string', default: '3' },
+      model: { type: 'string' },
+      preset: { type: 'string' },
+      fake: { type: 'boolean', default: false },
+    },
+  });
+  return {
+    backend: values.backend as Options['backend'],
+    concurrency: Number(values.concurrency),
+    maxTokens: Number(values['max-tokens']),
+    promptTokens: Number(values['prompt-tokens']),
+    rounds: Number(values.rounds),
+    model: values.model,
+    preset: values.preset,
+    fake: values.fake === true,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function promptIds(o: Options, i: number, vocab: number): number[] {
+  // Distinct prompts (no prefix sharing helps one side), deterministic.
+  return Array.from({ length: o.promptTokens }, (_, k) => (1000 + i * 37 + k * 11) % (vocab - 1));
+}
+
+async function engineRound(engine: Engine, o: Options, round: number): Promise<number> {
+  const sampling: SamplingParams = {
+    temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
+    logitBias: {}, stop: [], stopTokenIds: [], maxTokens: o.maxTokens, ignoreEos: true,
+  };
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: o.concurrency }, async (_, i) => {
+      let tokens = 0;
+      for await (const ev of engine.submit({ id: `bench-${round}-${i}`, promptIds: promptIds(o, i, engine.info.vocabSize), sampling })) {
+        if (ev.type === 'finished') tokens = ev.usage.completionTokens;
+        if (ev.type === 'error') throw new Error(ev.message);
+      }
+      return tokens;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
+}
+
+async function httpRound(url: string, engine: Engine, o: Options): Promise<number> {
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: o.concurrency }, async (_, i) => {
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          prompt: promptIds(o, i, engine.info.vocabSize), max_tokens: o.maxTokens, temperature: 0, ignore_eos: true,
+          stream: true, stream_options: { include_usage: true },
+        }),
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      const text = await res.text();
+      // Only the usage chunk is parsed: the client should cost as little as possible.
+      const usageLine = text.split('\n\n').reverse().find((f) => f.includes('"usage"'));
+      if (!usageLine || !text.endsWith('data: [DONE]\n\n')) throw new Error('stream without usage or [DONE]');
+      return JSON.parse(usageLine.slice(6)).usage.completion_tokens as number;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
+}
+
+export async function runHttpOverheadBench(argv: string[]): Promise<void> {
+  const o = parse(argv);
+  const config = defaultConfig({ port: 0, logLevel: 'silent', engine: { backend: o.backend, maxNumSeqs: o.concurrency, maxQueue: o.concurrency } });
+  let engine: Engine;
+  if (o.fake) {
+    const { FakeEngine } = await import('../testing/fake-engine.ts');
+    engine = new FakeEngine({ tokenIntervalMs: 0, contextLength: 4096, maxRunning: o.concurrency });
+  } else {
+    const modulePath = new URL('../../engine/create.ts', import.meta.url).href;
+    const { createEngine } = await import(modulePath);
+    engine = await createEngine({ ...config.engine, model: o.model, preset: o.preset, kvCacheMb: 512 });
+  }
+  const { app, state } = await buildApp(config);
+  state.engine = engine;
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  console.log(`model ${engine.info.modelName} (${engine.info.kind}${engine.info.demo ? ', demo' : ''}), backend ${o.fake ? 'fake' : o.backend}, ` +
+    `${o.concurrency} concurrent, ${o.promptTokens} prompt + ${o.maxTokens} output tokens each, ${o.rounds} rounds`);
+  // One untimed warm-up of each path.
+  await engineRound(engine, o, -1);
+  await httpRound(url, engine, o);
+  const direct: number[] = [];
+  const http: number[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    direct.push(await engineRound(engine, o, r));
+    http.push(await httpRound(url, engine, o));
+    console.log(`round ${r + 1}: engine ${direct[r].toFixed(1)} tok/s, http/sse ${http[r].toFixed(1)} tok/s`);
+  }
+  const d = median(direct);
+  const h = median(http);
+  console.log(`median: engine alone ${d.toFixed(1)} tok/s, through HTTP/SSE ${h.toFixed(1)} tok/s, ratio ${((100 * h) / d).toFixed(1)}% (target >= 90%)`);
+  await app.close();
+  await engine.close();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runHttpOverheadBench(process.argv.slice(2)).catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
