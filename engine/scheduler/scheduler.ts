@@ -332,10 +332,10 @@ export class Scheduler {
 
   /**
    * The part of a sequence's last prefill chunk to feed this step, given the phase `target` of the
-   * batch's decoders (their token count mod L after this step). The whole blocks go in a step where the
-   * decoders complete a block too (target 0), so the block decoder runs once for all of them; a partial
-   * tail of r tokens follows when target == r, so that the sequence then decodes in phase with the
-   * batch. Each wait is at most L-1 steps while decoders run (their phase visits every residue every L
+   * batch's decoders (their token count mod L after this step). Its last whole block goes in a step
+   * where the decoders complete a block too (target 0), so the block decoder runs once for all of them
+   * (earlier blocks go at once: prefill must not wait); a partial tail of r tokens follows when
+   * target == r, so that the sequence then decodes in phase with the batch. Each wait is at most L-1 steps while decoders run (their phase visits every residue every L
    * steps); after 2L consecutive holds the chunk goes regardless.
    */
   private alignedFinalChunk(seq: Sequence, remaining: number, target: number): number {
@@ -345,6 +345,9 @@ export class Scheduler {
     if (seq.alignWaits >= 2 * L) return remaining;
     if (wholeBlocks > 0) {
       if (target === 0) return tail === 0 ? remaining : wholeBlocks;
+      // Off the block step: keep prefill moving with all but the last block, so a long prompt is not
+      // slowed to one chunk per L steps; only the last block waits for the shared step.
+      if (wholeBlocks > L) return wholeBlocks - L;
     } else if (target === tail) {
       return remaining;
     }
