@@ -11,9 +11,9 @@
 //    budget (chunked prefill: decodes are never displaced, so a long prompt delays nobody's decoding) and
 //    by the pages available. Block models get chunks of whole blocks.
 // 3. Block-synchronous packing (block models): the step whose feed completes a block runs the block
-//    decoder. A sequence's last prefill chunk is held back (a few steps at most, see alignedFinalChunk)
-//    so that its whole blocks go in a step where the batch's decoders complete a block too, and its
-//    first sampled token comes out in phase with them (length congruent mod L to theirs); from then on
+//    decoder. A sequence's last prefill block is held back (a few steps at most, see alignedFinalChunk)
+//    so that it goes in a step where the batch's decoders complete a block too, and its first sampled
+//    token comes out in phase with them (length congruent mod L to theirs); from then on
 //    it completes its blocks in the same steps as the batch, so those steps share one block-decoder
 //    pass over the whole batch and the steps between are pure token-decoder steps.
 import type { FeedItem } from '../runner-api.ts';
