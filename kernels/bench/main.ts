@@ -1,4 +1,4 @@
-// `blockserve bench kernels [--backend cpu|webgpu|reference] [--json] [--filter S] [--budget-ms N]`
+// `blockserve bench kernels [--backend cpu|webgpu|reference] [--json] [--filter S] [--budget-ms N] [--threads N]`
 //
 // For each op and shape: median time, GFLOP/s, GB/s, and the fraction of the roofline bound (the larger
 // of flops / peak FLOP/s and bytes / triad bandwidth) it reaches, next to this machine's peaks measured
@@ -36,10 +36,13 @@ interface Args {
   json: boolean;
   filter: string | null;
   budgetMs: number;
+  /** Threads for the CPU backend, the peak probes and onnxruntime (0: one per core). --threads 1 gives a
+   * per-core comparison that a busy shared machine disturbs far less than an all-cores one. */
+  threads: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { backend: 'cpu', json: false, filter: null, budgetMs: 400 };
+  const args: Args = { backend: 'cpu', json: false, filter: null, budgetMs: 400, threads: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -54,19 +57,23 @@ function parseArgs(argv: string[]): Args {
       args.backend = v;
     } else if (a.startsWith('--filter')) args.filter = value();
     else if (a.startsWith('--budget-ms')) args.budgetMs = Number(value());
+    else if (a.startsWith('--threads')) {
+      args.threads = Number(value());
+      if (!Number.isInteger(args.threads) || args.threads < 0) throw new Error('--threads must be a non-negative integer');
+    }
     else throw new Error(`bench kernels: unknown argument ${a}`);
   }
   return args;
 }
 
-async function makeBackend(name: BackendName): Promise<Backend> {
+async function makeBackend(name: BackendName, threads: number): Promise<Backend> {
   if (name === 'reference') {
     const { ReferenceBackend } = await import('../reference/backend.ts');
     return new ReferenceBackend();
   }
   if (name === 'cpu') {
     const { CpuBackend } = await import('../cpu/backend.ts');
-    return new CpuBackend();
+    return new CpuBackend({ threads });
   }
   // Imported by a computed path so this file type-checks and runs before the WebGPU backend exists.
   const path = '../webgpu/backend.ts';
@@ -77,17 +84,17 @@ async function makeBackend(name: BackendName): Promise<Backend> {
 }
 
 /** Peaks from the native addon (null when it is not built: fractions are then omitted). */
-export async function measureMachine(log: (s: string) => void): Promise<Machine> {
+export async function measureMachine(log: (s: string) => void, threads = 0): Promise<Machine> {
   const { cpuBackendAvailable, cpuAddon, CpuBackend } = await import('../cpu/backend.ts');
   if (!cpuBackendAvailable()) {
     log('machine peaks: n/a (native addon not built)');
-    return { peak_gflops: null, triad_gbs: null, threads: availableParallelism() };
+    return { peak_gflops: null, triad_gbs: null, threads: threads || availableParallelism() };
   }
-  const threads = new CpuBackend().info().threads;
+  const used = new CpuBackend({ threads }).info().threads;
   const addon = cpuAddon();
   const peak = addon.peakFlops(0.6) / 1e9;
   const triad = addon.triad(32 * 1024 * 1024, 8) / 1e9; // 3 x 128 MiB, far beyond any cache
-  return { peak_gflops: peak, triad_gbs: triad, threads };
+  return { peak_gflops: peak, triad_gbs: triad, threads: used };
 }
 
 const fmt = (v: number | null, digits = 1): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
@@ -102,8 +109,8 @@ export async function runKernelBench(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const log = (s: string): void => { if (!args.json) console.log(s); };
   const progress = (s: string): void => { if (!args.json) process.stderr.write(`${s}\n`); };
-  const before = await measureMachine(progress);
-  const backend = await makeBackend(args.backend);
+  const before = await measureMachine(progress, args.threads);
+  const backend = await makeBackend(args.backend, args.threads);
   const list = workloads().filter((w) => !args.filter || `${w.op} ${w.shape} ${w.dtype}`.includes(args.filter));
   const peerMs = new Map<string, number | null>(); // bf16 rows share the f32 shape's peer
   const rows: { w: (typeof list)[number]; ms: number; peer: number | null }[] = [];
@@ -127,7 +134,7 @@ export async function runKernelBench(argv: string[]): Promise<void> {
   }
   // Peaks are measured before and after the ops and the higher figure kept: on a shared machine a
   // single probe can catch a busy moment, and an understated peak would flatter every fraction.
-  const after = await measureMachine(progress);
+  const after = await measureMachine(progress, args.threads);
   const maxOf = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
   const machine: Machine = { peak_gflops: maxOf(before.peak_gflops, after.peak_gflops), triad_gbs: maxOf(before.triad_gbs, after.triad_gbs), threads: before.threads };
   const results: Result[] = rows.map(({ w, ms, peer }) => ({
