@@ -10,10 +10,13 @@
 #   sudo apt-get install -y buildah mmdebstrap     (as root)
 #   test/deploy/image-build.sh                     (from the repository root; several minutes)
 #
-# Opt-in (not part of npm test): it needs root, buildah and a few hundred MB of downloads. Set
-# KEEP_IMAGE=1 to keep the image (localhost/blockserve:local-test) afterwards.
+# Needs root, buildah and mmdebstrap (.ci/setup.d/50-deploy.sh) and a few hundred MB of downloads; run by
+# test/deploy/image.test.ts. KEEP_IMAGE=1 keeps the image (localhost/blockserve:local-test) afterwards.
+# WEBGPU=lavapipe builds the WebGPU variant (--build-arg WEBGPU=lavapipe) and also serves a completion with
+# --backend webgpu on Mesa's software Vulkan inside the image.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+webgpu="${WEBGPU:-none}"
 for tool in buildah mmdebstrap node; do
   command -v "$tool" >/dev/null || { echo "image-build.sh: $tool is not installed" >&2; exit 2; }
 done
@@ -66,7 +69,7 @@ echo "== buildah bud (the Dockerfile as written, base images from build args)"
 start=$(date +%s)
 before="$(buildah containers --quiet --notruncate | sort)"
 buildah bud --isolation chroot --layers=false --format docker \
-  --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
+  --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" --build-arg WEBGPU="$webgpu" \
   -t localhost/blockserve:local-test .
 image_id="$(buildah images --quiet --no-trunc localhost/blockserve:local-test)"
 # buildah 1.28 leaves the working container of a final stage that is only `FROM <stage>` behind: remove
@@ -78,37 +81,68 @@ buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' loca
   || { echo "the image lost its HEALTHCHECK" >&2; exit 1; }
 
 echo "== run the image's CMD as its USER"
-port=18000
-while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
 ctr="$(buildah from localhost/blockserve:local-test)"
 cmd="$(buildah inspect --format '{{.OCIv1.Config.Cmd}}' "$ctr")"
 user="$(buildah inspect --format '{{.OCIv1.Config.User}}' "$ctr")"
 echo "CMD $cmd USER $user"
 [ "$user" = "1000:1000" ] || { echo "image user is '$user', expected 1000:1000" >&2; exit 1; }
-# chroot isolation shares this machine's network: the server's port is reachable on 127.0.0.1.
-buildah run --isolation chroot --env BLOCKSERVE_PORT="$port" "$ctr" -- node bin/blockserve.js serve > "$work/server.log" 2>&1 &
-server_pid=$!
-ok=""
-for _ in $(seq 1 240); do
-  if node -e "fetch('http://127.0.0.1:$port/ready').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"; then ok=1; break; fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.5
-done
-[ -n "$ok" ] || { echo "server did not become ready; log:" >&2; tail -50 "$work/server.log" >&2; exit 1; }
-echo "ready on port $port"
+[ "$cmd" = "[node bin/blockserve.js serve]" ] || { echo "unexpected CMD $cmd" >&2; exit 1; }
+
+# Starts the image's CMD with extra --env options; chroot isolation shares this machine's network, so the
+# server's port is reachable on 127.0.0.1. Waits for /ready.
+start_server() {
+  port=18000
+  while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
+  buildah run --isolation chroot --env BLOCKSERVE_PORT="$port" "$@" "$ctr" -- node bin/blockserve.js serve > "$work/server.log" 2>&1 &
+  server_pid=$!
+  local ok="" t0; t0=$(date +%s)
+  for _ in $(seq 1 360); do
+    if node -e "fetch('http://127.0.0.1:$port/ready').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"; then ok=1; break; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [ -n "$ok" ] || { echo "server did not become ready; log:" >&2; tail -50 "$work/server.log" >&2; exit 1; }
+  echo "ready on port $port after $(( $(date +%s) - t0 )) s"
+}
+# SIGTERM to the server process (uid 1000 inside the chroot, a descendant of our buildah run), as the
+# runtime would send it; the server must drain and exit 0.
+stop_server() {
+  descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do echo "$c"; descendants "$c"; done; }
+  local srv="" p
+  for p in $(descendants "$server_pid"); do [ "$(ps -o comm= -p "$p")" = node ] && srv="$p"; done
+  [ -n "$srv" ] || { echo "server process not found" >&2; exit 1; }
+  kill -TERM "$srv"
+  for _ in $(seq 1 80); do kill -0 "$srv" 2>/dev/null || break; sleep 0.5; done
+  wait "$server_pid" && echo "server exited 0 after SIGTERM" || { echo "server exit status $?" >&2; tail -20 "$work/server.log" >&2; exit 1; }
+  server_pid=""
+}
+request_completion() {
+  node -e "fetch('http://127.0.0.1:$port/v1/completions',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({prompt:'Hello',max_tokens:8})}).then(async r=>{const b=await r.json(); console.log('completion', r.status, b.usage ? JSON.stringify(b.usage) : JSON.stringify(b).slice(0,300)); process.exit(r.status===200?0:1)})"
+}
+
+start_server
 node -e "fetch('http://127.0.0.1:$port/health').then(r=>{console.log('/health', r.status); process.exit(r.status===200?0:1)})"
 buildah run --isolation chroot --env BLOCKSERVE_PORT="$port" "$ctr" -- node deploy/healthcheck.mjs && echo "HEALTHCHECK command: exit 0"
 node -e "fetch('http://127.0.0.1:$port/metrics').then(r=>r.text()).then(t=>{const ok=/^blockserve:num_requests_waiting\{/m.test(t); console.log('/metrics has blockserve:num_requests_waiting:', ok); process.exit(ok?0:1)})"
-# The processes run as uid 1000 inside the chroot; stop the server with SIGTERM as the runtime would.
-descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do echo "$c"; descendants "$c"; done; }
-srv=""
-for p in $(descendants "$server_pid"); do [ "$(ps -o comm= -p "$p")" = node ] && srv="$p"; done
-if [ -n "$srv" ]; then
-  kill -TERM "$srv"
-  for _ in $(seq 1 80); do kill -0 "$srv" 2>/dev/null || break; sleep 0.5; done
+request_completion
+stop_server
+
+if [ "$webgpu" = none ]; then
+  # Control: the plain image has no Vulkan loader, so --backend webgpu must fail with a clear reason
+  # (which is what makes the WEBGPU build arg the thing that enables it).
+  echo "== plain image, --backend webgpu: expect no adapter"
+  if buildah run --isolation chroot --env BLOCKSERVE_PORT=0 --env BLOCKSERVE_BACKEND=webgpu "$ctr" -- node bin/blockserve.js serve > "$work/webgpu-none.log" 2>&1; then
+    echo "the plain image served --backend webgpu; expected no adapter" >&2; exit 1
+  fi
+  grep -q 'no WebGPU adapter' "$work/webgpu-none.log" || { echo "unexpected failure:" >&2; tail -5 "$work/webgpu-none.log" >&2; exit 1; }
+  echo "exited non-zero: $(grep -o 'no WebGPU adapter[^(]*' "$work/webgpu-none.log" | head -1)"
 fi
-wait "$server_pid" && echo "server exited 0 after SIGTERM" || { echo "server exit status $?" >&2; tail -20 "$work/server.log" >&2; exit 1; }
-server_pid=""
+if [ "$webgpu" = lavapipe ]; then
+  echo "== the WebGPU variant on Mesa's software Vulkan: --backend webgpu"
+  start_server --env BLOCKSERVE_BACKEND=webgpu
+  request_completion
+  stop_server
+fi
 buildah rm "$ctr" >/dev/null; ctr=""
 if [ -z "${KEEP_IMAGE:-}" ]; then buildah rmi "$image_id" >/dev/null; fi
 echo "image-build.sh: OK"
