@@ -27,7 +27,7 @@ test('bad values are rejected with the flag named', () => {
     [['--port', '70000'], {}, /--port/],
     [['--port', 'abc'], {}, /--port/],
     [['--max-num-seqs', '1.5'], {}, /--max-num-seqs/],
-    [['--backend', 'cuda'], {}, /--backend: expected one of cpu, webgpu, reference/],
+    [['--backend', 'cuda'], {}, /--backend \(BLOCKSERVE_BACKEND\): expected one of cpu, webgpu, reference/],
     [['--log-level', 'loud'], {}, /--log-level/],
     [['--cors-origin', 'example.com/path'], {}, /--cors-origin/],
     [['--frobnicate'], {}, /Unknown option '--frobnicate'/],

@@ -118,7 +118,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   };
   const oneOf = <T extends string>(flag: string, allowed: readonly T[], def: T): T => {
     const v = str(flag) ?? def;
-    if (!allowed.includes(v as T)) throw new ConfigError(`--${flag}: expected one of ${allowed.join(', ')}, got '${v}'`);
+    if (!allowed.includes(v as T)) throw new ConfigError(`--${flag} (${spec(flag).env}): expected one of ${allowed.join(', ')}, got '${v}'`);
     return v as T;
   };
 
