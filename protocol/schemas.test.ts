@@ -3,7 +3,7 @@
 // objects; the load tester may check responses with them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import * as schemas from './schemas.ts';
 
 // Ajv understands OpenAPI's `nullable` natively; strict mode rejects any other unknown keyword.
