@@ -111,73 +111,58 @@ BS_AVX2 static void epilogueAvx2(float* dst, const float* bias, const float* res
 
 // ---- small M: weight streaming ----
 
-/** out[m0..m0+R_M, n0..n0+R_N) = x rows . W rows, raw sums (epilogue later). */
-template <int D, int R_M, int R_N>
-BS_AVX2 static void gemvBlock(const MatmulArgs& a, int64_t m0, int64_t n0) {
-  const int64_t K = a.K;
-  __m256 acc[R_M][R_N];
-  for (int i = 0; i < R_M; i++)
-    for (int j = 0; j < R_N; j++) acc[i][j] = _mm256_setzero_ps();
-  // Weight rows further on follow these in memory: prefetch R_N rows, at least 4 rows ahead, at the rate
-  // this block consumes its own, so DRAM streams continuously instead of restarting for every short
-  // group of rows (the distance covers DRAM latency even for 2-row blocks).
-  constexpr int64_t esize = D == kF32 ? 4 : 2;
-  constexpr int64_t ahead = R_N > 4 ? R_N : 4;
-  const char* next = static_cast<const char*>(a.w) + (n0 + ahead) * K * esize;
-  int64_t prefetched = 0, consumed = 0;
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    consumed += R_N * 8 * esize;
-    for (; prefetched < consumed; prefetched += 64) _mm_prefetch(next + prefetched, _MM_HINT_T0);
-    // Hold the smaller operand set in registers and stream the other: R_M*R_N + min(R_M, R_N) + 1 <= 16.
-    if constexpr (R_M <= R_N) {
-      __m256 xv[R_M];
-      for (int i = 0; i < R_M; i++) xv[i] = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
-      for (int j = 0; j < R_N; j++) {
-        const __m256 wv = load8<D>(a.w, (n0 + j) * K + k);
-        for (int i = 0; i < R_M; i++) acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
-      }
-    } else {
-      __m256 wv[R_N];
-      for (int j = 0; j < R_N; j++) wv[j] = load8<D>(a.w, (n0 + j) * K + k);
-      for (int i = 0; i < R_M; i++) {
-        const __m256 xv = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
-        for (int j = 0; j < R_N; j++) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
-      }
-    }
-  }
-  for (int i = 0; i < R_M; i++) {
-    for (int j = 0; j < R_N; j++) {
-      float s = hsum(acc[i][j]);
-      for (int64_t kk = k; kk < K; kk++) s += a.x[(m0 + i) * K + kk] * loadScalar(a.w, D, (n0 + j) * K + kk);
-      a.out[(m0 + i) * a.N + n0 + j] = s;
-    }
-  }
-}
-
-template <int D, int R_M, int R_N>
+/**
+ * out[m0..m0+R_M, n] = x rows . W row n for n in [n0, n1), raw sums (epilogue later). W rows are taken
+ * one at a time, front to back, so the task's weights are one sequential stream (what DRAM and the
+ * hardware prefetcher serve best); the x rows stay in L1. U accumulators per x row along K hide the FMA
+ * latency when there are few x rows.
+ */
+template <int D, int R_M, int U>
 BS_AVX2 static void gemvRows(const MatmulArgs& a, int64_t m0, int64_t n0, int64_t n1) {
-  int64_t n = n0;
-  for (; n + R_N <= n1; n += R_N) gemvBlock<D, R_M, R_N>(a, m0, n);
-  for (; n < n1; n++) gemvBlock<D, R_M, 1>(a, m0, n);
+  const int64_t K = a.K;
+  constexpr int64_t esize = D == kF32 ? 4 : 2;
+  constexpr int64_t kPrefetchBytes = 2048;  // about DRAM latency x bandwidth ahead of the loads
+  const int64_t kMain = K / (8 * U) * (8 * U), kVec = K / 8 * 8;
+  for (int64_t n = n0; n < n1; n++) {
+    const char* wRow = static_cast<const char*>(a.w) + n * K * esize;
+    __m256 acc[R_M][U];
+    for (int i = 0; i < R_M; i++)
+      for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k < kMain; k += 8 * U) {
+      _mm_prefetch(wRow + k * esize + kPrefetchBytes, _MM_HINT_T0);
+      if constexpr (U * 8 * esize > 64) _mm_prefetch(wRow + k * esize + kPrefetchBytes + 64, _MM_HINT_T0);
+      for (int u = 0; u < U; u++) {
+        const __m256 wv = load8<D>(a.w, n * K + k + 8 * u);
+        for (int i = 0; i < R_M; i++) acc[i][u] = _mm256_fmadd_ps(_mm256_loadu_ps(a.x + (m0 + i) * K + k + 8 * u), wv, acc[i][u]);
+      }
+    }
+    for (; k < kVec; k += 8) {
+      const __m256 wv = load8<D>(a.w, n * K + k);
+      for (int i = 0; i < R_M; i++) acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(a.x + (m0 + i) * K + k), wv, acc[i][0]);
+    }
+    for (int i = 0; i < R_M; i++) {
+      __m256 t = acc[i][0];
+      for (int u = 1; u < U; u++) t = _mm256_add_ps(t, acc[i][u]);
+      float sum = hsum(t);
+      for (int64_t kk = kVec; kk < K; kk++) sum += a.x[(m0 + i) * K + kk] * loadScalar(a.w, D, n * K + kk);
+      a.out[(m0 + i) * a.N + n] = sum;
+    }
+  }
 }
 
 template <int D>
 BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
-  // Sweep the task's W rows in groups small enough to stay in L1 while every x row passes over them.
-  // Register blocks (rows of x, rows of W): 6x2 keeps 8 loads per 12 FMAs; 1x8 for a single row hides
-  // FMA latency with 8 independent sums.
-  constexpr int64_t GROUP = 8;
-  for (int64_t g = n0; g < n1; g += GROUP) {
-    const int64_t g1 = std::min(n1, g + GROUP);
-    for (int64_t m = 0; m < a.M;) {
-      const int64_t left = a.M - m;
-      if (left >= 6) { gemvRows<D, 6, 2>(a, m, g, g1); m += 6; }
-      else if (left == 5) { gemvRows<D, 5, 2>(a, m, g, g1); m += 5; }
-      else if (left == 4) { gemvRows<D, 4, 2>(a, m, g, g1); m += 4; }
-      else if (left == 3) { gemvRows<D, 3, 4>(a, m, g, g1); m += 3; }
-      else if (left == 2) { gemvRows<D, 2, 4>(a, m, g, g1); m += 2; }
-      else { gemvRows<D, 1, 8>(a, m, g, g1); m += 1; }
+  for (int64_t m = 0; m < a.M;) {  // x rows in chunks of up to 8 (8 chunks of K = 768 floats fill L1 once)
+    switch (std::min<int64_t>(8, a.M - m)) {
+      case 1: gemvRows<D, 1, 8>(a, m, n0, n1); m += 1; break;
+      case 2: gemvRows<D, 2, 4>(a, m, n0, n1); m += 2; break;
+      case 3: gemvRows<D, 3, 3>(a, m, n0, n1); m += 3; break;
+      case 4: gemvRows<D, 4, 2>(a, m, n0, n1); m += 4; break;
+      case 5: gemvRows<D, 5, 2>(a, m, n0, n1); m += 5; break;
+      case 6: gemvRows<D, 6, 2>(a, m, n0, n1); m += 6; break;
+      case 7: gemvRows<D, 7, 1>(a, m, n0, n1); m += 7; break;
+      default: gemvRows<D, 8, 1>(a, m, n0, n1); m += 8; break;
     }
   }
   if (a.bias || a.gelu || a.residual)
