@@ -53,6 +53,7 @@ const cases: Case[] = [
   { name: 'JSON array body', url: '/v1/completions', payload: '[1,2]', status: 400, param: null, contentType: 'application/json' },
   { name: 'not JSON content type', url: '/v1/completions', payload: 'prompt=hi', status: 415, param: null, contentType: 'application/x-www-form-urlencoded' },
   { name: '10 MB body', url: '/v1/completions', payload: JSON.stringify(completion({ prompt: 'x'.repeat(10 * 1024 * 1024) })), status: 413, param: null, code: 'request_too_large', contentType: 'application/json' },
+  { name: 'more sequences than the server admits', url: '/v1/completions', payload: completion({ prompt: Array.from({ length: 40 }, () => 'p'), n: 16 }), status: 400, param: 'n' },
   { name: 'tokenize without prompt or messages', url: '/tokenize', payload: {}, status: 400, param: 'prompt' },
   { name: 'detokenize outside vocab', url: '/detokenize', payload: { tokens: [1, 300] }, status: 400, param: 'tokens[1]' },
 ];

@@ -49,6 +49,10 @@ export class ServerState {
 
   /** Reserves room for `count` engine requests or throws 429. */
   admit(count: number): void {
+    if (count > this.capacity) {
+      // Retrying could never help: a 400, not a 429.
+      throw new ApiError('invalid_request', `This request needs ${count} sequences (prompts x n), more than this server admits at once (${this.capacity}).`, 'n');
+    }
     if (this.inFlight.size + count > this.capacity) {
       throw new ApiError(
         'rate_limit_exceeded',
