@@ -4,7 +4,8 @@
 #   --build-arg WEBGPU=vulkan     adds the Vulkan loader for the WebGPU backend on a GPU the runtime
 #                                 hands in (docker run --gpus all / podman --device nvidia.com/gpu=all)
 #   --build-arg WEBGPU=lavapipe   also adds Mesa's software Vulkan (lavapipe), to try WebGPU on a CPU
-#   --target server-with-model --build-arg MODEL_DIR=path/in/context   bakes a model folder into /models/model
+#   --target server-with-model --build-arg MODEL_DIR=path/in/context --build-arg MODEL_NAME=name
+#                                 bakes a model folder into /models/<name>
 # Base images are build args so a mirror or a locally made base can stand in for Docker Hub.
 ARG BUILD_IMAGE=node:20-bookworm
 ARG RUNTIME_IMAGE=node:20-bookworm-slim
@@ -60,10 +61,12 @@ CMD ["node", "bin/blockserve.js", "serve"]
 
 # ---- server-with-model: the same image with a model folder baked in ------------------------------------
 FROM server AS server-with-model
-# A folder inside the build context holding config.json, tokenizer.json and *.safetensors.
+# A folder inside the build context holding config.json, tokenizer.json and *.safetensors; MODEL_NAME is
+# the folder's name in the image, which is also the model name clients send and see.
 ARG MODEL_DIR=deploy/no-model
-COPY ${MODEL_DIR}/ /models/model/
-ENV BLOCKSERVE_MODEL=/models/model
+ARG MODEL_NAME=model
+COPY ${MODEL_DIR}/ /models/${MODEL_NAME}/
+ENV BLOCKSERVE_MODEL=/models/${MODEL_NAME}
 
 # The default target (plain `docker build .`) is the server without a baked model.
 FROM server

@@ -22,10 +22,16 @@ for tool in buildah mmdebstrap node; do
 done
 work="$(mktemp -d /tmp/blockserve-image-XXXXXX)"
 ctr=""
+made_containers=()   # removed on exit, with the images below (unless KEEP_IMAGE)
+made_images=()
 cleanup() {
-  [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1 || true
-  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local c i
+  for c in "${made_containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+  if [ -z "${KEEP_IMAGE:-}" ]; then for i in "${made_images[@]}"; do buildah rmi "$i" >/dev/null 2>&1 || true; done; fi
   rm -rf "$work"
+  [ -n "${bake:-}" ] && rm -rf "$bake"
+  return 0
 }
 trap cleanup EXIT
 
@@ -47,6 +53,7 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   printf 'nodedir=/usr/local\ncafile=/etc/ssl/certs/ca-certificates.crt\n' > "$work/node/npmrc"
   # uid 1000, as the official node images have it (user "node").
   ctr="$(buildah from scratch)"
+  made_containers+=("$ctr")
   mnt="$(buildah mount "$ctr")"
   tar -xf "$work/rootfs.tar" -C "$mnt"
   # Trust what this machine trusts: behind a TLS-inspecting proxy npm's registry traffic is signed by a
@@ -62,7 +69,6 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   buildah umount "$ctr" >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd node "$ctr"
   buildah commit --quiet "$ctr" "$base" >/dev/null
-  buildah rm "$ctr" >/dev/null; ctr=""
 fi
 
 echo "== buildah bud (the Dockerfile as written, base images from build args)"
@@ -72,6 +78,7 @@ buildah bud --isolation chroot --layers=false --format docker \
   --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" --build-arg WEBGPU="$webgpu" \
   -t localhost/blockserve:local-test .
 image_id="$(buildah images --quiet --no-trunc localhost/blockserve:local-test)"
+made_images+=("$image_id")
 # buildah 1.28 leaves the working container of a final stage that is only `FROM <stage>` behind: remove
 # the containers this build created (and only those).
 for c in $(comm -13 <(echo "$before") <(buildah containers --quiet --notruncate | sort)); do buildah rm "$c" >/dev/null; done
@@ -82,6 +89,7 @@ buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' loca
 
 echo "== run the image's CMD as its USER"
 ctr="$(buildah from localhost/blockserve:local-test)"
+made_containers+=("$ctr")
 cmd="$(buildah inspect --format '{{.OCIv1.Config.Cmd}}' "$ctr")"
 user="$(buildah inspect --format '{{.OCIv1.Config.User}}' "$ctr")"
 echo "CMD $cmd USER $user"
@@ -128,6 +136,30 @@ request_completion
 stop_server
 
 if [ "$webgpu" = none ]; then
+  echo "== target server-with-model: MODEL_DIR baked in, served without any setting"
+  # A tiny checkpoint from the test fixtures plus a tokenizer that fits it, in a folder of the build
+  # context (test/ itself is .dockerignored); removed on exit.
+  bake="$(pwd)/.image-test-model"
+  mkdir -p "$bake/vanilla_tiny"
+  cp test/fixtures/vanilla_tiny/config.json test/fixtures/vanilla_tiny/generation_config.json \
+     test/fixtures/vanilla_tiny/model.safetensors "$bake/vanilla_tiny/"
+  cp test/fixtures/byte-tokenizer/tokenizer.json "$bake/vanilla_tiny/"
+  before="$(buildah containers --quiet --notruncate | sort)"
+  buildah bud --isolation chroot --layers=false --format docker --quiet \
+    --build-arg BUILD_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
+    --target server-with-model --build-arg MODEL_DIR=.image-test-model/vanilla_tiny --build-arg MODEL_NAME=vanilla_tiny \
+    -t localhost/blockserve:local-test-model . > /dev/null
+  made_images=("$(buildah images --quiet --no-trunc localhost/blockserve:local-test-model)" "${made_images[@]}")
+  for c in $(comm -13 <(echo "$before") <(buildah containers --quiet --notruncate | sort)); do buildah rm "$c" >/dev/null; done
+  plain_ctr="$ctr"
+  ctr="$(buildah from localhost/blockserve:local-test-model)"
+  made_containers=("$ctr" "${made_containers[@]}")
+  start_server
+  node -e "fetch('http://127.0.0.1:$port/v1/models').then(r=>r.json()).then(b=>{const m=b.data[0]; console.log('baked model served:', m.id, 'demo:', m.demo); process.exit(m.id==='vanilla_tiny'&&m.demo===false?0:1)})"
+  stop_server
+  ctr="$plain_ctr"
+  rm -rf "$bake"
+
   # Control: the plain image has no Vulkan loader, so --backend webgpu must fail with a clear reason
   # (which is what makes the WEBGPU build arg the thing that enables it).
   echo "== plain image, --backend webgpu: expect no adapter"
@@ -143,6 +175,4 @@ if [ "$webgpu" = lavapipe ]; then
   request_completion
   stop_server
 fi
-buildah rm "$ctr" >/dev/null; ctr=""
-if [ -z "${KEEP_IMAGE:-}" ]; then buildah rmi "$image_id" >/dev/null; fi
 echo "image-build.sh: OK"

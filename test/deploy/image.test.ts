@@ -20,7 +20,7 @@ test('container image: buildah builds the Dockerfile and the image serves and dr
   child.stderr.on('data', (d: Buffer) => { log += d.toString(); });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   // The script's own summary lines (== ...) and results, not the build's chatter.
-  for (const line of log.split('\n')) if (/^(== |CMD |ready on|\/health|HEALTHCHECK|\/metrics|completion|server exited|exited non-zero)/.test(line)) t.diagnostic(line);
+  for (const line of log.split('\n')) if (/^(== |CMD |ready on|\/health|HEALTHCHECK|\/metrics|completion|baked model|server exited|exited non-zero)/.test(line)) t.diagnostic(line);
   t.diagnostic(`image-build.sh took ${((Date.now() - started) / 1000).toFixed(0)} s`);
   assert.equal(code, 0, `image-build.sh failed:\n${log.slice(-4000)}`);
   assert.match(log, /^image-build\.sh: OK$/m);
