@@ -1,6 +1,7 @@
 // GEMM for Linear layers. Two paths:
-// - small M (decode, M <= kSmallM): stream W row by row at memory bandwidth, each W row dotted with all
-//   rows of x while it sits in L1; 16-bit weights are widened in registers, so bf16 halves the bytes.
+// - small M (decode, M <= kSmallM): stream W row by row at memory bandwidth (one sequential stream per
+//   task), each W row dotted with all rows of x, which stay in L1; 16-bit weights are widened in
+//   registers, so bf16 halves the bytes.
 // - larger M: BLIS-style tiled GEMM. W is repacked once (cached by the binding) into f32 panels of 16
 //   columns, x is packed per call into panels of 6 rows, and a 6x16 AVX2/FMA micro-kernel keeps the
 //   whole C tile in 12 registers. K is blocked by KC so a 16-column B micro-panel stays in L1 while
