@@ -20,6 +20,10 @@ webgpu="${WEBGPU:-none}"
 for tool in buildah mmdebstrap node; do
   command -v "$tool" >/dev/null || { echo "image-build.sh: $tool is not installed" >&2; exit 2; }
 done
+# One build at a time on this machine: several checkouts (or people running npm test) share buildah's
+# image store and the stand-in base image.
+exec 9>/tmp/blockserve-image-build.lock
+flock 9
 work="$(mktemp -d /tmp/blockserve-image-XXXXXX)"
 ctr=""
 made_containers=()   # removed on exit, with the images below (unless KEEP_IMAGE)
