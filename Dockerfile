@@ -65,7 +65,9 @@ FROM server AS server-with-model
 # the folder's name in the image, which is also the model name clients send and see.
 ARG MODEL_DIR=deploy/no-model
 ARG MODEL_NAME=model
-COPY ${MODEL_DIR}/ /models/${MODEL_NAME}/
+# Owned by the server's user: weights saved with owner-only permissions (0600) stay readable, and no extra
+# chmod layer duplicates gigabytes.
+COPY --chown=1000:1000 ${MODEL_DIR}/ /models/${MODEL_NAME}/
 ENV BLOCKSERVE_MODEL=/models/${MODEL_NAME}
 
 # The default target (plain `docker build .`) is the server without a baked model.
