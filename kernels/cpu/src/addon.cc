@@ -4,10 +4,15 @@
 
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "cpu.h"
 #include "gemm.h"
@@ -38,11 +43,22 @@ struct Buf {
 
 static int64_t elementBytes(int dtype) { return dtype == kF32 ? 4 : 2; }
 
+/**
+ * Zeroed memory, 64-byte aligned. Large buffers (weights, KV caches, GEMM panels) are 2 MiB aligned and
+ * asked to be backed by transparent huge pages: the kernels stream them, and with 4 KiB pages every few
+ * KiB of a scattered KV-cache walk would also be a TLB miss (THP is often "madvise" only, as here).
+ */
 static void* alignedZeroed(int64_t bytes) {
-  const size_t rounded = (static_cast<size_t>(bytes) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  constexpr size_t kHuge = size_t{2} << 20;
+  const bool huge = static_cast<size_t>(bytes) >= 2 * kHuge;
+  const size_t align = huge ? kHuge : 64;
+  const size_t rounded = std::max<size_t>(align, (static_cast<size_t>(bytes) + align - 1) / align * align);
+  void* p = std::aligned_alloc(align, rounded);
   if (!p) return nullptr;
-  std::memset(p, 0, rounded == 0 ? 64 : rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge) madvise(p, rounded, MADV_HUGEPAGE);  // advisory: failure just means small pages
+#endif
+  std::memset(p, 0, rounded);
   return p;
 }
 
