@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <vector>
 
 #include "cpu.h"
+#include "memory.h"
 #include "ops.h"
 #include "simd.h"
 #include "thread_pool.h"
@@ -73,7 +75,14 @@ double measurePeakFlops(double seconds) {
 
 double measureTriadBytesPerSecond(int64_t elements, int repeats) {
   const int threads = pool().threads();
-  std::vector<float> a(elements), b(elements), c(elements);
+  // Same allocator as tensors (huge pages where the kernel grants them), so the probe and the kernels
+  // stream memory under the same TLB conditions.
+  auto alloc = [&] { return std::unique_ptr<float, decltype(&std::free)>(static_cast<float*>(alignedZeroed(elements * 4)), &std::free); };
+  auto pa = alloc(), pb = alloc(), pc = alloc();
+  if (!pa || !pb || !pc) return 0.0;
+  float* a = pa.get();
+  float* b = pb.get();
+  float* c = pc.get();
   const int64_t chunk = (elements + threads - 1) / threads;
   auto slice = [&](int t, auto&& body) {
     const int64_t i0 = t * chunk, i1 = std::min(elements, i0 + chunk);
@@ -90,10 +99,10 @@ double measureTriadBytesPerSecond(int64_t elements, int repeats) {
     const double t0 = now();
     pool().parallelFor(threads, [&](int64_t t, int) {
       slice(static_cast<int>(t), [&](int64_t i0, int64_t i1) {
-        float* __restrict pa = a.data();
-        const float* __restrict pb = b.data();
-        const float* __restrict pc = c.data();
-        for (int64_t i = i0; i < i1; i++) pa[i] = pb[i] + 3.0f * pc[i];
+        float* __restrict ra = a;
+        const float* __restrict rb = b;
+        const float* __restrict rc = c;
+        for (int64_t i = i0; i < i1; i++) ra[i] = rb[i] + 3.0f * rc[i];
       });
     });
     best = std::max(best, 3.0 * 4.0 * static_cast<double>(elements) / (now() - t0));
