@@ -186,12 +186,13 @@ static void gemvAvx2(const MatmulArgs& a) {
 // ---- tiled GEMM ----
 
 /** C[6,16] (+)= A panel [kc][6] x B panel [kc][16]; ldc is C's row stride. */
-BS_AVX2 static void kernel6x16(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, bool accumulate) {
+BS_AVX2 static void kernel6x16(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; k++) {
     const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+    if (Bnext) _mm_prefetch(reinterpret_cast<const char*>(Bnext + k * NR), _MM_HINT_T1);  // one line per k
     __m256 a;
     a = _mm256_broadcast_ss(A + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
     a = _mm256_broadcast_ss(A + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
@@ -251,12 +252,20 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, i
         const float* Apanel = Ap + (m / MR) * K * MR + k0 * MR;
         const int64_t rows = std::min(MR, a.M - m);
         float* C = a.out + m * N + n;
+        // The first 6-row panel of each B micro-panel pulls the next B micro-panel into L2 (it comes from
+        // L3 or DRAM otherwise, stalling the first kernel call of the next column panel).
+        const float* Bnext = nullptr;
+        if (m == m0) {
+          if (n + NR < n1) Bnext = Bp + K * NR;                                             // next column panel
+          else if (k0 + kc < K) Bnext = a.packed + (n0 / NR) * K * NR + (k0 + kc) * NR;     // next K block
+          else if (n1 < N) Bnext = a.packed + (n1 / NR) * K * NR;                            // the next task's
+        }
         if (rows == MR && cols == NR) {
-          kernel6x16(kc, Apanel, Bp, C, N, accumulate);
+          kernel6x16(kc, Apanel, Bp, C, N, accumulate, Bnext);
         } else {  // partial tile: compute into a full scratch tile, copy the valid part
           if (accumulate)
             for (int64_t r = 0; r < rows; r++) std::copy(C + r * N, C + r * N + cols, edge + r * NR);
-          kernel6x16(kc, Apanel, Bp, edge, NR, accumulate);
+          kernel6x16(kc, Apanel, Bp, edge, NR, accumulate, Bnext);
           for (int64_t r = 0; r < rows; r++) std::copy(edge + r * NR, edge + r * NR + cols, C + r * N);
         }
         if (last && (a.bias || a.gelu || a.residual)) {
