@@ -69,7 +69,7 @@ const OPTIONS: OptionSpec[] = [
 ];
 
 export function helpText(): string {
-  const lines = ['Usage: blockserve serve [options]', '', 'Serves an OpenAI-compatible API (see docs/server.md). Every option can also be set by its environment variable.', ''];
+  const lines = ['Usage: blockserve serve [options]', '', 'Serves an OpenAI-compatible API (see README.md, "Serving"). Every option can also be set by its environment variable.', ''];
   for (const o of OPTIONS) {
     if (o.hidden) continue;
     const arg = o.kind === 'bool' ? '' : o.kind === 'list' ? ' VALUE...' : ` ${o.kind === 'string' ? 'VALUE' : 'N'}`;
