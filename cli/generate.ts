@@ -6,7 +6,7 @@ import { buildModel } from '../engine/model/load.ts';
 import { makeBackend, BACKEND_NAMES } from '../engine/backends.ts';
 import type { BackendName } from '../engine/backends.ts';
 import { driveOne, argmax } from '../engine/model/generate.ts';
-import { mulberry32 } from '../engine/model/random.ts';
+import { SamplerScratch, SequenceSampler } from '../engine/sampler/sampler.ts';
 
 export class UsageError extends Error {}
 
@@ -25,7 +25,7 @@ Generation:
   --seed S               sampling seed (default 0)
   --position-mode M      reference | contiguous (block models; default reference, as the authors' generate())
   --no-pad-first-block   do not left-pad the prompt to a multiple of the block length
-  --backend B            ${BACKEND_NAMES.join(' | ')} (default reference)
+  --backend B            ${BACKEND_NAMES.join(' | ')} (default cpu, the native backend)
   --json                 print {"prompt_ids", "output_ids", "text"}
 `;
 
@@ -42,21 +42,18 @@ function num(v: string | undefined, flag: string, fallback: number, ok: (x: numb
   return x;
 }
 
-/** Temperature + top-p sampling for the CLI's single sequence. */
-function samplerPick(temperature: number, topP: number, seed: number): (logits: Float32Array) => number {
+/** The engine's sampler (engine/sampler) over one sequence: same semantics as the server's. */
+function samplerPick(temperature: number, topP: number, seed: number, promptIds: number[], vocabSize: number): (logits: Float32Array) => number {
   if (temperature === 0) return argmax;
-  const rand = mulberry32(seed);
+  const sampler = new SequenceSampler({
+    temperature, topP, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
+    logitBias: {}, seed, stop: [], stopTokenIds: [], maxTokens: 1, ignoreEos: false,
+  }, promptIds);
+  const scratch = new SamplerScratch(vocabSize);
   return (logits) => {
-    let max = -Infinity;
-    for (const v of logits) if (v > max) max = v;
-    const probs = Array.from(logits, (v, i) => ({ i, p: Math.exp((v - max) / temperature) }));
-    const total = probs.reduce((a, x) => a + x.p, 0);
-    probs.sort((a, b) => b.p - a.p);
-    let kept = 0, mass = 0;
-    while (kept < probs.length && mass < topP * total) mass += probs[kept++]!.p;
-    let r = rand() * mass;
-    for (let k = 0; k < kept; k++) { r -= probs[k]!.p; if (r <= 0) return probs[k]!.i; }
-    return probs[kept - 1]!.i;
+    const { token } = sampler.sample(logits, 0, vocabSize, scratch);
+    sampler.observe(token);
+    return token;
   };
 }
 
@@ -81,7 +78,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   if ((o.prompt === undefined) === (o['prompt-ids'] === undefined)) throw new UsageError(`give exactly one of --prompt or --prompt-ids\n\n${HELP}`);
   const positionMode = o['position-mode'];
   if (positionMode !== undefined && positionMode !== 'reference' && positionMode !== 'contiguous') throw new UsageError(`--position-mode must be reference or contiguous, got '${positionMode}'`);
-  const backendName = (o.backend ?? 'reference') as BackendName;
+  const backendName = (o.backend ?? 'cpu') as BackendName;
   if (!BACKEND_NAMES.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${o.backend}'`);
   const maxTokens = num(o['max-tokens'], '--max-tokens', 32, (x) => Number.isInteger(x) && x >= 1);
   const temperature = num(o.temperature, '--temperature', 0, (x) => x >= 0);
@@ -112,7 +109,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const backend = await makeBackend(backendName);
   try {
     const model = buildModel(backend, resolved.spec, resolved.weights);
-    const { outputIds } = await driveOne(model, promptIds, { maxNewTokens: maxTokens, pick: samplerPick(temperature, topP, seed) });
+    const { outputIds } = await driveOne(model, promptIds, { maxNewTokens: maxTokens, pick: samplerPick(temperature, topP, seed, promptIds, resolved.spec.vocabSize) });
     const text = tokenizer ? tokenizer.decode(outputIds) : null;
     if (o.json) process.stdout.write(JSON.stringify({ prompt_ids: promptIds, output_ids: outputIds, text }) + '\n');
     else if (tokenizer) process.stdout.write(`${o.prompt ?? tokenizer.decode(promptIds)}${text}\n`);
