@@ -22,7 +22,7 @@ namespace bs {
 static constexpr int64_t MR = 6, NR = 16, KC = 256;
 static constexpr int64_t MC = 96;     // rows per task (16 A panels: 96 x KC floats = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
-static constexpr int64_t GEMV_ROWS = 32;  // W rows per small-M task
+static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
 
 int64_t packedSize(int64_t N, int64_t K) { return (N + NR - 1) / NR * NR * K; }
 
@@ -172,9 +172,12 @@ BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
 }
 
 static void gemvAvx2(const MatmulArgs& a) {
-  const int64_t tasks = (a.N + GEMV_ROWS - 1) / GEMV_ROWS;
+  // About 8 tasks per thread: enough to rebalance when a thread loses its core, and long contiguous
+  // stretches of W per task, so each thread's stream runs on instead of jumping every few KiB.
+  const int64_t rows = std::max(GEMV_ROWS, (a.N + 8 * pool().threads() - 1) / (8 * pool().threads()));
+  const int64_t tasks = (a.N + rows - 1) / rows;
   pool().parallelFor(tasks, [&](int64_t task, int) {
-    const int64_t n0 = task * GEMV_ROWS, n1 = std::min(a.N, n0 + GEMV_ROWS);
+    const int64_t n0 = task * rows, n1 = std::min(a.N, n0 + rows);
     switch (a.wDtype) {
       case kF16: gemvTask<kF16>(a, n0, n1); break;
       case kBF16: gemvTask<kBF16>(a, n0, n1); break;
