@@ -97,7 +97,14 @@ test('closed loop (chat): TTFT, ITL, TPOT, E2E and throughput within 2% or 2 ms 
 
 test('open loop at 1,000 requests/s for 2 s: generated on time, figures within 2% or 2 ms of the truth', async (ctx) => {
   const maxTokens = 4;
-  const { phase, truth } = await measure('completions', { kind: 'rate', rate: 1000, burstiness: 1 }, undefined, 2, maxTokens);
+  // A 2-core machine can deschedule the client for tens of ms at any moment; the tool then refuses the
+  // run (its honesty check). Up to three attempts; every accuracy check below applies to the one kept.
+  let attempt = await measure('completions', { kind: 'rate', rate: 1000, burstiness: 1 }, undefined, 2, maxTokens);
+  for (let tries = 1; attempt.phase.refused && tries < 3; tries++) {
+    console.log(`# 1000 req/s attempt ${tries} refused by the tool (${attempt.phase.refused}); retrying`);
+    attempt = await measure('completions', { kind: 'rate', rate: 1000, burstiness: 1 }, undefined, 2, maxTokens);
+  }
+  const { phase, truth } = attempt;
   // On a machine oversubscribed by other work the client is descheduled for tens of ms and rightly
   // refuses the run. That is the tool working, not failing; outside CI it is reported as a skip.
   const load = loadavg()[0];
