@@ -182,7 +182,7 @@ static void GatherRows(const Napi::CallbackInfo& info) {
   const int64_t srcRows = src->elements / width;
   const int32_t* r = rows.Data();
   for (int64_t i = 0; i < count; i++)
-    need(info.Env(), r[i] >= 0 && r[i] < srcRows, "gatherRows: row " + std::to_string(r[i]) + " out of range");
+    if (r[i] < 0 || r[i] >= srcRows) need(info.Env(), false, "gatherRows: row " + std::to_string(r[i]) + " out of range");
   need(info.Env(), offset >= 0 && (offset + count) * width <= out->elements, "gatherRows: output too small");
   gatherRows(f32(info[0], "out"), src->data, src->dtype, rows.Data(), count, offset, width);
 }
@@ -206,7 +206,8 @@ static void KvWrite(const Napi::CallbackInfo& info) {
   const int64_t numSlots = std::min(k->elements, v->elements) / (heads * hd);
   need(info.Env(), qkv->elements >= T * heads * 3 * hd, "kvWrite: qkv too small");
   const int32_t* sl = slots.Data();
-  for (int64_t t = 0; t < T; t++) need(info.Env(), sl[t] >= 0 && sl[t] < numSlots, "kvWrite: slot " + std::to_string(sl[t]) + " out of range");
+  for (int64_t t = 0; t < T; t++)
+    if (sl[t] < 0 || sl[t] >= numSlots) need(info.Env(), false, "kvWrite: slot " + std::to_string(sl[t]) + " out of range");
   kvWrite(f32(info[0], "k"), f32(info[1], "v"), f32(info[2], "qkv"), slots.Data(), T, heads, hd);
 }
 
@@ -233,12 +234,13 @@ static void Attention(const Napi::CallbackInfo& info) {
   const int64_t numSlots = std::min(k->elements, v->elements) / width;
   const int32_t *off = offsets.Data(), *sl = slots.Data(), *rs = rowSeq.Data(), *rc = rowCtx.Data();
   need(env, seqs >= 0 && off[seqs] <= static_cast<int64_t>(slots.ElementLength()), "attention: seqSlotOffsets exceed seqSlots");
+  // Messages are built only on failure: these loops run over every slot of every call.
   for (int64_t i = 0; i < static_cast<int64_t>(slots.ElementLength()); i++)
-    need(env, sl[i] >= 0 && sl[i] < numSlots, "attention: slot " + std::to_string(sl[i]) + " out of range");
+    if (sl[i] < 0 || sl[i] >= numSlots) need(env, false, "attention: slot " + std::to_string(sl[i]) + " out of range");
   for (int64_t t = 0; t < a.T; t++) {
     const int32_t s = rs[t];
     need(env, s >= 0 && s < seqs, "attention: row sequence out of range");
-    need(env, rc[t] >= 1 && off[s] >= 0 && off[s] + rc[t] <= off[s + 1], "attention: row " + std::to_string(t) + " context exceeds its sequence");
+    if (!(rc[t] >= 1 && off[s] >= 0 && off[s] + rc[t] <= off[s + 1])) need(env, false, "attention: row " + std::to_string(t) + " context exceeds its sequence");
   }
   a.out = f32(info[0], "out");
   a.qkv = f32(info[1], "qkv");
