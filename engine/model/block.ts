@@ -17,6 +17,7 @@ import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts'
 import { makePlan, NeoxStack } from './neox.ts';
 import type { LayerCache, WeightLookup } from './neox.ts';
 import { lmHead } from './head.ts';
+import { ScratchCache } from './scratch.ts';
 
 /** Host-side ids of the block being filled in one token-decoder window. */
 interface PendingBlock {
@@ -43,6 +44,8 @@ export class BlockModel implements Runner {
   private blockCache: LayerCache[] | null = null;
   private localCache: LayerCache[] | null = null;
   private pending: (PendingBlock | undefined)[] = [];
+  /** Step inputs and LM-head buffers by shape (see scratch.ts). */
+  private readonly scratch: ScratchCache;
 
   constructor(private readonly backend: Backend, readonly spec: BlockModelSpec, w: WeightLookup) {
     this.blockStack = new NeoxStack(backend, spec.blockDecoder, 'block_decoder.gpt_neox', w);
@@ -55,6 +58,7 @@ export class BlockModel implements Runner {
     this.L = spec.blockLength;
     this.R = spec.expansionRatio;
     this.windowLength = this.R + this.L - 1;
+    this.scratch = new ScratchCache(backend, 32);
     const d = spec.blockDecoder.hiddenSize;
     this.info = {
       kind: 'block', tokensPerEntry: this.L, bytesPerEntry: spec.blockDecoder.numLayers * 2 * d * 4,
@@ -125,54 +129,47 @@ export class BlockModel implements Runner {
 
     const b = this.backend;
     const d = this.spec.blockDecoder.hiddenSize;
-    const owned: Tensor[] = [];
-    const alloc = (shape: number[]) => { const t = b.alloc(shape); owned.push(t); return t; };
-    try {
-      // ---- block decoder: every completed block of the step in one call ----
-      let expansion: Tensor | null = null; // [numSeeds, R*d] = [numSeeds*R, d]
-      const seedIndex = new Map<number, number>(); // item -> row in `expansion`
-      if (blockPos.length) {
-        const xb = alloc([blockPos.length, d]);
-        b.gatherRows(xb, this.embedder, Int32Array.from(blockIds), 0, this.spec.embedderDim); // concat embedder
-        const plan = makePlan(items.map((it) => it.kvSlots), blockSeq, blockCtx);
-        this.blockStack.forward({ x: xb, positions: Int32Array.from(blockPos), slots: Int32Array.from(blockSlots), plan }, this.blockCache);
-        const seeds: number[] = [];
-        seedRow.forEach((row, s) => { if (row >= 0) { seedIndex.set(s, seeds.length); seeds.push(row); } });
-        const ctx = alloc([seeds.length, d]);
-        const ctxNormed = alloc([seeds.length, d]);
-        b.gatherRows(ctx, xb, Int32Array.from(seeds));
-        b.layerNorm(ctxNormed, ctx, this.blockStack.finalNormW, this.blockStack.finalNormB, this.spec.blockDecoder.layerNormEps);
-        expansion = alloc([seeds.length, R * d]);
-        b.matmul(expansion, ctxNormed, this.expansionW, { bias: this.expansionB });
-      }
-
-      // ---- token decoder: prefix rows and token rows of every sequence in one call ----
-      const rows = [...prefixRows, ...tokenRows];
-      const xt = alloc([rows.length, d]);
-      if (prefixRows.length) {
-        const src = prefixRows.map((r) => seedIndex.get(r.item)! * R + r.localRow);
-        b.gatherRows(xt, expansion!, Int32Array.from(src), 0, d);
-      }
-      if (tokenRows.length) b.gatherRows(xt, this.tokenEmbed, Int32Array.from(tokenIds), prefixRows.length);
-      const windows = items.map((it) => Array.from({ length: W }, (_, r) => it.localSlot! * W + r));
-      const plan = makePlan(windows, rows.map((r) => r.item), rows.map((r) => r.localRow + 1));
-      this.tokenStack.forward({
-        x: xt,
-        positions: Int32Array.from(rows, (r) => this.localPosition(r.localRow)),
-        slots: Int32Array.from(rows, (r) => items[r.item]!.localSlot! * W + r.localRow),
-        plan,
-      }, this.localCache);
-
-      const want: number[] = [];
-      items.forEach((it, s) => {
-        if (!it.wantLogits) return;
-        want.push(rows.findIndex((r) => r.item === s && r.localRow === lastLocalRow[s]));
-      });
-      const logits = await lmHead(b, xt, want, this.tokenStack, this.embedOut, V);
-      return { logits, vocabSize: V };
-    } finally {
-      for (const t of owned) b.free(t);
+    const sc = this.scratch;
+    // ---- block decoder: every completed block of the step in one call ----
+    let expansion: Tensor | null = null; // [numSeeds, R*d] = [numSeeds*R, d]
+    const seedIndex = new Map<number, number>(); // item -> row in `expansion`
+    if (blockPos.length) {
+      const xb = sc.get('xb', [blockPos.length, d]);
+      b.gatherRows(xb, this.embedder, Int32Array.from(blockIds), 0, this.spec.embedderDim); // concat embedder
+      const plan = makePlan(items.map((it) => it.kvSlots), blockSeq, blockCtx);
+      this.blockStack.forward({ x: xb, positions: Int32Array.from(blockPos), slots: Int32Array.from(blockSlots), plan }, this.blockCache);
+      const seeds: number[] = [];
+      seedRow.forEach((row, s) => { if (row >= 0) { seedIndex.set(s, seeds.length); seeds.push(row); } });
+      const ctx = sc.get('ctx', [seeds.length, d]);
+      const ctxNormed = sc.get('ctxNormed', [seeds.length, d]);
+      b.gatherRows(ctx, xb, Int32Array.from(seeds));
+      b.layerNorm(ctxNormed, ctx, this.blockStack.finalNormW, this.blockStack.finalNormB, this.spec.blockDecoder.layerNormEps);
+      expansion = sc.get('expansion', [seeds.length, R * d]);
+      b.matmul(expansion, ctxNormed, this.expansionW, { bias: this.expansionB });
     }
+
+    // ---- token decoder: prefix rows and token rows of every sequence in one call ----
+    const rows = [...prefixRows, ...tokenRows];
+    const xt = sc.get('xt', [rows.length, d]);
+    if (prefixRows.length) {
+      const src = prefixRows.map((r) => seedIndex.get(r.item)! * R + r.localRow);
+      b.gatherRows(xt, expansion!, Int32Array.from(src), 0, d);
+    }
+    if (tokenRows.length) b.gatherRows(xt, this.tokenEmbed, Int32Array.from(tokenIds), prefixRows.length);
+    const windows = items.map((it) => Array.from({ length: W }, (_, r) => it.localSlot! * W + r));
+    const plan = makePlan(windows, rows.map((r) => r.item), rows.map((r) => r.localRow + 1));
+    this.tokenStack.forward({
+      x: xt,
+      positions: Int32Array.from(rows, (r) => this.localPosition(r.localRow)),
+      slots: Int32Array.from(rows, (r) => items[r.item]!.localSlot! * W + r.localRow),
+      plan,
+    }, this.localCache);
+
+    const lastRowOf = new Int32Array(items.length).fill(-1); // item -> its row whose output gives logits
+    rows.forEach((r, i) => { if (r.localRow === lastLocalRow[r.item]) lastRowOf[r.item] = i; });
+    const want = items.flatMap((it, s) => (it.wantLogits ? [lastRowOf[s]!] : []));
+    const logits = await lmHead(b, sc, xt, want, this.tokenStack, this.embedOut, V);
+    return { logits, vocabSize: V };
   }
 
   /**
@@ -215,7 +212,7 @@ export class BlockModel implements Runner {
       }, localCache);
       const want: number[] = [];
       for (let w = 0; w < nb - 1; w++) for (let r = R - 1; r < W; r++) want.push(w * W + r);
-      return await lmHead(b, xt, want, this.tokenStack, this.embedOut, this.spec.vocabSize);
+      return await lmHead(b, this.scratch, xt, want, this.tokenStack, this.embedOut, this.spec.vocabSize);
     } finally {
       for (const t of owned) b.free(t);
       for (const c of [...blockCache, ...localCache]) { b.free(c.k); b.free(c.v); }
@@ -228,7 +225,7 @@ export class BlockModel implements Runner {
   }
 
   dispose(): void {
-    this.blockStack.releaseScratch(); this.tokenStack.releaseScratch();
+    this.blockStack.releaseScratch(); this.tokenStack.releaseScratch(); this.scratch.release();
     this.freeCaches();
   }
 }

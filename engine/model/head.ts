@@ -3,19 +3,16 @@
 
 import type { Backend, Tensor } from '../../kernels/backend.ts';
 import type { NeoxStack } from './neox.ts';
+import type { ScratchCache } from './scratch.ts';
 
-export async function lmHead(b: Backend, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
+export async function lmHead(b: Backend, scratch: ScratchCache, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
   if (rows.length === 0) return new Float32Array(0);
   const d = stack.spec.hiddenSize;
-  const picked = b.alloc([rows.length, d]);
-  const normed = b.alloc([rows.length, d]);
-  const logits = b.alloc([rows.length, vocab]);
-  try {
-    b.gatherRows(picked, x, Int32Array.from(rows));
-    b.layerNorm(normed, picked, stack.finalNormW, stack.finalNormB, stack.spec.layerNormEps);
-    b.matmul(logits, normed, embedOut);
-    return await b.read(logits);
-  } finally {
-    for (const t of [picked, normed, logits]) b.free(t);
-  }
+  const picked = scratch.get('head.picked', [rows.length, d]);
+  const normed = scratch.get('head.normed', [rows.length, d]);
+  const logits = scratch.get('head.logits', [rows.length, vocab]);
+  b.gatherRows(picked, x, Int32Array.from(rows));
+  b.layerNorm(normed, picked, stack.finalNormW, stack.finalNormB, stack.spec.layerNormEps);
+  b.matmul(logits, normed, embedOut);
+  return b.read(logits);
 }

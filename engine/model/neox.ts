@@ -11,6 +11,7 @@
 import type { AttentionPlan, Backend, Tensor } from '../../kernels/backend.ts';
 import type { NeoxStackSpec } from '../config/spec.ts';
 import { headDim, rotaryDims } from '../config/spec.ts';
+import { ScratchCache } from './scratch.ts';
 
 export type WeightLookup = (name: string) => Tensor;
 
@@ -36,14 +37,10 @@ export interface StackInput {
   plan: AttentionPlan;
 }
 
-interface Scratch { h: Tensor; qkv: Tensor; attn: Tensor; mid: Tensor; tmp: Tensor }
-
-/** Scratch sets kept per row count: steady-state decoding repeats the same few batch sizes. */
-const SCRATCH_SETS = 4;
-
 export class NeoxStack {
   private readonly layers: LayerWeights[] = [];
-  private readonly scratch = new Map<number, Scratch>(); // insertion order = least recently used first
+  /** Five buffers per row count, for the four most recent row counts. */
+  private readonly scratch: ScratchCache;
   readonly finalNormW: Tensor;
   readonly finalNormB: Tensor;
 
@@ -61,6 +58,7 @@ export class NeoxStack {
     }
     this.finalNormW = w(`${prefix}.final_layer_norm.weight`);
     this.finalNormB = w(`${prefix}.final_layer_norm.bias`);
+    this.scratch = new ScratchCache(backend, 5 * 4);
   }
 
   /** Allocates per-layer K/V caches of `numSlots` entries. */
@@ -75,7 +73,9 @@ export class NeoxStack {
     const T = input.positions.length;
     const d = s.hiddenSize, H = s.numHeads, hd = headDim(s), rot = rotaryDims(s);
     const scale = 1 / Math.sqrt(hd);
-    const { h, qkv, attn, mid, tmp } = this.scratchFor(T);
+    const sc = this.scratch;
+    const h = sc.get('h', [T, d]), qkv = sc.get('qkv', [T, 3 * d]), attn = sc.get('attn', [T, d]);
+    const mid = sc.get('mid', [T, s.intermediateSize]), tmp = sc.get('tmp', [T, d]);
     const x = input.x;
     this.layers.forEach((L, i) => {
       const c = cache[i]!;
@@ -92,27 +92,9 @@ export class NeoxStack {
     });
   }
 
-  private scratchFor(T: number): Scratch {
-    let set = this.scratch.get(T);
-    if (set) {
-      this.scratch.delete(T); // refresh its place in the LRU order
-    } else {
-      const b = this.backend, d = this.spec.hiddenSize;
-      set = { h: b.alloc([T, d]), qkv: b.alloc([T, 3 * d]), attn: b.alloc([T, d]), mid: b.alloc([T, this.spec.intermediateSize]), tmp: b.alloc([T, d]) };
-      if (this.scratch.size >= SCRATCH_SETS) {
-        const [oldT, old] = this.scratch.entries().next().value!;
-        this.scratch.delete(oldT);
-        for (const t of Object.values(old)) b.free(t);
-      }
-    }
-    this.scratch.set(T, set);
-    return set;
-  }
-
   /** Frees the cached scratch buffers (the weights belong to the caller). */
   releaseScratch(): void {
-    for (const set of this.scratch.values()) for (const t of Object.values(set)) this.backend.free(t);
-    this.scratch.clear();
+    this.scratch.release();
   }
 }
 

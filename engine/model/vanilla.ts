@@ -7,6 +7,7 @@ import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts'
 import { makePlan, NeoxStack } from './neox.ts';
 import type { LayerCache, WeightLookup } from './neox.ts';
 import { lmHead } from './head.ts';
+import { ScratchCache } from './scratch.ts';
 
 export class VanillaModel implements Runner {
   readonly info: RunnerInfo;
@@ -15,11 +16,14 @@ export class VanillaModel implements Runner {
   private readonly embedOut: Tensor;
   private cache: LayerCache[] | null = null;
   private numSlots = 0;
+  /** Step inputs and LM-head buffers by shape (see scratch.ts). */
+  private readonly scratch: ScratchCache;
 
   constructor(private readonly backend: Backend, readonly spec: VanillaModelSpec, w: WeightLookup) {
     this.stack = new NeoxStack(backend, spec.decoder, 'gpt_neox', w);
     this.embedIn = w('gpt_neox.embed_in.weight');
     this.embedOut = w('embed_out.weight');
+    this.scratch = new ScratchCache(backend, 16);
     const d = spec.decoder.hiddenSize;
     this.info = {
       kind: 'vanilla', tokensPerEntry: 1, bytesPerEntry: spec.decoder.numLayers * 2 * d * 4,
@@ -50,16 +54,12 @@ export class VanillaModel implements Runner {
       if (it.wantLogits) wantRows.push(ids.length - 1);
     });
     const T = ids.length;
-    const x = b.alloc([T, this.spec.decoder.hiddenSize]);
-    try {
-      b.gatherRows(x, this.embedIn, Int32Array.from(ids));
-      const plan = makePlan(items.map((it) => it.kvSlots), rowSeq, rowCtx);
-      this.stack.forward({ x, positions: Int32Array.from(positions), slots: Int32Array.from(slots), plan }, this.cache);
-      const logits = await lmHead(b, x, wantRows, this.stack, this.embedOut, this.spec.vocabSize);
-      return { logits, vocabSize: this.spec.vocabSize };
-    } finally {
-      b.free(x);
-    }
+    const x = this.scratch.get('x', [T, this.spec.decoder.hiddenSize]);
+    b.gatherRows(x, this.embedIn, Int32Array.from(ids));
+    const plan = makePlan(items.map((it) => it.kvSlots), rowSeq, rowCtx);
+    this.stack.forward({ x, positions: Int32Array.from(positions), slots: Int32Array.from(slots), plan }, this.cache);
+    const logits = await lmHead(b, this.scratch, x, wantRows, this.stack, this.embedOut, this.spec.vocabSize);
+    return { logits, vocabSize: this.spec.vocabSize };
   }
 
   /** Teacher-forced logits: row j = logits after ids[j] (predicting ids[j+1]). */
@@ -72,7 +72,7 @@ export class VanillaModel implements Runner {
       const rows = Array.from({ length: T }, (_, i) => i);
       b.gatherRows(x, this.embedIn, Int32Array.from(ids));
       this.stack.forward({ x, positions: Int32Array.from(rows), slots: Int32Array.from(rows), plan: makePlan([rows], rows.map(() => 0), rows.map((i) => i + 1)) }, cache);
-      return await lmHead(b, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
+      return await lmHead(b, this.scratch, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
     } finally {
       b.free(x);
       for (const c of cache) { b.free(c.k); b.free(c.v); }
@@ -86,6 +86,7 @@ export class VanillaModel implements Runner {
 
   dispose(): void {
     this.stack.releaseScratch();
+    this.scratch.release();
     this.freeCache();
   }
 }
