@@ -18,7 +18,7 @@ export function encodeKvWrite(rec: Recorder, maxBinding: number, kCache: Tensor,
   for (const s of slots) if (s < 0 || s >= numSlots) throw new Error(`kvWrite: slot ${s} out of range`);
   if (numel(qkv.shape) < slots.length * 3 * width) throw new Error('kvWrite: qkv smaller than [T, H, 3, hd]');
   if (slots.length === 0) return;
-  const { key, code } = withConsts('attention.wgsl', {});
+  const { key, code } = withConsts('attention.wgsl', {}, ['reduce.wgsl']);
   const pipeline = rec.pipeline(key, ['uniform', 'storage', 'storage', 'read-only-storage', 'read-only-storage'], code, 'kvWrite');
   const [params, slotList] = rec.stage([[slots.length, numHeads, headDim], slots]);
   rec.dispatchLinear(pipeline, [
@@ -49,7 +49,7 @@ export function encodeAttention(rec: Recorder, maxBinding: number, out: Tensor, 
   packed.set(plan.rowCtxLen, T);
   packed.set(plan.seqSlotOffsets, 2 * T);
   packed.set(plan.seqSlots, 2 * T + S + 1);
-  const { key, code } = withConsts('attention.wgsl', {});
+  const { key, code } = withConsts('attention.wgsl', {}, ['reduce.wgsl']);
   const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code, 'main');
   const [params, planB] = rec.stage([[T, numHeads, headDim, { f32: scale }, T, 2 * T, 2 * T + S + 1], packed]);
   rec.dispatchLinear(pipeline, [

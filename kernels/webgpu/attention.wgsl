@@ -22,32 +22,6 @@ const NEG_BIG = -3.0e38; // stands in for -inf: exp(NEG_BIG - x) is 0
 var<workgroup> q: array<f32, MAX_HD>;
 var<workgroup> acc: array<f32, MAX_HD>;
 var<workgroup> probs: array<f32, WG>;
-var<workgroup> red: array<f32, WG>;
-
-fn workgroupMax(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] = max(red[li], red[li + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn workgroupSum(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {

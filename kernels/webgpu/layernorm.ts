@@ -10,7 +10,7 @@ export function encodeLayerNorm(rec: Recorder, maxBinding: number, out: Tensor, 
   const { rows, width } = rowsOf(x);
   if (rowsOf(out).rows * rowsOf(out).width !== rows * width) throw new Error('layerNorm: out and x differ in size');
   const inPlace = gpuHandle(out).buffer === gpuHandle(x).buffer;
-  const { key, code } = withConsts('layernorm.wgsl', { X_IS_OUT: inPlace });
+  const { key, code } = withConsts('layernorm.wgsl', { X_IS_OUT: inPlace }, ['reduce.wgsl']);
   const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code);
   const outB = bindWhole(out, maxBinding, 'layerNorm out');
   const gB = bindWhole(gamma, maxBinding, 'layerNorm gamma');

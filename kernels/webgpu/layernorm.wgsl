@@ -12,23 +12,10 @@ struct Params { rows: u32, width: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 
 const WG = 64u;
-var<workgroup> red: array<f32, WG>;
 
 fn src(i: u32) -> f32 {
   if (X_IS_OUT) { return outBuf[i]; }
   return x[i];
-}
-
-fn workgroupSum(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
 }
 
 @compute @workgroup_size(WG)
