@@ -16,7 +16,7 @@
 namespace bs {
 
 static constexpr int64_t kMaxHeadDim = 1024;  // the binding rejects wider heads
-static constexpr int64_t kBlock = 64;
+static constexpr int64_t kBlock = 32;
 
 static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
   const int64_t hd = a.headDim, width = a.heads * hd;
@@ -53,57 +53,29 @@ static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
 }
 
 #if defined(__x86_64__)
-// Cache slots are scattered (paged), so the hardware prefetcher cannot guess where the next K/V row
-// starts: fetch the rows a few slots ahead explicitly.
-static constexpr int64_t kPrefetchSlots = 8;
-
-BS_AVX2 static inline void prefetchRange(const float* p, int64_t floats) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t b = 0; b < floats * 4; b += 64) _mm_prefetch(c + b, _MM_HINT_T0);
-}
-
-/** Dot products of q with four key rows at once (one horizontal reduction for all four). */
-BS_AVX2 static inline __m128 dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t hd) {
-  __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps(), d2 = _mm256_setzero_ps(), d3 = _mm256_setzero_ps();
+/** q . k over hd floats (q padded to a multiple of 8 with zeros is not assumed: the tail is scalar). */
+BS_AVX2 static inline float dot(const float* q, const float* k, int64_t hd) {
+  __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= hd; i += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + i);
-    d0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), d0);
-    d1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), d1);
-    d2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), d2);
-    d3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), d3);
+  for (; i + 16 <= hd; i += 16) {
+    d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), d0);
+    d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), d1);
   }
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  if (i < hd) {
-    alignas(16) float tail[4] = {0, 0, 0, 0};
-    for (; i < hd; i++) {
-      tail[0] += q[i] * k0[i]; tail[1] += q[i] * k1[i]; tail[2] += q[i] * k2[i]; tail[3] += q[i] * k3[i];
-    }
-    r = _mm_add_ps(r, _mm_load_ps(tail));
+  if (i + 8 <= hd) {
+    d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), d0);
+    i += 8;
   }
-  return r;
+  float s = hsum(_mm256_add_ps(d0, d1));
+  for (; i < hd; i++) s += q[i] * k[i];
+  return s;
 }
 
-/**
- * acc[0, 8*NV) += sum_j p[j] * V[slots[j]][off, off + 8*NV): NV accumulators live in registers for the
- * whole block. `ahead` more slots follow slots[n-1] in the sequence; their rows are prefetched.
- */
-template <int NV>
-BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache, const int32_t* slots, int64_t n, int64_t ahead,
-                                 int64_t width, int64_t off, const float* prefetchBase, int64_t prefetchBytes) {
-  __m256 r[NV];
-  for (int v = 0; v < NV; v++) r[v] = _mm256_loadu_ps(acc + 8 * v);
-  for (int64_t j = 0; j < n; j++) {
-    if (prefetchBytes > 0 && j + kPrefetchSlots < n + ahead) {
-      const char* f = reinterpret_cast<const char*>(prefetchBase + static_cast<int64_t>(slots[j + kPrefetchSlots]) * width);
-      for (int64_t b = 0; b < prefetchBytes; b += 64) _mm_prefetch(f + b, _MM_HINT_T0);
-    }
-    const __m256 pj = _mm256_set1_ps(p[j]);
-    const float* vr = vCache + static_cast<int64_t>(slots[j]) * width + off;
-    for (int v = 0; v < NV; v++) r[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8 * v), r[v]);
-  }
-  for (int v = 0; v < NV; v++) _mm256_storeu_ps(acc + 8 * v, r[v]);
+/** acc[0, hd) += p * v[0, hd). */
+BS_AVX2 static inline void axpy(float* acc, float p, const float* v, int64_t hd) {
+  const __m256 pv = _mm256_set1_ps(p);
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(acc + i)));
+  for (; i < hd; i++) acc[i] += p * v[i];
 }
 
 /**
@@ -113,7 +85,7 @@ BS_AVX2 static void accumulatePV(float* acc, const float* p, const float* vCache
  * streaming the whole context from L3.
  */
 BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R, int64_t h0, int64_t h1, float* scratch) {
-  const int64_t hd = a.headDim, hdPad = (hd + 7) / 8 * 8, width = a.heads * hd, nh = h1 - h0, hd8 = hd & ~int64_t{7};
+  const int64_t hd = a.headDim, hdPad = (hd + 7) / 8 * 8, width = a.heads * hd, nh = h1 - h0;
   const int64_t lanes = R * nh;  // one softmax state per (row, head): lane = r * nh + h
   const int32_t* slots = a.seqSlots + a.seqSlotOffsets[a.rowSeq[t0]];
   float* qs = scratch;                 // [lanes][hdPad] q pre-multiplied by the scale
@@ -139,30 +111,15 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
     const int64_t n = std::min<int64_t>(kBlock, maxCtx - j0);
     // Rows that see part of this block (causal rows near the chunk start may see none of it).
     auto visible = [&](int64_t r) { return std::min<int64_t>(n, a.rowCtxLen[t0 + r] - j0); };
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-      for (int64_t d = j0 + j + kPrefetchSlots; d < std::min<int64_t>(maxCtx, j0 + j + kPrefetchSlots + 4); d++)
-        prefetchRange(a.kCache + static_cast<int64_t>(slots[d]) * width + h0 * hd, nh * hd);
-      const float* k0 = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
-      const float* k1 = a.kCache + static_cast<int64_t>(slots[j0 + j + 1]) * width;
-      const float* k2 = a.kCache + static_cast<int64_t>(slots[j0 + j + 2]) * width;
-      const float* k3 = a.kCache + static_cast<int64_t>(slots[j0 + j + 3]) * width;
+    // Scores, one cached K row at a time, front to back: a single sequential stream is what the
+    // hardware prefetcher serves at full speed (interleaving rows, or software prefetch, measured slower).
+    for (int64_t j = 0; j < n; j++) {
+      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width + h0 * hd;
       for (int64_t r = 0; r < R; r++) {
         if (visible(r) <= j) continue;
         for (int64_t h = 0; h < nh; h++) {
-          const int64_t o = (h0 + h) * hd, l = r * nh + h;
-          _mm_storeu_ps(p + l * kBlock + j, dot4(qs + l * hdPad, k0 + o, k1 + o, k2 + o, k3 + o, hd));
-        }
-      }
-    }
-    for (; j < n; j++) {
-      const float* k = a.kCache + static_cast<int64_t>(slots[j0 + j]) * width;
-      for (int64_t r = 0; r < R; r++) {
-        if (visible(r) <= j) continue;
-        for (int64_t h = 0; h < nh; h++) {
-          const float* kh = k + (h0 + h) * hd;
           const int64_t l = r * nh + h;
-          p[l * kBlock + j] = _mm_cvtss_f32(dot4(qs + l * hdPad, kh, kh, kh, kh, hd));
+          p[l * kBlock + j] = dot(qs + l * hdPad, k + h * hd, hd);
         }
       }
     }
@@ -190,46 +147,14 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
         for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + l * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + l * hdPad + i), cv));
       }
     }
-    const int32_t* sl = slots + j0;
-    const int64_t ahead = std::min<int64_t>(kPrefetchSlots, maxCtx - j0 - n);  // slots past the block still to come
-    bool prefetched = false;
-    for (int64_t r = 0; r < R; r++) {
-      const int64_t nr = visible(r);
-      if (nr <= 0) continue;
-      for (int64_t h = 0; h < nh; h++) {
-        const int64_t l = r * nh + h;
-        const float* pl = p + l * kBlock;
-        if (hd % 8 != 0) {  // vector tails: plain loop
-          for (int64_t jj = 0; jj < nr; jj++) {
-            const float* vh = a.vCache + static_cast<int64_t>(sl[jj]) * width + (h0 + h) * hd;
-            float* al = acc + l * hdPad;
-            const __m256 pv = _mm256_set1_ps(pl[jj]);
-            int64_t i = 0;
-            for (; i < hd8; i += 8) _mm256_storeu_ps(al + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(vh + i), _mm256_loadu_ps(al + i)));
-            for (; i < hd; i++) al[i] += pl[jj] * vh[i];
-          }
-          continue;
-        }
-        // Head by head over the block's V rows, the output accumulator in registers (64 floats at a time).
-        for (int64_t c = 0; c < hd; c += 64) {
-          const int64_t off = (h0 + h) * hd + c;
-          float* al = acc + l * hdPad + c;
-          // The first pass fetches whole V rows of the slots ahead (all heads of the task, contiguous),
-          // so DRAM sees one 3 KiB run per slot and the later passes read the block from cache.
-          const float* pfBase = a.vCache + h0 * hd;
-          const int64_t pfBytes = prefetched ? 0 : nh * hd * 4;
-          const int64_t pfAhead = nr == n ? ahead : 0;
-          prefetched = true;
-          switch (std::min<int64_t>(64, hd - c) / 8) {
-            case 1: accumulatePV<1>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 2: accumulatePV<2>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 3: accumulatePV<3>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 4: accumulatePV<4>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 5: accumulatePV<5>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 6: accumulatePV<6>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            case 7: accumulatePV<7>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-            default: accumulatePV<8>(al, pl, a.vCache, sl, nr, pfAhead, width, off, pfBase, pfBytes); break;
-          }
+    // P.V, again one cached V row at a time, front to back; the accumulators stay in L1.
+    for (int64_t j = 0; j < n; j++) {
+      const float* v = a.vCache + static_cast<int64_t>(slots[j0 + j]) * width + h0 * hd;
+      for (int64_t r = 0; r < R; r++) {
+        if (visible(r) <= j) continue;
+        for (int64_t h = 0; h < nh; h++) {
+          const int64_t l = r * nh + h;
+          axpy(acc + l * hdPad, p[l * kBlock + j], v + h * hd, hd);
         }
       }
     }
