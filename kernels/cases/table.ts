@@ -124,6 +124,12 @@ function matmulCases(): OpCase[] {
   // Long K (the FFN down projection's 4d; K blocking with a partial last block).
   cases.push(matmulCase(13, 3072, 40, 'bf16', 'bias+gelu+residual'));
   cases.push(matmulCase(20, 600, 35, 'f16', 'residual-aliasing-out'));
+  // Small M, N not a multiple of the CPU path's 3-row W groups (N % 3 = 2), odd K tails.
+  cases.push(matmulCase(6, 37, 50, 'f32', 'bias+gelu'));
+  cases.push(matmulCase(7, 768, 35, 'bf16', 'bias+gelu+residual'));
+  // Small M with W over 16 MiB: the CPU path that streams W one row at a time.
+  cases.push(matmulCase(7, 768, 6001, 'f32', 'bias+gelu+residual'));
+  cases.push(matmulCase(2, 771, 6001, 'f32', 'residual-aliasing-out'));
   return cases;
 }
 

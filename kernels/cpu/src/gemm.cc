@@ -22,7 +22,10 @@ namespace bs {
 static constexpr int64_t MR = 6, NR = 16, KC = 256;
 static constexpr int64_t MC = 96;     // rows per task (16 A panels: 96 x KC floats = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
-static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
+static constexpr int64_t GEMV_ROWS = 32;
+static constexpr int64_t kGroupPrefetchBytes = 512;
+// Above this many bytes of W the small-M path reads W one row at a time (see gemvTask).
+static constexpr int64_t kGroupMaxWeightBytes = int64_t{16} << 20;  // W rows per task of the portable path; the minimum for AVX2
 
 int64_t packedSize(int64_t N, int64_t K) { return (N + NR - 1) / NR * NR * K; }
 
@@ -122,7 +125,10 @@ template <int D, int R_M, int U>
 BS_AVX2 static void gemvRows(const MatmulArgs& a, int64_t m0, int64_t n0, int64_t n1) {
   const int64_t K = a.K;
   constexpr int64_t esize = D == kF32 ? 4 : 2;
-  constexpr int64_t kPrefetchBytes = 2048;  // about DRAM latency x bandwidth ahead of the loads
+  // With several x rows each W byte costs several FMAs, so the loads fall behind DRAM unless W is fetched
+  // well ahead (M = 8, N = 50304: 64 -> 88 GFLOP/s). A single x row leaves the core idle enough for the
+  // hardware prefetcher alone, and software prefetch only got in its way (M = 1: 32 -> 38 GB/s).
+  constexpr int64_t kPrefetchBytes = R_M > 1 ? 2048 : 0;
   const int64_t kMain = K / (8 * U) * (8 * U), kVec = K / 8 * 8;
   for (int64_t n = n0; n < n1; n++) {
     const char* wRow = static_cast<const char*>(a.w) + n * K * esize;
@@ -131,8 +137,10 @@ BS_AVX2 static void gemvRows(const MatmulArgs& a, int64_t m0, int64_t n0, int64_
       for (int u = 0; u < U; u++) acc[i][u] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k < kMain; k += 8 * U) {
-      _mm_prefetch(wRow + k * esize + kPrefetchBytes, _MM_HINT_T0);
-      if constexpr (U * 8 * esize > 64) _mm_prefetch(wRow + k * esize + kPrefetchBytes + 64, _MM_HINT_T0);
+      if constexpr (kPrefetchBytes > 0) {
+        _mm_prefetch(wRow + k * esize + kPrefetchBytes, _MM_HINT_T0);
+        if constexpr (U * 8 * esize > 64) _mm_prefetch(wRow + k * esize + kPrefetchBytes + 64, _MM_HINT_T0);
+      }
       for (int u = 0; u < U; u++) {
         const __m256 wv = load8<D>(a.w, n * K + k + 8 * u);
         for (int i = 0; i < R_M; i++) acc[i][u] = _mm256_fmadd_ps(_mm256_loadu_ps(a.x + (m0 + i) * K + k + 8 * u), wv, acc[i][u]);
@@ -152,19 +160,79 @@ BS_AVX2 static void gemvRows(const MatmulArgs& a, int64_t m0, int64_t n0, int64_
   }
 }
 
+/**
+ * out[m0..m0+RM, n..n+NW) for 2 <= M: NW W rows at a time against RM x rows, NW * RM accumulators in
+ * registers. Each loaded W vector feeds RM FMAs and each x vector NW, so a k step costs NW + RM loads for
+ * NW * RM FMAs (3 x 4: 7 loads per 12 FMAs) where one W row against 8 x rows costs 9 loads per 8 and the
+ * loads, not the FMAs, set the pace.
+ */
+template <int D, int NW, int RM, bool PF>
+BS_AVX2 static void gemvGroup(const MatmulArgs& a, int64_t m0, int64_t n) {
+  const int64_t K = a.K, kVec = K / 8 * 8;
+  __m256 acc[RM][NW];
+  for (int i = 0; i < RM; i++)
+    for (int w = 0; w < NW; w++) acc[i][w] = _mm256_setzero_ps();
+  constexpr int64_t esize = D == kF32 ? 4 : 2;
+  const char* wBase = static_cast<const char*>(a.w) + n * K * esize;
+  for (int64_t k = 0; k < kVec; k += 8) {
+    // The W rows stream from DRAM when N is large: fetch well ahead (only the first x group needs it;
+    // the others find the rows in L1). One prefetch per row per 64 bytes.
+    if (PF && (k * esize) % 64 == 0)
+      for (int w = 0; w < NW; w++) _mm_prefetch(wBase + (w * K + k) * esize + kGroupPrefetchBytes, _MM_HINT_T0);
+    __m256 wv[NW];
+    for (int w = 0; w < NW; w++) wv[w] = load8<D>(a.w, (n + w) * K + k);
+    for (int i = 0; i < RM; i++) {
+      const __m256 xv = _mm256_loadu_ps(a.x + (m0 + i) * K + k);
+      for (int w = 0; w < NW; w++) acc[i][w] = _mm256_fmadd_ps(xv, wv[w], acc[i][w]);
+    }
+  }
+  for (int i = 0; i < RM; i++)
+    for (int w = 0; w < NW; w++) {
+      float sum = hsum(acc[i][w]);
+      for (int64_t kk = kVec; kk < K; kk++) sum += a.x[(m0 + i) * K + kk] * loadScalar(a.w, D, (n + w) * K + kk);
+      a.out[(m0 + i) * a.N + n + w] = sum;
+    }
+}
+
+/** Rows [m0, m0 + rows) (rows <= 4) against W rows n .. n + NW. */
+template <int D, int NW>
+BS_AVX2 static void gemvGroupRows(const MatmulArgs& a, int64_t m0, int64_t rows, int64_t n) {
+  const bool pf = m0 == 0;
+  switch (rows) {
+    case 1: pf ? gemvGroup<D, NW, 1, true>(a, m0, n) : gemvGroup<D, NW, 1, false>(a, m0, n); break;
+    case 2: pf ? gemvGroup<D, NW, 2, true>(a, m0, n) : gemvGroup<D, NW, 2, false>(a, m0, n); break;
+    case 3: pf ? gemvGroup<D, NW, 3, true>(a, m0, n) : gemvGroup<D, NW, 3, false>(a, m0, n); break;
+    default: pf ? gemvGroup<D, NW, 4, true>(a, m0, n) : gemvGroup<D, NW, 4, false>(a, m0, n); break;
+  }
+}
+
 template <int D>
 BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
-  for (int64_t m = 0; m < a.M;) {  // x rows in chunks of up to 8 (8 chunks of K = 768 floats fill L1 once)
-    switch (std::min<int64_t>(8, a.M - m)) {
-      case 1: gemvRows<D, 1, 8>(a, m, n0, n1); m += 1; break;
-      case 2: gemvRows<D, 2, 4>(a, m, n0, n1); m += 2; break;
-      case 3: gemvRows<D, 3, 3>(a, m, n0, n1); m += 3; break;
-      case 4: gemvRows<D, 4, 2>(a, m, n0, n1); m += 4; break;
-      case 5: gemvRows<D, 5, 2>(a, m, n0, n1); m += 5; break;
-      case 6: gemvRows<D, 6, 2>(a, m, n0, n1); m += 6; break;
-      case 7: gemvRows<D, 7, 1>(a, m, n0, n1); m += 7; break;
-      default: gemvRows<D, 8, 1>(a, m, n0, n1); m += 8; break;
+  constexpr int64_t esize = D == kF32 ? 4 : 2;
+  if (a.M == 1) {
+    gemvRows<D, 1, 8>(a, 0, n0, n1);
+  } else if (a.N * a.K * esize > kGroupMaxWeightBytes) {
+    // W streams from DRAM: one row at a time against all x rows keeps the read a single front-to-back
+    // stream; interleaving three rows (below) measured 40 % slower there (M = 8, N = 50304).
+    for (int64_t m = 0; m < a.M; m += 8) {
+      switch (std::min<int64_t>(8, a.M - m)) {
+        case 2: gemvRows<D, 2, 4>(a, m, n0, n1); break;
+        case 3: gemvRows<D, 3, 3>(a, m, n0, n1); break;
+        case 4: gemvRows<D, 4, 2>(a, m, n0, n1); break;
+        case 5: gemvRows<D, 5, 2>(a, m, n0, n1); break;
+        case 6: gemvRows<D, 6, 2>(a, m, n0, n1); break;
+        case 7: gemvRows<D, 7, 1>(a, m, n0, n1); break;
+        default: gemvRows<D, 8, 1>(a, m, n0, n1); break;
+      }
     }
+  } else {
+    // W fits in cache: three W rows at a time (9 KiB of f32 at K = 768: they stay in L1 while every
+    // group of up to four x rows passes over them).
+    int64_t n = n0;
+    for (; n + 3 <= n1; n += 3)
+      for (int64_t m = 0; m < a.M; m += 4) gemvGroupRows<D, 3>(a, m, std::min<int64_t>(4, a.M - m), n);
+    for (; n < n1; n++)
+      for (int64_t m = 0; m < a.M; m += 4) gemvGroupRows<D, 1>(a, m, std::min<int64_t>(4, a.M - m), n);
   }
   if (a.bias || a.gelu || a.residual)
     for (int64_t m = 0; m < a.M; m++)
