@@ -143,7 +143,7 @@ static void Matmul(const Napi::CallbackInfo& info) {
     }
   }
   a.gelu = info[8].ToBoolean().Value();
-  if (a.M > kSmallM && useAvx2()) {
+  if (usesTiledGemm(a.M, a.K, a.N, w->dtype) && useAvx2()) {
     if (!w->packed) {
       w->packed = static_cast<float*>(alignedZeroed(packedSize(a.N, a.K) * 4));
       if (!w->packed) throw Napi::Error::New(env, "matmul: out of memory packing weights");

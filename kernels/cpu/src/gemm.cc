@@ -365,7 +365,7 @@ void matmul(const MatmulArgs& a) {
   if (a.M == 0 || a.N == 0) return;
 #if defined(__x86_64__)
   if (useAvx2()) {
-    if (a.M <= kSmallM || !a.packed) gemvAvx2(a);
+    if (!a.packed || !usesTiledGemm(a.M, a.K, a.N, a.wDtype)) gemvAvx2(a);
     else gemmAvx2(a);
     return;
   }
