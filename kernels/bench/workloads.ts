@@ -48,7 +48,7 @@ function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain'
 }
 
 /** `seqs` sequences of `ctx` cached positions, `queries` query rows each (1 = decode, ctx = prefill). */
-function attention(label: string, seqs: number, ctx: number, queries: number, H: number, hd: number): Workload {
+function attention(label: string, seqs: number, ctx: number, queries: number, H: number, hd: number, page = 1): Workload {
   // Query row i of a sequence sees ctx - queries + i + 1 positions (causal); decode sees all ctx.
   let pairs = 0;
   for (let i = 0; i < queries; i++) pairs += ctx - queries + i + 1;
@@ -64,7 +64,7 @@ function attention(label: string, seqs: number, ctx: number, queries: number, H:
     setup(b) {
       const rng = new Rng(seqs * 1000 + ctx);
       const rowCtx = Array.from({ length: queries }, (_, i) => ctx - queries + i + 1);
-      const plan = buildPlan(rng, Array.from({ length: seqs }, () => ({ len: ctx, rowCtx })), seqs * ctx);
+      const plan = buildPlan(rng, Array.from({ length: seqs }, () => ({ len: ctx, rowCtx })), seqs * Math.ceil(ctx / page) * page, page);
       const qkv = randomTensor(b, rng, [T, H, 3, hd]);
       const k = randomTensor(b, rng, [seqs * ctx, H * hd]);
       const v = randomTensor(b, rng, [seqs * ctx, H * hd]);
@@ -100,7 +100,8 @@ export function workloads(): Workload[] {
   list.push(matmul(256, 768, 3072, 'bf16'));
   list.push(matmul(64, 3072, 768, 'f32')); // the FFN down projection (long K)
   list.push(matmul(64, 768, 3072, 'bf16', 'bias+gelu'));
-  list.push(attention('decode', 64, 512, 1, 12, 64));
+  list.push(attention('decode', 64, 512, 1, 12, 64)); // every slot scattered: the worst case
+  list.push(attention('decode-paged', 64, 512, 1, 12, 64, 16)); // pages of 16 slots, as the engine's pool
   list.push(attention('prefill', 1, 512, 512, 12, 64));
   list.push(layerNorm(64, 768));
   list.push(layerNorm(512, 768));

@@ -247,35 +247,45 @@ interface SeqSpec {
   rowCtx: number[];
 }
 
-/** Builds a plan whose sequences own random, disjoint, scattered slots of a cache of `numSlots`. */
-export function buildPlan(rng: Rng, seqs: SeqSpec[], numSlots: number): AttentionPlan {
-  const total = seqs.reduce((a, q) => a + q.len, 0);
+/**
+ * Builds a plan whose sequences own random, disjoint slots of a cache of `numSlots`: scattered one by
+ * one (page = 1), or in runs of `page` consecutive slots with the pages shuffled, as a KV page pool
+ * hands them out (backends may take a different path for each layout).
+ */
+export function buildPlan(rng: Rng, seqs: SeqSpec[], numSlots: number, page = 1): AttentionPlan {
+  const total = seqs.reduce((a, q) => a + Math.ceil(q.len / page) * page, 0);
   if (total > numSlots) throw new Error('buildPlan: cache too small');
-  const perm = rng.permutation(numSlots);
+  const pages = rng.permutation(Math.floor(numSlots / page));
   const offsets = new Int32Array(seqs.length + 1);
   const rowSeq: number[] = [];
   const rowCtx: number[] = [];
+  const flat: number[] = [];
+  let nextPage = 0;
   seqs.forEach((q, i) => {
     offsets[i + 1] = offsets[i]! + q.len;
+    for (let j = 0; j < q.len; j++) {
+      if (j % page === 0) nextPage++;
+      flat.push(pages[nextPage - 1]! * page + (j % page));
+    }
     for (const c of q.rowCtx) { rowSeq.push(i); rowCtx.push(c); }
   });
   return {
     rowSeq: Int32Array.from(rowSeq),
     rowCtxLen: Int32Array.from(rowCtx),
     seqSlotOffsets: offsets,
-    seqSlots: perm.slice(0, total),
+    seqSlots: Int32Array.from(flat),
     maxCtxLen: Math.max(...rowCtx),
   };
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], numSlots: number): OpCase {
+function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], numSlots: number, page = 1): OpCase {
   return {
-    name: `attention ${label} H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]`,
+    name: `attention ${label} H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
     op: 'attention',
     run: (b, rng) => scoped(b, async (s) => {
-      const plan = buildPlan(rng, seqs, numSlots);
+      const plan = buildPlan(rng, seqs, numSlots, page);
       const T = plan.rowSeq.length;
       const qkv = s.random(rng, [T, H, 3, hd], -2, 2); // spread scores so softmax is not flat
       const kCache = s.random(rng, [numSlots, H * hd], -2, 2);
@@ -305,6 +315,11 @@ function attentionCases(): OpCase[] {
     attentionCase('local-window', 4, 32, [{ len: 6, rowCtx: [3, 4, 5, 6] }, { len: 6, rowCtx: [2] }, { len: 4, rowCtx: [4] }], 24),
     // Mixed step: one sequence prefills a chunk while two others decode.
     attentionCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 100),
+    // The same over KV pages (runs of consecutive slots, pages shuffled), as the engine lays them out.
+    attentionCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512, 16),
+    attentionCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 96, 16),
+    attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256, 16),
+    attentionCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 128, 16),
   ];
 }
 
