@@ -53,7 +53,7 @@ static void attendScalar(const AttentionArgs& a, int64_t t, int64_t h) {
 }
 
 #if defined(__x86_64__)
-/** q . k over hd floats (q padded to a multiple of 8 with zeros is not assumed: the tail is scalar). */
+/** q . k over hd floats (any hd: the tail past a multiple of 8 is scalar). */
 BS_AVX2 static inline float dot(const float* q, const float* k, int64_t hd) {
   __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -165,10 +165,11 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
     const int64_t n = std::min<int64_t>(kBlock, maxCtx - j0);
     // Rows that see part of this block (causal rows near the chunk start may see none of it).
     auto visible = [&](int64_t r) { return std::min<int64_t>(n, a.rowCtxLen[t0 + r] - j0); };
-    // Scores. A single decode row (R = 1) streams K from DRAM: one cached row at a time, front to back,
-    // is what the hardware prefetcher serves at full speed (interleaved rows or software prefetch
+    // Scores. A decode row over paged slots streams K from DRAM: one cached row at a time, front to
+    // back, is what the hardware prefetcher serves at full speed (interleaved rows or software prefetch
     // measured slower). A prefill chunk (R > 1) reads a context that is mostly in cache and is bound by
-    // arithmetic instead: four rows per q load and one horizontal sum per four dots.
+    // arithmetic instead: four rows per q load and one horizontal sum per four dots; so do scattered
+    // slots, where four rows in flight beat one.
     if (rowSequential) {
       for (int64_t j = 0; j < n; j++) {
         prefetchRunStart(a.kCache, slots, j0 + j + kJumpAhead, maxCtx, width, h0 * hd, nh * hd);
@@ -226,8 +227,9 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
         for (int64_t i = 0; i < hdPad; i += 8) _mm256_storeu_ps(acc + l * hdPad + i, _mm256_mul_ps(_mm256_loadu_ps(acc + l * hdPad + i), cv));
       }
     }
-    // P.V. Decode: again one cached V row at a time, front to back, the accumulators in L1. Prefill
-    // chunk: lane by lane with the accumulator in registers over the whole block (V from cache).
+    // P.V. Paged decode: again one cached V row at a time, front to back, the accumulators in L1.
+    // Otherwise lane by lane with the accumulator in registers over the whole block (V from cache, or
+    // prefetched into L2 during the score pass).
     if (rowSequential || hd % 8 != 0) {
       for (int64_t j = 0; j < n; j++) {
         prefetchRunStart(a.vCache, slots, j0 + j + kJumpAhead, maxCtx, width, h0 * hd, nh * hd);

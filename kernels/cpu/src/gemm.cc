@@ -22,10 +22,10 @@ namespace bs {
 static constexpr int64_t MR = 6, NR = 16, KC = 256;
 static constexpr int64_t MC = 96;     // rows per task (16 A panels: 96 x KC floats = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
-static constexpr int64_t GEMV_ROWS = 32;
+static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
 static constexpr int64_t kGroupPrefetchBytes = 512;
 // Above this many bytes of W the small-M path reads W one row at a time (see gemvTask).
-static constexpr int64_t kGroupMaxWeightBytes = int64_t{16} << 20;  // W rows per task of the portable path; the minimum for AVX2
+static constexpr int64_t kGroupMaxWeightBytes = int64_t{16} << 20;
 
 int64_t packedSize(int64_t N, int64_t K) { return (N + NR - 1) / NR * NR * K; }
 
@@ -175,8 +175,8 @@ BS_AVX2 static void gemvGroup(const MatmulArgs& a, int64_t m0, int64_t n) {
   constexpr int64_t esize = D == kF32 ? 4 : 2;
   const char* wBase = static_cast<const char*>(a.w) + n * K * esize;
   for (int64_t k = 0; k < kVec; k += 8) {
-    // The W rows stream from DRAM when N is large: fetch well ahead (only the first x group needs it;
-    // the others find the rows in L1). One prefetch per row per 64 bytes.
+    // The W rows come from L3 (or DRAM): fetch them a little ahead. Only the first x group needs it;
+    // the others find the rows in L1. One prefetch per row per 64 bytes.
     if (PF && (k * esize) % 64 == 0)
       for (int w = 0; w < NW; w++) _mm_prefetch(wBase + (w * K + k) * esize + kGroupPrefetchBytes, _MM_HINT_T0);
     __m256 wv[NW];
@@ -216,6 +216,7 @@ BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
     // stream; interleaving three rows (below) measured 40 % slower there (M = 8, N = 50304).
     for (int64_t m = 0; m < a.M; m += 8) {
       switch (std::min<int64_t>(8, a.M - m)) {
+        case 1: gemvRows<D, 1, 8>(a, m, n0, n1); break;
         case 2: gemvRows<D, 2, 4>(a, m, n0, n1); break;
         case 3: gemvRows<D, 3, 3>(a, m, n0, n1); break;
         case 4: gemvRows<D, 4, 2>(a, m, n0, n1); break;
