@@ -23,7 +23,7 @@ static constexpr int64_t MR = 6, NR = 16, KC = 256;
 static constexpr int64_t MC = 96;     // rows per task (16 A panels: 96 x KC floats = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
 static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
-static constexpr int64_t kGroupPrefetchBytes = 512;
+static constexpr int64_t kGroupPrefetchBytes = 256;  // 256 measured best of 0-2048 (M=8 N=3072 f32: 191 vs 186-188 GFLOP/s at 512)
 // Above this many bytes of W the small-M path reads W one row at a time (see gemvTask).
 static constexpr int64_t kGroupMaxWeightBytes = int64_t{16} << 20;
 
