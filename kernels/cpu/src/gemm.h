@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "simd.h"  // DType
+
 namespace bs {
 
 struct MatmulArgs {
@@ -28,7 +30,7 @@ constexpr int64_t kSmallM = 8;
  */
 inline bool usesTiledGemm(int64_t M, int64_t K, int64_t N, int wDtype) {
   if (M > kSmallM) return true;
-  return M >= 5 && wDtype == 0 && N * K * 4 > (int64_t{16} << 20);
+  return M >= 5 && wDtype == kF32 && N * K * 4 > (int64_t{16} << 20);
 }
 
 /** Floats needed by packWeights for an [N, K] weight. */
