@@ -80,3 +80,31 @@ test('local slots', () => {
   assert.equal(slots.used, 1);
   assert.throws(() => slots.release(a!));
 });
+
+test('sequences that grow in lockstep keep their pages contiguous', () => {
+  const pool = new PagePool(64, 16);
+  const seqs: number[][] = [[], [], [], []];
+  // four sequences start one after another, then grow one page each per round (a decode-heavy batch)
+  for (const s of seqs) s.push(pool.allocate()!);
+  for (let round = 0; round < 12; round++) for (const s of seqs) s.push(pool.allocate(s[s.length - 1])!);
+  for (const s of seqs) {
+    for (let i = 1; i < s.length; i++) assert.equal(s[i], s[i - 1]! + 1, `pages ${s.join(',')} are not contiguous`);
+  }
+  assert.equal(new Set(seqs.flat()).size, 52);
+});
+
+test('a sequence whose neighbour is in the way continues in the middle of the largest free extent', () => {
+  const pool = new PagePool(20, 1);
+  const a = pool.allocate()!; // page 0: the whole pool was free
+  assert.equal(a, 0);
+  const b = pool.allocate()!; // a new sequence: middle of [1, 20)
+  assert.equal(b, 10);
+  const blocker = pool.allocate(b)!;
+  assert.equal(blocker, 11);
+  // b's successor is taken: the largest free extent is [1, 10), its middle is 5
+  assert.equal(pool.allocate(b), 5);
+  // freed pages are reused
+  pool.release(a);
+  assert.equal(pool.allocate(19), 16); // no page after 19; the largest extent is [12, 20), its middle 16
+  assert.equal(pool.availablePages, 20 - 4); // pages 5, 10, 11 and 16 are held
+});

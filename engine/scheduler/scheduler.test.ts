@@ -257,3 +257,26 @@ test('padding: to a multiple of L with first-block padding; otherwise only promp
   const vanilla = make({ tokensPerEntry: 1, padFirstBlock: false });
   assert.equal(vanilla.padFor(1), 0);
 });
+
+test('sequences decoding in lockstep each keep a contiguous run of KV pages', () => {
+  // distinct prompts: a prefix-cache hit would start a sequence on another one's pages
+  const s = make({ numPages: 256, pageSize: 4, padFirstBlock: false });
+  const ids = ['a', 'b', 'c', 'd'];
+  const arrivals = new Map<number, [string, number[]][]>([[0, ids.map((id, i) => [id, prompt(20 + i, 100 * (i + 1))] as [string, number[]])]]);
+  const pagesSeen = new Map<string, number[]>();
+  drive(s, {
+    maxTokens: 120,
+    arrivals,
+    onPlan: () => {
+      for (const id of ids) {
+        const seq = s.get(id);
+        if (seq && seq.pages.length) pagesSeen.set(id, [...seq.pages]);
+      }
+    },
+  });
+  for (const id of ids) {
+    const pages = pagesSeen.get(id)!;
+    assert.ok(pages.length >= 8, `${id} held ${pages.length} pages`);
+    for (let i = 1; i < pages.length; i++) assert.equal(pages[i], pages[i - 1]! + 1, `${id}: pages ${pages.join(',')}`);
+  }
+});

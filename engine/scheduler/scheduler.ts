@@ -362,7 +362,7 @@ export class Scheduler {
   private ensurePages(seq: Sequence, numTokens: number, planned: Set<string>, plan: StepPlan): boolean {
     const need = this.pagesFor(this.entriesAfter(seq, numTokens));
     while (seq.pages.length < need) {
-      const page = this.pool.allocate();
+      const page = this.pool.allocate(seq.pages[seq.pages.length - 1]);
       if (page !== null) {
         seq.pages.push(page);
         continue;
