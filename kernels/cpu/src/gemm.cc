@@ -20,7 +20,7 @@
 namespace bs {
 
 static constexpr int64_t MR = 6, NR = 16, KC = 256;
-static constexpr int64_t MC = 96;     // rows per task (16 A panels: 96 x KC floats = 96 KiB, in L2)
+static constexpr int64_t MC = 96;     // rows per task (96 x KC floats of x = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
 static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
 static constexpr int64_t kGroupPrefetchBytes = 256;  // 256 measured best of 0-2048 (M=8 N=3072 f32: 191 vs 186-188 GFLOP/s at 512)
@@ -257,22 +257,26 @@ static void gemvAvx2(const MatmulArgs& a) {
 
 // ---- tiled GEMM ----
 
-/** C[6,16] (+)= A panel [kc][6] x B panel [kc][16]; ldc is C's row stride. */
-BS_AVX2 static void kernel6x16(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
+/**
+ * C[6,16] (+)= A rows [6][kc] x B panel [kc][16]; ldc is C's row stride. A is read in place, row by row
+ * (six sequential streams broadcast one float at a time, which L1 serves at full speed), so no packed copy of x is made:
+ * packing A cost 3-8 % of a 64-row GEMM at K = 768.
+ */
+BS_AVX2 static void kernel6x16(int64_t kc, const float* const* Ar, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  const float *a0 = Ar[0], *a1 = Ar[1], *a2 = Ar[2], *a3 = Ar[3], *a4 = Ar[4], *a5 = Ar[5];
   for (int64_t k = 0; k < kc; k++) {
     const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
     if (Bnext) _mm_prefetch(reinterpret_cast<const char*>(Bnext + k * NR), _MM_HINT_T1);  // one line per k
     __m256 a;
-    a = _mm256_broadcast_ss(A + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(A + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(A + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(A + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(A + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(A + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-    A += MR;
+    a = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     B += NR;
   }
   __m256* rows[6][2] = {{&c00, &c01}, {&c10, &c11}, {&c20, &c21}, {&c30, &c31}, {&c40, &c41}, {&c50, &c51}};
@@ -287,31 +291,7 @@ BS_AVX2 static void kernel6x16(int64_t kc, const float* A, const float* B, float
   }
 }
 
-/** Packs x rows into [ceil(M/6)][K][6] panels (zero rows past M). */
-BS_AVX2 static void packA(float* dst, const float* x, int64_t M, int64_t K) {
-  const int64_t panels = (M + MR - 1) / MR;
-  pool().parallelFor(panels, [&](int64_t p, int) {
-    float* d = dst + p * K * MR;
-    for (int64_t r = 0; r < MR; r++) {
-      const int64_t m = p * MR + r;
-      if (m >= M) {
-        for (int64_t k = 0; k < K; k++) d[k * MR + r] = 0.0f;
-      } else {
-        const float* src = x + m * K;
-        for (int64_t k = 0; k < K; k++) d[k * MR + r] = src[k];
-      }
-    }
-  });
-}
-
-thread_local std::vector<float> tlsPackedA;  // grows to the largest M*K seen, then reused
-
-static float* packedABuffer(int64_t floats) {
-  if (static_cast<int64_t>(tlsPackedA.size()) < floats) tlsPackedA.resize(floats);
-  return tlsPackedA.data();
-}
-
-BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+BS_AVX2 static void gemmTask(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t K = a.K, N = a.N;
   alignas(32) float edge[MR * NR];
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -321,8 +301,10 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, i
       const float* Bp = a.packed + (n / NR) * K * NR + k0 * NR;
       const int64_t cols = std::min(NR, N - n);
       for (int64_t m = m0; m < m1; m += MR) {
-        const float* Apanel = Ap + (m / MR) * K * MR + k0 * MR;
         const int64_t rows = std::min(MR, a.M - m);
+        // Rows past M repeat the last real row: their sums land in the scratch tile and are dropped.
+        const float* Ar[MR];
+        for (int64_t r = 0; r < MR; r++) Ar[r] = a.x + (m + std::min(r, rows - 1)) * K + k0;
         float* C = a.out + m * N + n;
         // The first 6-row panel of each B micro-panel pulls the next B micro-panel into L2 (it comes from
         // L3 or DRAM otherwise, stalling the first kernel call of the next column panel).
@@ -333,11 +315,11 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, i
           else if (n1 < N) Bnext = a.packed + (n1 / NR) * K * NR;                            // the next task's
         }
         if (rows == MR && cols == NR) {
-          kernel6x16(kc, Apanel, Bp, C, N, accumulate, Bnext);
+          kernel6x16(kc, Ar, Bp, C, N, accumulate, Bnext);
         } else {  // partial tile: compute into a full scratch tile, copy the valid part
           if (accumulate)
             for (int64_t r = 0; r < rows; r++) std::copy(C + r * N, C + r * N + cols, edge + r * NR);
-          kernel6x16(kc, Apanel, Bp, edge, NR, accumulate, Bnext);
+          kernel6x16(kc, Ar, Bp, edge, NR, accumulate, Bnext);
           for (int64_t r = 0; r < rows; r++) std::copy(edge + r * NR, edge + r * NR + cols, C + r * N);
         }
         if (last && (a.bias || a.gelu || a.residual)) {
@@ -350,13 +332,11 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, const float* Ap, int64_t m0, i
 }
 
 static void gemmAvx2(const MatmulArgs& a) {
-  float* Ap = packedABuffer((a.M + MR - 1) / MR * MR * a.K);
-  packA(Ap, a.x, a.M, a.K);
   const int64_t mTasks = (a.M + MC - 1) / MC, nTasks = (a.N + NC - 1) / NC;
   pool().parallelFor(mTasks * nTasks, [&](int64_t t, int) {
     // n-major task order: consecutive tasks share B panels across the m tiles.
     const int64_t mt = t % mTasks, nt = t / mTasks;
-    gemmTask(a, Ap, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC));
+    gemmTask(a, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC));
   });
 }
 
