@@ -3,9 +3,9 @@
 //   task), each W row dotted with all rows of x, which stay in L1; 16-bit weights are widened in
 //   registers, so bf16 halves the bytes.
 // - larger M: BLIS-style tiled GEMM. W is repacked once (cached by the binding) into f32 panels of 16
-//   columns, x is packed per call into panels of 6 rows, and a 6x16 AVX2/FMA micro-kernel keeps the
-//   whole C tile in 12 registers. K is blocked by KC so a 16-column B micro-panel stays in L1 while
-//   every 6-row A panel of the task streams past it.
+//   columns; x is read in place, 6 rows at a time, and a 6x16 AVX2/FMA micro-kernel keeps the whole C
+//   tile in 12 registers. K is blocked by KC so a 16-column B micro-panel stays in L1 while every
+//   6-row group of x in the task streams past it.
 // The epilogue (bias, exact-erf GELU, residual) runs on each tile while it is still in cache.
 
 #include "gemm.h"
