@@ -32,7 +32,10 @@ export interface FeedItem {
 }
 
 export interface StepOutput {
-  /** Next-token logits, [numWantLogits, vocab] row-major, rows in item order of wantLogits items. */
+  /**
+   * Next-token logits, [numWantLogits, vocab] row-major, rows in item order of wantLogits items. A view
+   * of the runner's reused host buffer: valid until the next execute() (copy it to keep it).
+   */
   logits: Float32Array;
   vocabSize: number;
 }

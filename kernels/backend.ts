@@ -52,8 +52,12 @@ export interface Backend {
   upload(data: Float32Array | Uint16Array, shape: readonly number[], dtype: DType): Tensor;
   /** Overwrites the f32 tensor's first data.length elements starting at element `offset`. */
   write(t: Tensor, data: Float32Array, offset?: number): void;
-  /** Waits for queued work and returns a host copy of an f32 tensor (or of its first `count` elements). */
-  read(t: Tensor, count?: number): Promise<Float32Array>;
+  /**
+   * Waits for queued work and returns a host copy of an f32 tensor (or of its first `count` elements).
+   * With `into` (at least that many elements) the copy goes there and a view of it is returned: a caller
+   * that reads every step reuses one buffer instead of handing the garbage collector megabytes a step.
+   */
+  read(t: Tensor, count?: number, into?: Float32Array): Promise<Float32Array>;
   free(t: Tensor): void;
   /** Waits for all queued work (no-op for eager backends). */
   sync(): Promise<void>;
@@ -63,6 +67,11 @@ export interface Backend {
   // ---- ops ----
   /** out[M,N] = act(x[M,K] W[N,K]^T + bias) + residual. W may be f32/f16/bf16. M = rows of x. */
   matmul(out: Tensor, x: Tensor, w: Tensor, opts?: MatmulOptions): void;
+  /**
+   * Optional: lays GEMM weights out for the backend's batched path now (the CPU backend packs them into
+   * f32 panels), so that work happens at load instead of inside the first batch that needs it.
+   */
+  prepareWeights?(ws: readonly Tensor[]): void;
   /** Row-wise LayerNorm over the last dim: out = (x - mean) / sqrt(var + eps) * gamma + beta. */
   layerNorm(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): void;
   /** out = a + b, elementwise over equal shapes. out may alias a or b. */

@@ -67,6 +67,10 @@ export class BlockModel implements Runner {
     };
   }
 
+  gemmWeights(): Tensor[] {
+    return [...this.blockStack.gemmWeights(), ...this.tokenStack.gemmWeights(), this.expansionW, this.embedOut];
+  }
+
   /** Rotary position of window row r in the configured position mode (see config/spec.ts). */
   localPosition(r: number): number {
     if (this.spec.positionMode === 'contiguous') return r;

@@ -52,7 +52,7 @@ export async function driveOne(runner: Runner, promptIds: number[], opts: DriveO
     if (!wantLogits) continue;
     const next = pick(logits);
     out.push(next);
-    stepLogits.push(logits);
+    stepLogits.push(logits.slice()); // the runner reuses its logits buffer on the next execute()
     if (next === stop) break;
     toFeed = [next];
   }

@@ -14,5 +14,5 @@ export async function lmHead(b: Backend, scratch: ScratchCache, x: Tensor, rows:
   b.gatherRows(picked, x, Int32Array.from(rows));
   b.layerNorm(normed, picked, stack.finalNormW, stack.finalNormB, stack.spec.layerNormEps);
   b.matmul(logits, normed, embedOut);
-  return b.read(logits);
+  return b.read(logits, rows.length * vocab, scratch.host(rows.length * vocab));
 }

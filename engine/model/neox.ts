@@ -61,6 +61,11 @@ export class NeoxStack {
     this.scratch = new ScratchCache(backend, 5 * 4);
   }
 
+  /** The weights this stack multiplies by (what a backend may lay out ahead of the first batch). */
+  gemmWeights(): Tensor[] {
+    return this.layers.flatMap((L) => [L.qkvW, L.denseW, L.fc1W, L.fc2W]);
+  }
+
   /** Allocates per-layer K/V caches of `numSlots` entries. */
   allocateCache(numSlots: number): LayerCache[] {
     const width = this.spec.hiddenSize;

@@ -31,6 +31,10 @@ export class VanillaModel implements Runner {
     };
   }
 
+  gemmWeights(): Tensor[] {
+    return [...this.stack.gemmWeights(), this.embedOut];
+  }
+
   allocateCache(numSlots: number): void {
     this.freeCache();
     this.cache = this.stack.allocateCache(numSlots);

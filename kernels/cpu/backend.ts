@@ -13,8 +13,10 @@ export interface CpuAddon {
   alloc(elements: number, dtype: number): unknown;
   write(buf: unknown, data: Float32Array | Uint16Array, offset: number): void;
   read(buf: unknown, count: number): Float32Array;
+  readInto(buf: unknown, dst: Float32Array, count: number): void;
   free(buf: unknown): void;
   matmul(out: unknown, x: unknown, w: unknown, M: number, K: number, N: number, bias: unknown, residual: unknown, gelu: boolean): void;
+  prepack(w: unknown, N: number, K: number): void;
   layerNorm(out: unknown, x: unknown, gamma: unknown, beta: unknown, rows: number, width: number, eps: number): void;
   add(out: unknown, a: unknown, b: unknown): void;
   gatherRows(out: unknown, src: unknown, rows: Int32Array, outRowOffset: number, width: number): void;
@@ -98,8 +100,12 @@ export class CpuBackend implements Backend {
     this.native.write(hb(t), data, offset);
   }
 
-  async read(t: Tensor, count?: number): Promise<Float32Array> {
-    return this.native.read(hb(t), count ?? numel(t.shape));
+  async read(t: Tensor, count?: number, into?: Float32Array): Promise<Float32Array> {
+    const n = count ?? numel(t.shape);
+    if (!into) return this.native.read(hb(t), n);
+    if (into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    this.native.readInto(hb(t), into, n);
+    return into.subarray(0, n);
   }
 
   free(t: Tensor): void {
@@ -120,6 +126,13 @@ export class CpuBackend implements Backend {
     if (xK !== K) throw new Error(`matmul: x width ${xK} != weight K ${K}`);
     if (numel(out.shape) !== M * N) throw new Error(`matmul: out has ${numel(out.shape)} elements, want ${M}x${N}`);
     this.native.matmul(hb(out), hb(x), hb(w), M, K, N, opts.bias ? hb(opts.bias) : null, opts.residual ? hb(opts.residual) : null, !!opts.gelu);
+  }
+
+  prepareWeights(ws: readonly Tensor[]): void {
+    for (const w of ws) {
+      if (w.shape.length !== 2) throw new Error(`prepareWeights: weight must be [N, K], got [${w.shape}]`);
+      this.native.prepack(hb(w), w.shape[0]!, w.shape[1]!);
+    }
   }
 
   layerNorm(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): void {

@@ -46,6 +46,28 @@ test('GEMM weight panels are rebuilt after the weight is written', async () => {
   assert.ok(want.some((v, i) => Math.abs(v - stale[i]!) > 1e-2), 'the write must change the result');
 });
 
+test('weights packed ahead by prepareWeights give the same GEMM, and are rebuilt after a write', async () => {
+  const cpu = new CpuBackend(), ref = new ReferenceBackend();
+  const M = 20, K = 40, N = 24;
+  const x0 = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));
+  const w0 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i));
+  const w1 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(5 * i));
+  const x = cpu.upload(x0, [M, K], 'f32'), w = cpu.upload(w0, [N, K], 'f32'), out = cpu.alloc([M, N]);
+  cpu.prepareWeights([w]);
+  cpu.matmul(out, x, w);
+  const rx = ref.upload(x0, [M, K], 'f32'), rw = ref.upload(w0, [N, K], 'f32'), rout = ref.alloc([M, N]);
+  ref.matmul(rout, rx, rw);
+  const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-4);
+  assert.ok(close(await cpu.read(out), await ref.read(rout)), 'prepacked weight');
+  cpu.write(w, w1);
+  cpu.prepareWeights([w]);
+  cpu.matmul(out, x, w);
+  ref.write(rw, w1);
+  ref.matmul(rout, rx, rw);
+  assert.ok(close(await cpu.read(out), await ref.read(rout)), 'prepacked after a write');
+  assert.throws(() => cpu.prepareWeights([cpu.alloc([N * K])]), /must be \[N, K\]/);
+});
+
 test('out-of-range indices throw instead of touching memory', () => {
   const b = new CpuBackend();
   const table = b.alloc([10, 4]), out = b.alloc([2, 4]);

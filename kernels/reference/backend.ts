@@ -40,9 +40,13 @@ export class ReferenceBackend implements Backend {
     f(t).set(data, offset);
   }
 
-  async read(t: Tensor, count?: number): Promise<Float32Array> {
+  async read(t: Tensor, count?: number, into?: Float32Array): Promise<Float32Array> {
     const d = f(t);
-    return d.slice(0, count ?? d.length);
+    const n = count ?? d.length;
+    if (!into) return d.slice(0, n);
+    if (into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    into.set(d.subarray(0, n));
+    return into.subarray(0, n);
   }
 
   free(t: Tensor): void {

@@ -100,18 +100,21 @@ export class WebGpuBackend implements Backend {
     this.device.queue.writeBuffer(h.buffer, offset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  async read(t: Tensor, count?: number): Promise<Float32Array> {
+  async read(t: Tensor, count?: number, into?: Float32Array): Promise<Float32Array> {
     const h = gpuHandle(t);
     if (t.dtype !== 'f32') throw new Error('read: only f32 tensors');
     const n = count ?? numel(t.shape);
     if (n * 4 > h.bytes) throw new Error('read: past the end of the tensor');
-    if (n === 0) return new Float32Array(0);
+    if (into && into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    if (n === 0) return into ? into.subarray(0, 0) : new Float32Array(0);
     const staging = this.device.createBuffer({ size: n * 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
     this.rec.copyEncoder().copyBufferToBuffer(h.buffer, 0, staging, 0, n * 4);
     this.rec.flush();
     try {
       await staging.mapAsync(MapMode.READ);
-      return new Float32Array(staging.getMappedRange().slice(0));
+      if (!into) return new Float32Array(staging.getMappedRange().slice(0));
+      into.set(new Float32Array(staging.getMappedRange(), 0, n));
+      return into.subarray(0, n);
     } finally {
       staging.destroy();
       this.rec.checkErrors();

@@ -103,6 +103,17 @@ static Napi::Value Read(const Napi::CallbackInfo& info) {
   return out;
 }
 
+/** readInto(buf, dst, count): copies the first `count` floats into a caller-owned Float32Array. */
+static void ReadInto(const Napi::CallbackInfo& info) {
+  const float* d = f32(info[0], "readInto");
+  need(info.Env(), info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array, "readInto: destination must be a Float32Array");
+  auto dst = info[1].As<Napi::Float32Array>();
+  const int64_t count = i64(info, 2);
+  need(info.Env(), count >= 0 && count <= buf(info[0], "readInto")->elements, "readInto: count exceeds the tensor");
+  need(info.Env(), count <= static_cast<int64_t>(dst.ElementLength()), "readInto: destination too small");
+  std::memcpy(dst.Data(), d, count * sizeof(float));
+}
+
 static void Free(const Napi::CallbackInfo& info) {
   if (!info[0].IsExternal()) return;
   Buf* b = info[0].As<Napi::External<Buf>>().Data();
@@ -110,6 +121,24 @@ static void Free(const Napi::CallbackInfo& info) {
 }
 
 // ---- ops ----
+
+/** The weight's tiled-GEMM panels, built on first need and kept until its contents change. */
+static const float* packedPanels(Napi::Env env, Buf* w, int64_t N, int64_t K) {
+  if (!w->packed) {
+    w->packed = static_cast<float*>(alignedZeroed(packedSize(N, K) * 4));
+    if (!w->packed) throw Napi::Error::New(env, "matmul: out of memory packing weights");
+    packWeights(w->packed, w->data, w->dtype, N, K);
+  }
+  return w->packed;
+}
+
+/** prepack(w, N, K): builds a weight's GEMM panels now, at load, instead of inside the first large batch. */
+static void Prepack(const Napi::CallbackInfo& info) {
+  Buf* w = buf(info[0], "prepack w");
+  const int64_t N = i64(info, 1), K = i64(info, 2);
+  need(info.Env(), N > 0 && K > 0 && w->elements == N * K, "prepack: size mismatch");
+  if (useAvx2()) packedPanels(info.Env(), w, N, K);  // the portable path reads W as it is
+}
 
 static void Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -143,14 +172,7 @@ static void Matmul(const Napi::CallbackInfo& info) {
     }
   }
   a.gelu = info[8].ToBoolean().Value();
-  if (usesTiledGemm(a.M, a.K, a.N, w->dtype) && useAvx2()) {
-    if (!w->packed) {
-      w->packed = static_cast<float*>(alignedZeroed(packedSize(a.N, a.K) * 4));
-      if (!w->packed) throw Napi::Error::New(env, "matmul: out of memory packing weights");
-      packWeights(w->packed, w->data, w->dtype, a.N, a.K);
-    }
-    a.packed = w->packed;
-  }
+  if (usesTiledGemm(a.M, a.K, a.N, w->dtype) && useAvx2()) a.packed = packedPanels(env, w, a.N, a.K);
   matmul(a);
 }
 
@@ -282,8 +304,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc));
   exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("read", Napi::Function::New(env, Read));
+  exports.Set("readInto", Napi::Function::New(env, ReadInto));
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("prepack", Napi::Function::New(env, Prepack));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("add", Napi::Function::New(env, Add));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows));
