@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../reference/backend.ts';
 import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
+import { checkReadInto } from '../cases/read-into.ts';
 import { CpuBackend, cpuBackendAvailable, cpuBackendLoadError } from './backend.ts';
 
 test('the native addon is built and loads', () => {
@@ -66,6 +67,11 @@ test('weights packed ahead by prepareWeights give the same GEMM, and are rebuilt
   ref.matmul(rout, rx, rw);
   assert.ok(close(await cpu.read(out), await ref.read(rout)), 'prepacked after a write');
   assert.throws(() => cpu.prepareWeights([cpu.alloc([N * K])]), /must be \[N, K\]/);
+});
+
+test('read into a caller buffer (cpu and reference backends)', async () => {
+  await checkReadInto(new CpuBackend());
+  await checkReadInto(new ReferenceBackend());
 });
 
 test('out-of-range indices throw instead of touching memory', () => {

@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
+import { checkReadInto } from '../cases/read-into.ts';
 import { Rng } from '../cases/rng.ts';
 import { ReferenceBackend } from '../reference/backend.ts';
 import { fromF32Array } from '../dtype.ts';
@@ -154,6 +155,16 @@ test('webgpu: survives forced garbage collections between ops (the create() life
     }
     const all = await b.read(acc);
     assert.ok(all.every((v) => v === 20));
+  } finally {
+    b.dispose();
+  }
+});
+
+test('webgpu read into a caller buffer', async (t) => {
+  const b = await openOrSkip(t);
+  if (!b) return;
+  try {
+    await checkReadInto(b);
   } finally {
     b.dispose();
   }
