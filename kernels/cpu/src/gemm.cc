@@ -3,9 +3,9 @@
 //   task), each W row dotted with all rows of x, which stay in L1; 16-bit weights are widened in
 //   registers, so bf16 halves the bytes.
 // - larger M: BLIS-style tiled GEMM. W is repacked once (cached by the binding) into f32 panels of 16
-//   columns; x is read in place, 6 rows at a time, and a 6x16 AVX2/FMA micro-kernel keeps the whole C
-//   tile in 12 registers. K is blocked by KC so a 16-column B micro-panel stays in L1 while every
-//   6-row group of x in the task streams past it.
+//   columns; x is read in place, 6 rows at a time (3-5 for a short tail), and an Rx16 AVX2/FMA
+//   micro-kernel keeps the whole C tile in registers (12 for R = 6). K is blocked by KC so a 16-column
+//   B micro-panel stays in L1 while every row group of x in the task streams past it.
 // The epilogue (bias, exact-erf GELU, residual) runs on each tile while it is still in cache.
 
 #include "gemm.h"
@@ -258,36 +258,63 @@ static void gemvAvx2(const MatmulArgs& a) {
 // ---- tiled GEMM ----
 
 /**
- * C[6,16] (+)= A rows [6][kc] x B panel [kc][16]; ldc is C's row stride. A is read in place, row by row
- * (six sequential streams broadcast one float at a time, which L1 serves at full speed), so no packed copy of x is made:
- * packing A cost 3-8 % of a 64-row GEMM at K = 768.
+ * C[R,16] (+)= A rows [R][kc] x B panel [kc][16]; ldc is C's row stride. A is read in place, row by row
+ * (R sequential streams broadcast one float at a time, which L1 serves at full speed), so no packed copy
+ * of x is made: packing A cost 3-8 % of a 64-row GEMM at K = 768. R = 6 keeps 12 accumulators; the
+ * 3-5 row forms finish a task's rows without computing padding rows (see panelRows).
  */
-BS_AVX2 static void kernel6x16(int64_t kc, const float* const* Ar, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  const float *a0 = Ar[0], *a1 = Ar[1], *a2 = Ar[2], *a3 = Ar[3], *a4 = Ar[4], *a5 = Ar[5];
+template <int R>
+BS_AVX2 static void kernelRx16(int64_t kc, const float* const* Ar, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
+  __m256 c0[R], c1[R];
+  const float* a[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++) {
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
+    a[r] = Ar[r];
+  }
   for (int64_t k = 0; k < kc; k++) {
     const __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
     if (Bnext) _mm_prefetch(reinterpret_cast<const char*>(Bnext + k * NR), _MM_HINT_T1);  // one line per k
-    __m256 a;
-    a = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+      const __m256 av = _mm256_broadcast_ss(a[r] + k);
+      c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+    }
     B += NR;
   }
-  __m256* rows[6][2] = {{&c00, &c01}, {&c10, &c11}, {&c20, &c21}, {&c30, &c31}, {&c40, &c41}, {&c50, &c51}};
-  for (int r = 0; r < 6; r++) {
+#pragma GCC unroll 6
+  for (int r = 0; r < R; r++) {
     float* c = C + r * ldc;
     if (accumulate) {
-      *rows[r][0] = _mm256_add_ps(*rows[r][0], _mm256_loadu_ps(c));
-      *rows[r][1] = _mm256_add_ps(*rows[r][1], _mm256_loadu_ps(c + 8));
+      c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(c));
+      c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(c + 8));
     }
-    _mm256_storeu_ps(c, *rows[r][0]);
-    _mm256_storeu_ps(c + 8, *rows[r][1]);
+    _mm256_storeu_ps(c, c0[r]);
+    _mm256_storeu_ps(c + 8, c1[r]);
+  }
+}
+
+/**
+ * Rows of the next panel when `remaining` rows are left: 6 while that leaves no short tail; 7-9 rows
+ * split into two panels of 3-5 (8 = 4 + 4 rather than 6 + 2 with four padding rows: 32 rows cost 6
+ * six-row passes before, now 4 six-row and 2 four-row ones); 5 or fewer in one panel.
+ */
+static inline int64_t panelRows(int64_t remaining) {
+  if (remaining >= 10 || remaining == 6) return MR;
+  if (remaining >= 7) return (remaining + 1) / 2;
+  return remaining;
+}
+
+BS_AVX2 static void kernelRows(int64_t rows, int64_t kc, const float* const* Ar, const float* B, float* C, int64_t ldc, bool accumulate, const float* Bnext) {
+  switch (rows) {
+    case 6: kernelRx16<6>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
+    case 5: kernelRx16<5>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
+    case 4: kernelRx16<4>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
+    case 3: kernelRx16<3>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
+    case 2: kernelRx16<2>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
+    default: kernelRx16<1>(kc, Ar, B, C, ldc, accumulate, Bnext); break;
   }
 }
 
@@ -300,26 +327,25 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, int64_t m0, int64_t m1, int64_
     for (int64_t n = n0; n < n1; n += NR) {
       const float* Bp = a.packed + (n / NR) * K * NR + k0 * NR;
       const int64_t cols = std::min(NR, N - n);
-      for (int64_t m = m0; m < m1; m += MR) {
-        const int64_t rows = std::min(MR, a.M - m);
-        // Rows past M repeat the last real row: their sums land in the scratch tile and are dropped.
+      for (int64_t m = m0, rows; m < m1; m += rows) {
+        rows = panelRows(m1 - m);
         const float* Ar[MR];
-        for (int64_t r = 0; r < MR; r++) Ar[r] = a.x + (m + std::min(r, rows - 1)) * K + k0;
+        for (int64_t r = 0; r < rows; r++) Ar[r] = a.x + (m + r) * K + k0;
         float* C = a.out + m * N + n;
-        // The first 6-row panel of each B micro-panel pulls the next B micro-panel into L2 (it comes from
-        // L3 or DRAM otherwise, stalling the first kernel call of the next column panel).
+        // The first panel of each B micro-panel pulls the next B micro-panel into L2 (it comes from L3
+        // or DRAM otherwise, stalling the first kernel call of the next column panel).
         const float* Bnext = nullptr;
         if (m == m0) {
           if (n + NR < n1) Bnext = Bp + K * NR;                                             // next column panel
           else if (k0 + kc < K) Bnext = a.packed + (n0 / NR) * K * NR + (k0 + kc) * NR;     // next K block
           else if (n1 < N) Bnext = a.packed + (n1 / NR) * K * NR;                            // the next task's
         }
-        if (rows == MR && cols == NR) {
-          kernel6x16(kc, Ar, Bp, C, N, accumulate, Bnext);
-        } else {  // partial tile: compute into a full scratch tile, copy the valid part
+        if (cols == NR) {
+          kernelRows(rows, kc, Ar, Bp, C, N, accumulate, Bnext);
+        } else {  // partial tile: compute into a full-width scratch tile, copy the valid columns
           if (accumulate)
             for (int64_t r = 0; r < rows; r++) std::copy(C + r * N, C + r * N + cols, edge + r * NR);
-          kernel6x16(kc, Ar, Bp, edge, NR, accumulate, Bnext);
+          kernelRows(rows, kc, Ar, Bp, edge, NR, accumulate, Bnext);
           for (int64_t r = 0; r < rows; r++) std::copy(edge + r * NR, edge + r * NR + cols, C + r * N);
         }
         if (last && (a.bias || a.gelu || a.residual)) {
