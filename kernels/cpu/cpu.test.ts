@@ -7,6 +7,7 @@ import { ReferenceBackend } from '../reference/backend.ts';
 import { runOpCases } from '../cases/runner.ts';
 import { opCases } from '../cases/table.ts';
 import { checkReadInto } from '../cases/read-into.ts';
+import type { Backend } from '../backend.ts';
 import { CpuBackend, cpuBackendAvailable, cpuBackendLoadError } from './backend.ts';
 
 test('the native addon is built and loads', () => {
@@ -30,42 +31,33 @@ test('cpu backend (portable scalar kernels, one thread) matches the reference on
   new CpuBackend(); // back to the default pool for later tests
 });
 
-test('GEMM weight panels are rebuilt after the weight is written', async () => {
+test('GEMM weight panels (built lazily or by prepareWeights) are rebuilt after the weight is written', async () => {
   const cpu = new CpuBackend(), ref = new ReferenceBackend();
   const M = 20, K = 40, N = 24;
   const x0 = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));
   const w0 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i));
   const w1 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(3 * i));
-  const run = async (b: CpuBackend | ReferenceBackend, second: boolean) => {
+  // Returns the GEMM with w0, and with w1 after a write when `second`; `prepack` packs ahead each time.
+  const run = async (b: Backend, second: boolean, prepack = false) => {
     const x = b.upload(x0, [M, K], 'f32'), w = b.upload(w0, [N, K], 'f32'), out = b.alloc([M, N]);
+    if (prepack) b.prepareWeights?.([w]);
     b.matmul(out, x, w);
-    if (second) { b.write(w, w1); b.matmul(out, x, w); }
-    return b.read(out);
+    const first = (await b.read(out)).slice();
+    if (second) {
+      b.write(w, w1);
+      if (prepack) b.prepareWeights?.([w]);
+      b.matmul(out, x, w);
+    }
+    return [first, await b.read(out)] as const;
   };
-  const got = await run(cpu, true), want = await run(ref, true), stale = await run(ref, false);
-  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-4, `element ${i}`);
-  assert.ok(want.some((v, i) => Math.abs(v - stale[i]!) > 1e-2), 'the write must change the result');
-});
-
-test('weights packed ahead by prepareWeights give the same GEMM, and are rebuilt after a write', async () => {
-  const cpu = new CpuBackend(), ref = new ReferenceBackend();
-  const M = 20, K = 40, N = 24;
-  const x0 = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));
-  const w0 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i));
-  const w1 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(5 * i));
-  const x = cpu.upload(x0, [M, K], 'f32'), w = cpu.upload(w0, [N, K], 'f32'), out = cpu.alloc([M, N]);
-  cpu.prepareWeights([w]);
-  cpu.matmul(out, x, w);
-  const rx = ref.upload(x0, [M, K], 'f32'), rw = ref.upload(w0, [N, K], 'f32'), rout = ref.alloc([M, N]);
-  ref.matmul(rout, rx, rw);
+  const [, want] = await run(ref, true), [wantFirst] = await run(ref, false);
   const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-4);
-  assert.ok(close(await cpu.read(out), await ref.read(rout)), 'prepacked weight');
-  cpu.write(w, w1);
-  cpu.prepareWeights([w]);
-  cpu.matmul(out, x, w);
-  ref.write(rw, w1);
-  ref.matmul(rout, rx, rw);
-  assert.ok(close(await cpu.read(out), await ref.read(rout)), 'prepacked after a write');
+  assert.ok(!close(want, wantFirst), 'the write must change the result');
+  for (const prepack of [false, true]) {
+    const [first, got] = await run(cpu, true, prepack);
+    assert.ok(close(first, wantFirst), `before the write (prepack ${prepack})`);
+    assert.ok(close(got, want), `after the write (prepack ${prepack})`);
+  }
   assert.throws(() => cpu.prepareWeights([cpu.alloc([N * K])]), /must be \[N, K\]/);
 });
 
