@@ -105,6 +105,11 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** The check every backend's read(t, n, into) makes before copying: `into` must hold n elements. */
+export function checkReadDestination(into: Float32Array, n: number): void {
+  if (into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+}
+
 /** Row width (last dim) and row count of a tensor viewed as [rows, width]. */
 export function rowsOf(t: { shape: readonly number[] }): { rows: number; width: number } {
   const width = t.shape[t.shape.length - 1] ?? 1;

@@ -31,8 +31,8 @@ export class ScratchCache {
    * A host buffer of at least n floats for reading results back (the step's logits), grown to the
    * largest n seen and reused: a fresh Float32Array of a batch's logits (6 MB at 32 rows of a 50k
    * vocabulary) every step makes V8 run full collections on its background threads, which on a 2-core
-   * machine take cores from the GEMMs (measured: block_main_b4_85 at batch 32, 673 -> 712 tok/s with
-   * collection kept off the other core). Valid until the next call.
+   * machine take cores from the GEMMs (measured: block_main_b4_85 at batch 32, 128/256, 673 -> 724-731
+   * tok/s with this buffer). Valid until the next call.
    */
   host(n: number): Float32Array {
     if (this.hostBuffer.length < n) this.hostBuffer = new Float32Array(n);

@@ -4,7 +4,7 @@
 
 import { createRequire } from 'node:module';
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
-import { numel, rowsOf } from '../backend.ts';
+import { checkReadDestination, numel, rowsOf } from '../backend.ts';
 
 /** The addon's exports (src/addon.cc). Tensor handles are opaque externals. */
 export interface CpuAddon {
@@ -103,7 +103,7 @@ export class CpuBackend implements Backend {
   async read(t: Tensor, count?: number, into?: Float32Array): Promise<Float32Array> {
     const n = count ?? numel(t.shape);
     if (!into) return this.native.read(hb(t), n);
-    if (into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    checkReadDestination(into, n);
     this.native.readInto(hb(t), into, n);
     return into.subarray(0, n);
   }

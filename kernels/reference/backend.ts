@@ -3,7 +3,7 @@
 // parity tests run on first. f16/bf16 weights are widened to f32 once, at upload.
 
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
-import { numel, rowsOf } from '../backend.ts';
+import { checkReadDestination, numel, rowsOf } from '../backend.ts';
 import { toF32Array } from '../dtype.ts';
 import { erf } from './erf.ts';
 
@@ -44,7 +44,7 @@ export class ReferenceBackend implements Backend {
     const d = f(t);
     const n = count ?? d.length;
     if (!into) return d.slice(0, n);
-    if (into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    checkReadDestination(into, n);
     into.set(d.subarray(0, n));
     return into.subarray(0, n);
   }

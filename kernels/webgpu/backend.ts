@@ -9,7 +9,7 @@
 // otherwise overtake them), so prefer upload() for data known up front.
 
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
-import { numel, rowsOf } from '../backend.ts';
+import { checkReadDestination, numel, rowsOf } from '../backend.ts';
 import { encodeAttention, encodeKvWrite } from './attention.ts';
 import { BufferUsage, MapMode, openGpuSession, webgpuUnavailableReason, type GpuSession } from './device.ts';
 import { encodeAdd } from './elementwise.ts';
@@ -105,7 +105,7 @@ export class WebGpuBackend implements Backend {
     if (t.dtype !== 'f32') throw new Error('read: only f32 tensors');
     const n = count ?? numel(t.shape);
     if (n * 4 > h.bytes) throw new Error('read: past the end of the tensor');
-    if (into && into.length < n) throw new Error(`read: destination holds ${into.length} elements, need ${n}`);
+    if (into) checkReadDestination(into, n);
     if (n === 0) return into ? into.subarray(0, 0) : new Float32Array(0);
     const staging = this.device.createBuffer({ size: n * 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
     this.rec.copyEncoder().copyBufferToBuffer(h.buffer, 0, staging, 0, n * 4);
