@@ -23,7 +23,6 @@ static constexpr int64_t MR = 6, NR = 16, KC = 256;
 static constexpr int64_t MC = 96;     // rows per task (96 x KC floats of x = 96 KiB, in L2)
 static constexpr int64_t NC = 64;     // columns per task (4 B panels)
 static constexpr int64_t GEMV_ROWS = 32;  // W rows per task of the portable path; the minimum for AVX2
-static constexpr int64_t kGroupPrefetchBytes = 256;  // 256 measured best of 0-2048 (M=8 N=3072 f32: 191 vs 186-188 GFLOP/s at 512)
 // Above this many bytes of W the small-M path reads W one row at a time (see gemvTask).
 static constexpr int64_t kGroupMaxWeightBytes = int64_t{16} << 20;
 
@@ -173,12 +172,12 @@ BS_AVX2 static void gemvGroup(const MatmulArgs& a, int64_t m0, int64_t n) {
   for (int i = 0; i < RM; i++)
     for (int w = 0; w < NW; w++) acc[i][w] = _mm256_setzero_ps();
   constexpr int64_t esize = D == kF32 ? 4 : 2;
-  const char* wBase = static_cast<const char*>(a.w) + n * K * esize;
+  const char* next = static_cast<const char*>(a.w) + (n + NW) * K * esize;
   for (int64_t k = 0; k < kVec; k += 8) {
-    // The W rows come from L3 (or DRAM): fetch them a little ahead. Only the first x group needs it;
-    // the others find the rows in L1. One prefetch per row per 64 bytes.
+    // The last x-row pass over these W rows pulls the next NW rows into L2 (one line per row per 64
+    // bytes), so the next group's first pass reads L2, not L3 or DRAM.
     if (PF && (k * esize) % 64 == 0)
-      for (int w = 0; w < NW; w++) _mm_prefetch(wBase + (w * K + k) * esize + kGroupPrefetchBytes, _MM_HINT_T0);
+      for (int w = 0; w < NW; w++) _mm_prefetch(next + (w * K + k) * esize, _MM_HINT_T1);
     __m256 wv[NW];
     for (int w = 0; w < NW; w++) wv[w] = load8<D>(a.w, (n + w) * K + k);
     for (int i = 0; i < RM; i++) {
@@ -194,16 +193,25 @@ BS_AVX2 static void gemvGroup(const MatmulArgs& a, int64_t m0, int64_t n) {
     }
 }
 
-/** Rows [m0, m0 + rows) (rows <= 4) against W rows n .. n + NW. */
+/** Rows [m0, m0 + rows) (rows <= 4) against W rows n .. n + NW; prefetchNext: see gemvGroup. */
 template <int D, int NW>
-BS_AVX2 static void gemvGroupRows(const MatmulArgs& a, int64_t m0, int64_t rows, int64_t n) {
-  const bool pf = m0 == 0;
+BS_AVX2 static void gemvGroupRows(const MatmulArgs& a, int64_t m0, int64_t rows, int64_t n, bool prefetchNext) {
+  const bool pf = prefetchNext && m0 + rows >= a.M;
   switch (rows) {
     case 1: pf ? gemvGroup<D, NW, 1, true>(a, m0, n) : gemvGroup<D, NW, 1, false>(a, m0, n); break;
     case 2: pf ? gemvGroup<D, NW, 2, true>(a, m0, n) : gemvGroup<D, NW, 2, false>(a, m0, n); break;
     case 3: pf ? gemvGroup<D, NW, 3, true>(a, m0, n) : gemvGroup<D, NW, 3, false>(a, m0, n); break;
     default: pf ? gemvGroup<D, NW, 4, true>(a, m0, n) : gemvGroup<D, NW, 4, false>(a, m0, n); break;
   }
+}
+
+/**
+ * x rows in the next gemvGroup pass when `remaining` are left: 4 at most, and 5-7 split evenly (5 = 3 + 2,
+ * not 4 + 1: a one-row pass has only NW accumulators, too few to hide the FMA latency).
+ */
+static inline int64_t groupPassRows(int64_t remaining) {
+  if (remaining >= 8 || remaining <= 4) return std::min<int64_t>(4, remaining);
+  return (remaining + 1) / 2;
 }
 
 template <int D>
@@ -231,9 +239,9 @@ BS_AVX2 static void gemvTask(const MatmulArgs& a, int64_t n0, int64_t n1) {
     // group of up to four x rows passes over them).
     int64_t n = n0;
     for (; n + 3 <= n1; n += 3)
-      for (int64_t m = 0; m < a.M; m += 4) gemvGroupRows<D, 3>(a, m, std::min<int64_t>(4, a.M - m), n);
+      for (int64_t m = 0, rows; m < a.M; m += rows) gemvGroupRows<D, 3>(a, m, rows = groupPassRows(a.M - m), n, n + 6 <= n1);
     for (; n < n1; n++)
-      for (int64_t m = 0; m < a.M; m += 4) gemvGroupRows<D, 1>(a, m, std::min<int64_t>(4, a.M - m), n);
+      for (int64_t m = 0, rows; m < a.M; m += rows) gemvGroupRows<D, 1>(a, m, rows = groupPassRows(a.M - m), n, false);
   }
   if (a.bias || a.gelu || a.residual)
     for (int64_t m = 0; m < a.M; m++)
