@@ -1,9 +1,10 @@
 // Sampling cost per engine step: 64 rows x 50,304 vocabulary, median of repeated steps, for each kind
-// of request. Run: node --import tsx engine/sampler/bench.ts [rows] [vocab] [reps]
+// of request, with the addon's passes and with the JavaScript loops side by side.
+// Run: node --import tsx engine/sampler/bench.ts [rows] [vocab] [reps]
 // Logits are drawn as a language model's look: a few tokens near the top, a long Gaussian tail.
 import type { SamplingParams } from '../api.ts';
 import { Rng } from './rng.ts';
-import { defaultSamplingParams, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { defaultSamplingParams, nativePasses, SamplerScratch, SequenceSampler } from './sampler.ts';
 
 const rows = Number(process.argv[2] ?? 64);
 const vocab = Number(process.argv[3] ?? 50304);
@@ -24,10 +25,12 @@ const cases: [string, Partial<SamplingParams>][] = [
   ['greedy + logprobs 5', { temperature: 0, logprobs: 5 }],
 ];
 
-const scratch = new SamplerScratch(vocab);
+const native = nativePasses();
 const logits = new Float32Array(source.length);
-console.log(`sampling ${rows} rows x ${vocab} vocab, median of ${reps} steps`);
-for (const [name, p] of cases) {
+console.log(`sampling ${rows} rows x ${vocab} vocab, median ms per step of ${reps} steps${native ? '' : ' (the CPU addon is not built: JavaScript only)'}`);
+console.log(`${'request kind'.padEnd(40)} ${'addon'.padStart(8)} ${'js'.padStart(8)}  js/addon`);
+
+function stepMs(p: Partial<SamplingParams>, scratch: SamplerScratch): number {
   const samplers = Array.from({ length: rows }, (_, i) => {
     const s = new SequenceSampler(defaultSamplingParams({ seed: i, ...p }), Array.from({ length: 128 }, (_, j) => (j * 37) % vocab));
     for (let j = 0; j < 64; j++) s.observe((j * 101) % vocab);
@@ -41,5 +44,11 @@ for (const [name, p] of cases) {
     if (rep >= 2) times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
-  console.log(`${name.padEnd(40)} ${times[times.length >> 1].toFixed(2).padStart(7)} ms/step  (min ${times[0].toFixed(2)})`);
+  return times[times.length >> 1];
+}
+
+for (const [name, p] of cases) {
+  const js = stepMs(p, new SamplerScratch(vocab, null));
+  const addon = native ? stepMs(p, new SamplerScratch(vocab, native)) : NaN;
+  console.log(`${name.padEnd(40)} ${addon.toFixed(2).padStart(8)} ${js.toFixed(2).padStart(8)}  ${(js / addon).toFixed(1)}x`);
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { SamplingParams } from '../api.ts';
 import { expNeg } from './fast-exp.ts';
 import { Rng } from './rng.ts';
-import { defaultSamplingParams, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { defaultSamplingParams, nativePasses, SamplerScratch, SequenceSampler } from './sampler.ts';
 import { topKIndices } from './top-k.ts';
 
 function sampler(p: Partial<SamplingParams>, prompt: number[] = []): SequenceSampler {
@@ -216,4 +216,61 @@ test('NaN logits are never chosen, greedy or sampled', () => {
   assert.equal(sampler({}).sample(Float32Array.from(x), 0, 5, new SamplerScratch(5)).token, 3);
   const h = histogram(sampler({ temperature: 1, seed: 4 }), x, 20000);
   assertClose(h, [0, 0.25, 0, 0.75, 0], 0.012, 'NaN');
+});
+
+test('the addon\'s sampling passes draw the same tokens and logprobs as the JavaScript loops', () => {
+  const passes = nativePasses();
+  if (!passes) {
+    // The addon is built by npm install (and CI fails when it is not); only a deliberate skip lands here.
+    assert.equal(process.env.BLOCKSERVE_SKIP_NATIVE, '1', 'the CPU addon is not built, so the native sampling passes cannot be checked');
+    return;
+  }
+  const V = 50304;
+  const rng = new Rng(9);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const rows: Float32Array[] = [];
+  for (let r = 0; r < 6; r++) {
+    const row = Float32Array.from({ length: V }, () => 2.5 * gauss());
+    for (let k = 0; k < 20; k++) row[Math.floor(rng.next() * V)] += 8 + 4 * rng.next();
+    rows.push(row);
+  }
+  // Odd rows: ties at the top, NaN, -Infinity, a flat row and one that is all NaN.
+  const odd = Float32Array.from({ length: V }, (_, i) => (i % 7 === 0 ? NaN : i % 11 === 0 ? -Infinity : Math.round(gauss())));
+  odd[123] = 9;
+  odd[40000] = 9;
+  rows.push(odd, new Float32Array(V), new Float32Array(V).fill(NaN), new Float32Array(V).fill(-Infinity));
+  const cases: Partial<SamplingParams>[] = [
+    { temperature: 0, logprobs: 3 },
+    { temperature: 1 },
+    { temperature: 0.3, minP: 0.05 },
+    { temperature: 1, topP: 0.9, logprobs: 2 },
+    { temperature: 0.7, topP: 0.5, minP: 0.01 },
+    { temperature: 2, topP: 0.999 },
+    { temperature: 0.8, topK: 40, topP: 0.9 },
+    { temperature: 0.8, topP: 0.9, frequencyPenalty: 0.5, presencePenalty: 0.3, repetitionPenalty: 1.1 },
+  ];
+  const native = new SamplerScratch(V, passes);
+  const js = new SamplerScratch(V, null);
+  for (const [c, p] of cases.entries()) {
+    for (const [r, row] of rows.entries()) {
+      const a = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
+      const b = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
+      // A row with nothing finite to draw from makes both throw the same error.
+      const attempt = (s: SequenceSampler, scratch: SamplerScratch) => {
+        try {
+          return s.sample(row.slice(), 0, V, scratch);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      };
+      for (let step = 0; step < 4; step++) {
+        const ra = attempt(a, native);
+        const rb = attempt(b, js);
+        assert.deepEqual(ra, rb, `case ${c} row ${r} step ${step}`);
+        if (typeof ra === 'string') break;
+        a.observe(ra.token);
+        b.observe(ra.token);
+      }
+    }
+  }
 });

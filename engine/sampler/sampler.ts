@@ -16,8 +16,12 @@
 // Cost: no full sort anywhere. Plain temperature (and min_p) sampling counts tokens per exponent bucket
 // and draws by rejection (no exponential per token); top_k keeps a heap of k; top_p takes one
 // exponential per token (fast-exp.ts) and a histogram of exponents that leaves one bucket to sort.
+// The full-vocabulary scans run in the CPU addon when it is built (kernels/cpu/sampling.ts: the same
+// arithmetic in the same order, so the same tokens), else in the loops below.
+import type { SamplingPasses } from '../../kernels/cpu/sampling.ts';
+import { nativeSamplingPasses } from '../../kernels/cpu/sampling.ts';
 import type { SamplingParams } from '../api.ts';
-import { expNeg } from './fast-exp.ts';
+import { expNeg, LIMIT, LN2_STEP, SCALE, TABLE } from './fast-exp.ts';
 import { Rng } from './rng.ts';
 import { topKIndices } from './top-k.ts';
 
@@ -52,14 +56,31 @@ const LANE = NUM_BUCKETS + 2;
 /** e^(-lower edge) of each bucket; the last entry is the overflow bin (d >= 64). */
 const BUCKET_BOUND = Float64Array.from({ length: NUM_BUCKETS + 1 }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
 
-/** Reusable buffers for one vocabulary width (one per engine loop). */
+let defaultPasses: SamplingPasses | null | undefined;
+/** The addon's passes set up with this file's constants, or null without the addon (loaded once). */
+export function nativePasses(): SamplingPasses | null {
+  defaultPasses ??= nativeSamplingPasses({
+    expTable: TABLE, expScale: SCALE, expLn2Step: LN2_STEP, expLimit: LIMIT, bucketsPerNat: BUCKETS_PER_NAT, numBuckets: NUM_BUCKETS,
+  });
+  return defaultPasses;
+}
+
+/** Reusable buffers for one vocabulary width (one per engine loop), and the passes to run. */
 export class SamplerScratch {
   readonly weights: Float64Array;
   readonly bucketMass = new Float64Array(NUM_BUCKETS);
-  readonly bucketCounts = new Int32Array(NUM_BUCKETS + 1);
+  /** Bin counts: NUM_BUCKETS + 1 are read; the last entry is the never-counted bin the addon also fills. */
+  readonly bucketCounts = new Int32Array(NUM_BUCKETS + 2);
   readonly laneCounts = new Int32Array(4 * LANE);
-  constructor(readonly vocabSize: number) {
+  /** Token ids of the top_p edge bucket (native path). */
+  readonly edgeIds: Int32Array;
+  /** @param passes the native passes (default: the addon's when built); null runs the JavaScript loops. */
+  constructor(
+    readonly vocabSize: number,
+    readonly passes: SamplingPasses | null = nativePasses(),
+  ) {
     this.weights = new Float64Array(vocabSize);
+    this.edgeIds = new Int32Array(passes ? vocabSize : 0);
   }
 }
 
@@ -97,10 +118,19 @@ export class SequenceSampler {
     const row = logits.subarray(offset, offset + vocabSize);
     this.applyPenalties(row);
 
-    const max = rowMax(row);
-    const token = p.temperature < GREEDY_EPS ? Math.max(0, row.indexOf(max)) : this.sampleRandom(row, max, scratch);
+    const passes = scratch.passes;
+    let max: number;
+    let argmax = -1; // first index of max; -1 until computed
+    if (passes) {
+      argmax = passes.rowArgmax(logits, offset, vocabSize);
+      max = argmax >= 0 ? row[argmax] : -Infinity;
+    } else {
+      max = rowMax(row);
+    }
+    if (argmax < 0 && p.temperature < GREEDY_EPS) argmax = Math.max(0, row.indexOf(max));
+    const token = p.temperature < GREEDY_EPS ? argmax : this.sampleRandom(logits, offset, row, max, scratch);
     const result: SampleResult = { token };
-    if (p.logprobs !== undefined && p.logprobs !== null) result.logprobs = logprobsOf(row, max, token, p.logprobs);
+    if (p.logprobs !== undefined && p.logprobs !== null) result.logprobs = logprobsOf(row, max, token, p.logprobs, passes);
     return result;
   }
 
@@ -126,7 +156,8 @@ export class SequenceSampler {
     }
   }
 
-  private sampleRandom(row: Float32Array, max: number, scratch: SamplerScratch): number {
+  /** row is logits[offset .. offset + V) (the native passes take the whole array and the offset). */
+  private sampleRandom(logits: Float32Array, offset: number, row: Float32Array, max: number, scratch: SamplerScratch): number {
     const p = this.params;
     const V = row.length;
     const invT = 1 / p.temperature;
@@ -165,13 +196,21 @@ export class SequenceSampler {
       return kept[kept.length - 1][0];
     }
 
-    if (topP >= 1) return this.drawByRejection(row, max, invT, floor, scratch);
+    if (topP >= 1) return this.drawByRejection(logits, offset, row, max, invT, floor, scratch);
 
     // top_p: one pass for the weights and the mass per exponent bucket, then one partial scan to draw.
     const w = scratch.weights;
     const mass = scratch.bucketMass;
     const nucleus = topP < 1;
     if (nucleus) mass.fill(0);
+    const passes = scratch.passes;
+    if (passes) {
+      let total = passes.expWeights(logits, offset, V, max, invT, floor, w, nucleus ? mass : null);
+      let edge = NUM_BUCKETS;
+      let cutoff = -Infinity;
+      if (nucleus) [edge, cutoff, total] = this.nucleusEdge(logits, offset, row, max, invT, topP * total, scratch);
+      return passes.drawWeighted(logits, offset, V, w, max, invT, nucleus, edge, cutoff, this.rng.next() * total);
+    }
     let total = 0;
     for (let i = 0; i < V; i++) {
       const x = row[i];
@@ -190,7 +229,7 @@ export class SequenceSampler {
     }
     let edge = NUM_BUCKETS;
     let cutoff = -Infinity;
-    if (nucleus) [edge, cutoff, total] = this.nucleusEdge(row, max, invT, topP * total, scratch);
+    if (nucleus) [edge, cutoff, total] = this.nucleusEdge(logits, offset, row, max, invT, topP * total, scratch);
     let u = this.rng.next() * total;
     let last = 0;
     for (let i = 0; i < V; i++) {
@@ -214,26 +253,29 @@ export class SequenceSampler {
    * uniformly inside it, and accepted with probability e^(-(d - d_low)) >= e^(-1/16): rejection sampling
    * that needs ~1.07 tries, i.e. one counting pass plus a partial scan per row.
    */
-  private drawByRejection(row: Float32Array, max: number, invT: number, floor: number, scratch: SamplerScratch): number {
+  private drawByRejection(logits: Float32Array, offset: number, row: Float32Array, max: number, invT: number, floor: number, scratch: SamplerScratch): number {
     const V = row.length;
     const scale = invT * BUCKETS_PER_NAT; // t = (max - x) * scale: the exponent in bins; bin = floor(t)
-    // Four histograms filled in turn, then summed: one would make each increment wait for the last.
-    const lanes = scratch.laneCounts;
-    lanes.fill(0);
-    const n = V & ~3;
-    for (let i = 0; i < n; i += 4) {
-      lanes[binOf(row[i], max, scale, floor)]++;
-      lanes[LANE + binOf(row[i + 1], max, scale, floor)]++;
-      lanes[2 * LANE + binOf(row[i + 2], max, scale, floor)]++;
-      lanes[3 * LANE + binOf(row[i + 3], max, scale, floor)]++;
-    }
-    for (let i = n; i < V; i++) lanes[binOf(row[i], max, scale, floor)]++;
     const counts = scratch.bucketCounts;
-    let total = 0;
-    for (let b = 0; b <= NUM_BUCKETS; b++) {
-      counts[b] = lanes[b] + lanes[LANE + b] + lanes[2 * LANE + b] + lanes[3 * LANE + b];
-      total += counts[b] * BUCKET_BOUND[b];
+    const passes = scratch.passes;
+    if (passes) {
+      passes.binCounts(logits, offset, V, max, scale, floor, counts);
+    } else {
+      // Four histograms filled in turn, then summed: one would make each increment wait for the last.
+      const lanes = scratch.laneCounts;
+      lanes.fill(0);
+      const n = V & ~3;
+      for (let i = 0; i < n; i += 4) {
+        lanes[binOf(row[i], max, scale, floor)]++;
+        lanes[LANE + binOf(row[i + 1], max, scale, floor)]++;
+        lanes[2 * LANE + binOf(row[i + 2], max, scale, floor)]++;
+        lanes[3 * LANE + binOf(row[i + 3], max, scale, floor)]++;
+      }
+      for (let i = n; i < V; i++) lanes[binOf(row[i], max, scale, floor)]++;
+      for (let b = 0; b <= NUM_BUCKETS; b++) counts[b] = lanes[b] + lanes[LANE + b] + lanes[2 * LANE + b] + lanes[3 * LANE + b];
     }
+    let total = 0;
+    for (let b = 0; b <= NUM_BUCKETS; b++) total += counts[b] * BUCKET_BOUND[b];
     for (let attempt = 0; attempt < 10000; attempt++) {
       let u = this.rng.next() * total;
       let bin = 0;
@@ -244,6 +286,11 @@ export class SequenceSampler {
       while (counts[bin] === 0 && bin > 0) bin--; // rounding ran past the last non-empty bin
       let k = Math.floor(this.rng.next() * counts[bin]);
       const accept = this.rng.next();
+      if (passes) {
+        const i = passes.findInBin(logits, offset, V, max, scale, floor, bin, k);
+        if (i >= 0 && accept < expNeg(((max - row[i]) * scale - bin) / BUCKETS_PER_NAT)) return i;
+        continue;
+      }
       for (let i = 0; i < V; i++) {
         if (binOf(row[i], max, scale, floor) !== bin || k-- > 0) continue;
         // accept with e^(-(d - d_low)), d - d_low = (t - bin) / BUCKETS_PER_NAT
@@ -259,7 +306,7 @@ export class SequenceSampler {
    * edge bin (the only one sorted) tokens at or above `cutoff` are in (ties all kept). Returns
    * [edge, cutoff, nucleus mass].
    */
-  private nucleusEdge(row: Float32Array, max: number, invT: number, target: number, scratch: SamplerScratch): [number, number, number] {
+  private nucleusEdge(logits: Float32Array, offset: number, row: Float32Array, max: number, invT: number, target: number, scratch: SamplerScratch): [number, number, number] {
     const V = row.length;
     const w = scratch.weights;
     const mass = scratch.bucketMass;
@@ -272,10 +319,15 @@ export class SequenceSampler {
       }
       acc += mass[b];
     }
-    const inEdge: number[] = [];
-    for (let i = 0; i < V; i++) {
-      if (w[i] === 0) continue;
-      if ((((max - row[i]) * invT * BUCKETS_PER_NAT) | 0) === edge) inEdge.push(i);
+    let inEdge: number[] = [];
+    if (scratch.passes) {
+      const n = scratch.passes.collectBucket(logits, offset, V, w, max, invT, edge, scratch.edgeIds);
+      inEdge = Array.from(scratch.edgeIds.subarray(0, n));
+    } else {
+      for (let i = 0; i < V; i++) {
+        if (w[i] === 0) continue;
+        if ((((max - row[i]) * invT * BUCKETS_PER_NAT) | 0) === edge) inEdge.push(i);
+      }
     }
     inEdge.sort((a, b) => row[b] - row[a] || a - b);
     let cutoff = Infinity;
@@ -315,16 +367,22 @@ export function rowMax(row: Float32Array): number {
 }
 
 /** Log-softmax of the (penalized) row at `token`, plus its `numTop` best entries. */
-export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number): SampledLogprobs {
-  let s0 = 0;
-  let s1 = 0;
-  const n = row.length & ~1;
-  for (let i = 0; i < n; i += 2) {
-    s0 += expNeg(max - row[i]);
-    s1 += expNeg(max - row[i + 1]);
+export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number, passes: SamplingPasses | null = null): SampledLogprobs {
+  let sum: number;
+  if (passes) {
+    sum = passes.expSum(row, 0, row.length, max);
+  } else {
+    let s0 = 0;
+    let s1 = 0;
+    const n = row.length & ~1;
+    for (let i = 0; i < n; i += 2) {
+      s0 += expNeg(max - row[i]);
+      s1 += expNeg(max - row[i + 1]);
+    }
+    if (n < row.length) s0 += expNeg(max - row[n]);
+    sum = s0 + s1;
   }
-  if (n < row.length) s0 += expNeg(max - row[n]);
-  const logZ = max + Math.log(s0 + s1);
+  const logZ = max + Math.log(sum);
   const top = numTop > 0 ? topKIndices(row, 0, row.length, numTop).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
   return { logprob: row[token] - logZ, top };
 }

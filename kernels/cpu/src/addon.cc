@@ -14,6 +14,7 @@
 #include "gemm.h"
 #include "memory.h"
 #include "ops.h"
+#include "sampling.h"
 #include "simd.h"
 #include "thread_pool.h"
 
@@ -298,6 +299,92 @@ static Napi::Value Triad(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), measureTriadBytesPerSecond(i64(info, 0), static_cast<int>(i64(info, 1))));
 }
 
+// ---- sampling passes (engine/sampler) over rows of a JS Float32Array ----
+
+/** Data of a typed array argument of the expected kind, at least `need` elements long. */
+template <class T>
+static T* typed(const Napi::CallbackInfo& info, int i, napi_typedarray_type type, int64_t needed, const char* what) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(info.Env(), std::string(what) + ": wrong array type");
+  auto arr = info[i].As<Napi::TypedArray>();
+  need(info.Env(), static_cast<int64_t>(arr.ElementLength()) >= needed, std::string(what) + ": array too short");
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
+}
+
+/** The row logits[offset .. offset + V) of argument 0 (offset, V in arguments 1 and 2). */
+static const float* logitsRow(const Napi::CallbackInfo& info, int64_t& V) {
+  const int64_t offset = i64(info, 1);
+  V = i64(info, 2);
+  need(info.Env(), offset >= 0 && V >= 0, "sampling: negative offset or width");
+  if (!samplingReady()) throw Napi::Error::New(info.Env(), "sampling: samplingSetup was not called");
+  return typed<float>(info, 0, napi_float32_array, offset + V, "logits") + offset;
+}
+
+static double num(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().DoubleValue(); }
+
+static void SamplingSetup(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "samplingSetup: table must be a Float64Array");
+  const int64_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  samplingSetup(typed<double>(info, 0, napi_float64_array, n, "table"), n, num(info, 1), num(info, 2), num(info, 3),
+                static_cast<int>(i64(info, 4)), static_cast<int>(i64(info, 5)));
+}
+
+static Napi::Value RowArgmax(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  return Napi::Number::New(info.Env(), static_cast<double>(rowArgmax(row, V)));
+}
+
+// (logits, offset, V, max, scale, floor, counts)
+static void BinCounts(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  int32_t* counts = typed<int32_t>(info, 6, napi_int32_array, samplingBuckets() + 2, "counts");
+  binCounts(row, V, num(info, 3), num(info, 4), num(info, 5), counts);
+}
+
+// (logits, offset, V, max, scale, floor, bin, k)
+static Napi::Value FindInBin(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  const int64_t i = findInBin(row, V, num(info, 3), num(info, 4), num(info, 5), static_cast<int>(i64(info, 6)), i64(info, 7));
+  return Napi::Number::New(info.Env(), static_cast<double>(i));
+}
+
+// (logits, offset, V, max, invT, floor, w, mass | null)
+static Napi::Value ExpWeights(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  double* w = typed<double>(info, 6, napi_float64_array, V, "weights");
+  double* mass = info[7].IsNull() ? nullptr : typed<double>(info, 7, napi_float64_array, samplingBuckets(), "mass");
+  return Napi::Number::New(info.Env(), expWeights(row, V, num(info, 3), num(info, 4), num(info, 5), w, mass));
+}
+
+// (logits, offset, V, w, max, invT, bucket, out)
+static Napi::Value CollectBucket(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  const double* w = typed<double>(info, 3, napi_float64_array, V, "weights");
+  int32_t* out = typed<int32_t>(info, 7, napi_int32_array, V, "out");
+  return Napi::Number::New(info.Env(), static_cast<double>(collectBucket(row, V, w, num(info, 4), num(info, 5), static_cast<int>(i64(info, 6)), out)));
+}
+
+// (logits, offset, V, w, max, invT, nucleus, edge, cutoff, u)
+static Napi::Value DrawWeighted(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  const double* w = typed<double>(info, 3, napi_float64_array, V, "weights");
+  const int64_t i = drawWeighted(row, V, w, num(info, 4), num(info, 5), info[6].ToBoolean().Value(), static_cast<int>(i64(info, 7)), num(info, 8), num(info, 9));
+  return Napi::Number::New(info.Env(), static_cast<double>(i));
+}
+
+// (logits, offset, V, max)
+static Napi::Value ExpSum(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  return Napi::Number::New(info.Env(), expSum(row, V, num(info, 3)));
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("configure", Napi::Function::New(env, Configure));
@@ -316,6 +403,14 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
   exports.Set("triad", Napi::Function::New(env, Triad));
+  exports.Set("samplingSetup", Napi::Function::New(env, SamplingSetup));
+  exports.Set("rowArgmax", Napi::Function::New(env, RowArgmax));
+  exports.Set("binCounts", Napi::Function::New(env, BinCounts));
+  exports.Set("findInBin", Napi::Function::New(env, FindInBin));
+  exports.Set("expWeights", Napi::Function::New(env, ExpWeights));
+  exports.Set("collectBucket", Napi::Function::New(env, CollectBucket));
+  exports.Set("drawWeighted", Napi::Function::New(env, DrawWeighted));
+  exports.Set("expSum", Napi::Function::New(env, ExpSum));
   return exports;
 }
 

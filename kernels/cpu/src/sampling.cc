@@ -1,0 +1,166 @@
+#include "sampling.h"
+
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <vector>
+
+// Bit-identical results with the JavaScript sampler need IEEE double arithmetic exactly as written: no
+// fused multiply-adds (they would round once where JavaScript rounds twice).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace bs {
+
+static std::vector<double> gTable;  // written once, before gReady is set
+static const double* gTab = nullptr;  // gTable.data()
+static std::atomic<bool> gReady{false};
+static double gScale = 0, gLn2Step = 0, gLimit = 0;
+static int gBucketsPerNat = 0, gNumBuckets = 0;
+
+void samplingSetup(const double* table, int64_t tableSize, double scale, double ln2Step, double limit, int bucketsPerNat, int numBuckets) {
+  // Once per process: every engine (and worker thread) passes the same constants, and a second
+  // assignment could reallocate the table under a thread that is reading it.
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lk(mu);
+  if (gReady.load()) return;
+  gTable.assign(table, table + tableSize);
+  gTab = gTable.data();
+  gScale = scale;
+  gLn2Step = ln2Step;
+  gLimit = limit;
+  gBucketsPerNat = bucketsPerNat;
+  gNumBuckets = numBuckets;
+  gReady.store(true, std::memory_order_release);
+}
+
+bool samplingReady() { return gReady.load(std::memory_order_acquire); }
+int samplingBuckets() { return gNumBuckets; }
+
+[[gnu::cold, gnu::noinline]] static int32_t toInt32Slow(double t) {
+  if (!std::isfinite(t)) return 0;
+  double m = std::fmod(std::trunc(t), 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return static_cast<int32_t>(static_cast<uint32_t>(m));
+}
+
+/** JavaScript's `t | 0` (ToInt32): truncation, NaN and infinities to 0, wrap-around past 32 bits. */
+static inline int32_t toInt32(double t) {
+  if (t > -2147483649.0 && t < 2147483648.0) [[likely]] return static_cast<int32_t>(t);
+  return toInt32Slow(t);
+}
+
+/** expNeg of fast-exp.ts. */
+static inline double expNeg(double d) {
+  const double t = d * gScale;
+  if (!(t < gLimit)) return t == t ? 0.0 : NAN;
+  const int j = static_cast<int>(t);  // 0 <= t < limit here (d >= 0: callers pass max - x), as t | 0
+  const double r = (j - t) * gLn2Step;
+  return gTab[j] * (1 + r * (1 + r * (0.5 + r * (1.0 / 6))));
+}
+
+/** binOf of sampler.ts: exponent bin, numBuckets for the overflow, numBuckets + 1 for never-counted. */
+static inline int binOf(float x, double max, double scale, double floor) {
+  if (!(x >= floor)) return gNumBuckets + 1;
+  const double t = (max - x) * scale;
+  return t < gNumBuckets ? toInt32(t) : gNumBuckets;
+}
+
+int64_t rowArgmax(const float* row, int64_t V) {
+  // Four running maxima (a single one makes each comparison wait on the last), then the first index
+  // holding the maximum. NaN fails every > and is never chosen.
+  float m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  const int64_t n = V & ~int64_t{3};
+  for (int64_t i = 0; i < n; i += 4)
+    for (int l = 0; l < 4; l++)
+      if (row[i + l] > m[l]) m[l] = row[i + l];
+  float best = -INFINITY;
+  for (int l = 0; l < 4; l++)
+    if (m[l] > best) best = m[l];
+  for (int64_t i = n; i < V; i++)
+    if (row[i] > best) best = row[i];
+  if (!(best > -INFINITY)) return -1;
+  for (int64_t i = 0; i < V; i++)
+    if (row[i] == best) return i;
+  return -1;
+}
+
+void binCounts(const float* row, int64_t V, double max, double scale, double floor, int32_t* counts) {
+  // Four histograms filled in turn and summed: a single one makes each increment wait on the last.
+  const int lane = gNumBuckets + 2;
+  std::vector<int32_t> lanes(4 * lane, 0);
+  const int64_t n = V & ~int64_t{3};
+  for (int64_t i = 0; i < n; i += 4)
+    for (int l = 0; l < 4; l++) lanes[l * lane + binOf(row[i + l], max, scale, floor)]++;
+  for (int64_t i = n; i < V; i++) lanes[binOf(row[i], max, scale, floor)]++;
+  for (int b = 0; b < lane; b++) counts[b] = lanes[b] + lanes[lane + b] + lanes[2 * lane + b] + lanes[3 * lane + b];
+}
+
+int64_t findInBin(const float* row, int64_t V, double max, double scale, double floor, int bin, int64_t k) {
+  for (int64_t i = 0; i < V; i++)
+    if (binOf(row[i], max, scale, floor) == bin && k-- == 0) return i;
+  return -1;
+}
+
+double expWeights(const float* row, int64_t V, double max, double invT, double floor, double* w, double* mass) {
+  double total = 0;
+  for (int64_t i = 0; i < V; i++) {
+    const float x = row[i];
+    if (!(x >= floor)) {
+      w[i] = 0;
+      continue;
+    }
+    const double d = (max - x) * invT;
+    const double e = expNeg(d);
+    w[i] = e;
+    total += e;
+    // sampler.ts also adds the e == 0 entries, a no-op; a NaN e lands in bucket 0 there as here.
+    if (mass && e != 0) {
+      const int32_t b = toInt32(d * gBucketsPerNat);
+      if (b >= 0 && b < gNumBuckets) mass[b] += e;
+    }
+  }
+  return total;
+}
+
+/** Bucket of an entry as sampler.ts computes it. */
+static inline int32_t bucketOf(float x, double max, double invT) { return toInt32((max - x) * invT * gBucketsPerNat); }
+
+int64_t collectBucket(const float* row, int64_t V, const double* w, double max, double invT, int bucket, int32_t* out) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < V; i++)
+    if (w[i] != 0 && bucketOf(row[i], max, invT) == bucket) out[count++] = static_cast<int32_t>(i);
+  return count;
+}
+
+int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, double invT, bool nucleus, int edge, double cutoff, double u) {
+  int64_t last = 0;
+  for (int64_t i = 0; i < V; i++) {
+    const double e = w[i];
+    if (e == 0) continue;
+    if (nucleus) {
+      const int32_t b = bucketOf(row[i], max, invT);
+      if (b > edge || (b == edge && row[i] < cutoff)) continue;
+    }
+    last = i;
+    u -= e;
+    if (u < 0) return i;
+  }
+  return last;  // rounding left u a hair above zero
+}
+
+double expSum(const float* row, int64_t V, double max) {
+  double s0 = 0, s1 = 0;
+  const int64_t n = V & ~int64_t{1};
+  for (int64_t i = 0; i < n; i += 2) {
+    s0 += expNeg(max - row[i]);
+    s1 += expNeg(max - row[i + 1]);
+  }
+  if (n < V) s0 += expNeg(max - row[n]);
+  return s0 + s1;
+}
+
+}  // namespace bs
