@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SamplingParams } from '../api.ts';
 import { expNeg } from './fast-exp.ts';
+import { cpuAddon } from '../../kernels/cpu/backend.ts';
 import { Rng } from './rng.ts';
 import { defaultSamplingParams, nativePasses, SamplerScratch, SequenceSampler } from './sampler.ts';
 import { topKIndices } from './top-k.ts';
@@ -251,25 +252,38 @@ test('the addon\'s sampling passes draw the same tokens and logprobs as the Java
   ];
   const native = new SamplerScratch(V, passes);
   const js = new SamplerScratch(V, null);
-  for (const [c, p] of cases.entries()) {
-    for (const [r, row] of rows.entries()) {
-      const a = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
-      const b = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
-      // A row with nothing finite to draw from makes both throw the same error.
-      const attempt = (s: SequenceSampler, scratch: SamplerScratch) => {
-        try {
-          return s.sample(row.slice(), 0, V, scratch);
-        } catch (e) {
-          return (e as Error).message;
+  // Both addon paths: AVX2 lanes, then the portable loops.
+  const addon = cpuAddon();
+  const { threads, avx2 } = addon.info();
+  for (const simd of avx2 ? [true, false] : [false]) {
+    addon.configure(threads, simd);
+    try {
+      compareAll(simd);
+    } finally {
+      addon.configure(threads, avx2);
+    }
+  }
+  function compareAll(simd: boolean): void {
+    for (const [c, p] of cases.entries()) {
+      for (const [r, row] of rows.entries()) {
+        const a = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
+        const b = sampler({ ...p, seed: 100 + c }, [1, 2, 3]);
+        // A row with nothing finite to draw from makes both throw the same error.
+        const attempt = (s: SequenceSampler, scratch: SamplerScratch) => {
+          try {
+            return s.sample(row.slice(), 0, V, scratch);
+          } catch (e) {
+            return (e as Error).message;
+          }
+        };
+        for (let step = 0; step < 4; step++) {
+          const ra = attempt(a, native);
+          const rb = attempt(b, js);
+          assert.deepEqual(ra, rb, `case ${c} row ${r} step ${step} simd ${simd}`);
+          if (typeof ra === 'string') break;
+          a.observe(ra.token);
+          b.observe(ra.token);
         }
-      };
-      for (let step = 0; step < 4; step++) {
-        const ra = attempt(a, native);
-        const rb = attempt(b, js);
-        assert.deepEqual(ra, rb, `case ${c} row ${r} step ${step}`);
-        if (typeof ra === 'string') break;
-        a.observe(ra.token);
-        b.observe(ra.token);
       }
     }
   }

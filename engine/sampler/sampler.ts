@@ -72,6 +72,7 @@ export class SamplerScratch {
   /** Bin counts: NUM_BUCKETS + 1 are read; the last entry is the never-counted bin the addon also fills. */
   readonly bucketCounts = new Int32Array(NUM_BUCKETS + 2);
   readonly laneCounts = new Int32Array(4 * LANE);
+  readonly laneSums = new Float64Array(4);
   /** Token ids of the top_p edge bucket (native path). */
   readonly edgeIds: Int32Array;
   /** @param passes the native passes (default: the addon's when built); null runs the JavaScript loops. */
@@ -211,7 +212,8 @@ export class SequenceSampler {
       if (nucleus) [edge, cutoff, total] = this.nucleusEdge(logits, offset, row, max, invT, topP * total, scratch);
       return passes.drawWeighted(logits, offset, V, w, max, invT, nucleus, edge, cutoff, this.rng.next() * total);
     }
-    let total = 0;
+    // Entry i adds into sum i % 4, summed as (s0 + s1) + (s2 + s3): the addon's AVX2 lanes do the same.
+    const sums = scratch.laneSums.fill(0);
     for (let i = 0; i < V; i++) {
       const x = row[i];
       if (!(x >= floor)) {
@@ -221,12 +223,13 @@ export class SequenceSampler {
       const d = (max - x) * invT;
       const e = expNeg(d);
       w[i] = e;
-      total += e;
+      sums[i & 3] += e;
       if (nucleus) {
         const b = (d * BUCKETS_PER_NAT) | 0;
         if (b < NUM_BUCKETS) mass[b] += e;
       }
     }
+    let total = sums[0] + sums[1] + (sums[2] + sums[3]);
     let edge = NUM_BUCKETS;
     let cutoff = -Infinity;
     if (nucleus) [edge, cutoff, total] = this.nucleusEdge(logits, offset, row, max, invT, topP * total, scratch);
@@ -372,15 +375,25 @@ export function logprobsOf(row: Float32Array, max: number, token: number, numTop
   if (passes) {
     sum = passes.expSum(row, 0, row.length, max);
   } else {
+    // Four sums, entry i into sum i % 4 (as the addon's AVX2 lanes): one would make each add wait.
     let s0 = 0;
     let s1 = 0;
-    const n = row.length & ~1;
-    for (let i = 0; i < n; i += 2) {
+    let s2 = 0;
+    let s3 = 0;
+    const n = row.length & ~3;
+    for (let i = 0; i < n; i += 4) {
       s0 += expNeg(max - row[i]);
       s1 += expNeg(max - row[i + 1]);
+      s2 += expNeg(max - row[i + 2]);
+      s3 += expNeg(max - row[i + 3]);
     }
-    if (n < row.length) s0 += expNeg(max - row[n]);
-    sum = s0 + s1;
+    for (let i = n; i < row.length; i++) {
+      const e = expNeg(max - row[i]);
+      if ((i & 3) === 0) s0 += e;
+      else if ((i & 3) === 1) s1 += e;
+      else s2 += e;
+    }
+    sum = s0 + s1 + (s2 + s3);
   }
   const logZ = max + Math.log(sum);
   const top = numTop > 0 ? topKIndices(row, 0, row.length, numTop).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];

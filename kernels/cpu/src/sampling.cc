@@ -1,9 +1,15 @@
 #include "sampling.h"
 
+#include "cpu.h"
+
 #include <atomic>
 #include <cmath>
 #include <mutex>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // Bit-identical results with the JavaScript sampler need IEEE double arithmetic exactly as written: no
 // fused multiply-adds (they would round once where JavaScript rounds twice).
@@ -88,11 +94,44 @@ int64_t rowArgmax(const float* row, int64_t V) {
   return -1;
 }
 
+#if defined(__x86_64__)
+/**
+ * binOf on four lanes into b[0..4): the overflow bin through min (which also maps a NaN t there), then
+ * the never-counted bin for lanes below the floor.
+ */
+__attribute__((target("avx2"))) static inline void binOf4(const float* x4, __m256d vmax, __m256d vscale, __m256d vfloor, __m256d vtop, int32_t* b) {
+  const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(x4));
+  const __m256d t = _mm256_min_pd(_mm256_mul_pd(_mm256_sub_pd(vmax, x), vscale), vtop);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(b), _mm256_cvttpd_epi32(t));
+  const int keep = _mm256_movemask_pd(_mm256_cmp_pd(x, vfloor, _CMP_GE_OQ));
+  if (keep != 0xf)
+    for (int l = 0; l < 4; l++)
+      if (!(keep >> l & 1)) b[l] = gNumBuckets + 1;
+}
+
+__attribute__((target("avx2"))) static void binCountsAvx2(const float* row, int64_t n, double max, double scale, double floor, int32_t* lanes, int lane) {
+  const __m256d vmax = _mm256_set1_pd(max), vscale = _mm256_set1_pd(scale), vfloor = _mm256_set1_pd(floor);
+  const __m256d vtop = _mm256_set1_pd(gNumBuckets);
+  for (int64_t i = 0; i < n; i += 4) {
+    int32_t b[4];
+    binOf4(row + i, vmax, vscale, vfloor, vtop, b);
+    lanes[b[0]]++;
+    lanes[lane + b[1]]++;
+    lanes[2 * lane + b[2]]++;
+    lanes[3 * lane + b[3]]++;
+  }
+}
+#endif
+
 void binCounts(const float* row, int64_t V, double max, double scale, double floor, int32_t* counts) {
   // Four histograms filled in turn and summed: a single one makes each increment wait on the last.
   const int lane = gNumBuckets + 2;
   std::vector<int32_t> lanes(4 * lane, 0);
   const int64_t n = V & ~int64_t{3};
+#if defined(__x86_64__)
+  if (useAvx2()) binCountsAvx2(row, n, max, scale, floor, lanes.data(), lane);
+  else
+#endif
   for (int64_t i = 0; i < n; i += 4)
     for (int l = 0; l < 4; l++) lanes[l * lane + binOf(row[i + l], max, scale, floor)]++;
   for (int64_t i = n; i < V; i++) lanes[binOf(row[i], max, scale, floor)]++;
@@ -105,9 +144,70 @@ int64_t findInBin(const float* row, int64_t V, double max, double scale, double 
   return -1;
 }
 
+#if defined(__x86_64__)
+// AVX2 without FMA (and fp-contract off above): every lane rounds exactly as the scalar code does.
+#define BS_AVX2_EXACT __attribute__((target("avx2")))
+
+/** expNeg on four lanes. */
+BS_AVX2_EXACT static inline __m256d expNeg4(__m256d d) {
+  const __m256d t = _mm256_mul_pd(d, _mm256_set1_pd(gScale));
+  const __m256d valid = _mm256_cmp_pd(t, _mm256_set1_pd(gLimit), _CMP_LT_OQ);
+  const __m128i j = _mm256_cvttpd_epi32(_mm256_and_pd(t, valid));  // invalid lanes read entry 0
+  const __m256d r = _mm256_mul_pd(_mm256_sub_pd(_mm256_cvtepi32_pd(j), t), _mm256_set1_pd(gLn2Step));
+  __m256d p = _mm256_add_pd(_mm256_set1_pd(0.5), _mm256_mul_pd(r, _mm256_set1_pd(1.0 / 6)));
+  p = _mm256_add_pd(_mm256_set1_pd(1), _mm256_mul_pd(r, p));
+  p = _mm256_add_pd(_mm256_set1_pd(1), _mm256_mul_pd(r, p));
+  const __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+  const __m256d e = _mm256_mul_pd(_mm256_mask_i32gather_pd(_mm256_setzero_pd(), gTab, j, all, 8), p);
+  // past the limit: 0; NaN: NaN
+  const __m256d nan = _mm256_and_pd(_mm256_cmp_pd(t, t, _CMP_UNORD_Q), _mm256_set1_pd(NAN));
+  return _mm256_blendv_pd(nan, e, valid);
+}
+
+BS_AVX2_EXACT static void expWeightsAvx2(const float* row, int64_t n, double max, double invT, double floor, double* w, double* lanes, double* mass) {
+  __m256d acc = _mm256_loadu_pd(lanes);
+  const __m256d vmax = _mm256_set1_pd(max), vinvT = _mm256_set1_pd(invT), vfloor = _mm256_set1_pd(floor);
+  for (int64_t i = 0; i < n; i += 4) {
+    const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(row + i));
+    const __m256d keep = _mm256_cmp_pd(x, vfloor, _CMP_GE_OQ);
+    const __m256d d = _mm256_mul_pd(_mm256_sub_pd(vmax, x), vinvT);
+    const __m256d e = _mm256_and_pd(expNeg4(_mm256_and_pd(d, keep)), keep);
+    _mm256_storeu_pd(w + i, e);
+    acc = _mm256_add_pd(acc, e);
+    if (mass) {
+      alignas(32) double ev[4], dv[4];
+      _mm256_store_pd(ev, e);
+      _mm256_store_pd(dv, d);
+      for (int l = 0; l < 4; l++)
+        if (ev[l] != 0) {
+          const int32_t b = toInt32(dv[l] * gBucketsPerNat);
+          if (b >= 0 && b < gNumBuckets) mass[b] += ev[l];
+        }
+    }
+  }
+  _mm256_storeu_pd(lanes, acc);
+}
+
+BS_AVX2_EXACT static void expSumAvx2(const float* row, int64_t n, double max, double* lanes) {
+  __m256d acc = _mm256_loadu_pd(lanes);
+  const __m256d vmax = _mm256_set1_pd(max);
+  for (int64_t i = 0; i < n; i += 4) acc = _mm256_add_pd(acc, expNeg4(_mm256_sub_pd(vmax, _mm256_cvtps_pd(_mm_loadu_ps(row + i)))));
+  _mm256_storeu_pd(lanes, acc);
+}
+#endif
+
 double expWeights(const float* row, int64_t V, double max, double invT, double floor, double* w, double* mass) {
-  double total = 0;
-  for (int64_t i = 0; i < V; i++) {
+  // Four sums, entry i into sum i % 4, added as (s0 + s1) + (s2 + s3): the order sampler.ts uses, and
+  // the lanes of one AVX2 vector.
+  double s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (useAvx2()) {
+    i = V & ~int64_t{3};
+    expWeightsAvx2(row, i, max, invT, floor, w, s, mass);
+  }
+#endif
+  for (; i < V; i++) {
     const float x = row[i];
     if (!(x >= floor)) {
       w[i] = 0;
@@ -116,14 +216,14 @@ double expWeights(const float* row, int64_t V, double max, double invT, double f
     const double d = (max - x) * invT;
     const double e = expNeg(d);
     w[i] = e;
-    total += e;
+    s[i & 3] += e;
     // sampler.ts also adds the e == 0 entries, a no-op; a NaN e lands in bucket 0 there as here.
     if (mass && e != 0) {
       const int32_t b = toInt32(d * gBucketsPerNat);
       if (b >= 0 && b < gNumBuckets) mass[b] += e;
     }
   }
-  return total;
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 /** Bucket of an entry as sampler.ts computes it. */
@@ -153,14 +253,16 @@ int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, d
 }
 
 double expSum(const float* row, int64_t V, double max) {
-  double s0 = 0, s1 = 0;
-  const int64_t n = V & ~int64_t{1};
-  for (int64_t i = 0; i < n; i += 2) {
-    s0 += expNeg(max - row[i]);
-    s1 += expNeg(max - row[i + 1]);
+  double s[4] = {0, 0, 0, 0};  // as in expWeights
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (useAvx2()) {
+    i = V & ~int64_t{3};
+    expSumAvx2(row, i, max, s);
   }
-  if (n < V) s0 += expNeg(max - row[n]);
-  return s0 + s1;
+#endif
+  for (; i < V; i++) s[i & 3] += expNeg(max - row[i]);
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 }  // namespace bs

@@ -24,7 +24,7 @@ void binCounts(const float* row, int64_t V, double max, double scale, double flo
 int64_t findInBin(const float* row, int64_t V, double max, double scale, double floor, int bin, int64_t k);
 /**
  * w[i] = exp(-(max - x_i) / T) for x_i >= floor (else 0); when mass is non-null, also the mass per exponent
- * bucket. Returns the sum of w.
+ * bucket. Returns the sum of w, summed as expSum sums.
  */
 double expWeights(const float* row, int64_t V, double max, double invT, double floor, double* w, double* mass);
 /** Indices of entries with w > 0 in exponent bucket `bucket`, written to out; returns their count. */
@@ -34,7 +34,7 @@ int64_t collectBucket(const float* row, int64_t V, const double* w, double max, 
  * nucleus is set so are buckets past `edge` and entries of the edge bucket below `cutoff`.
  */
 int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, double invT, bool nucleus, int edge, double cutoff, double u);
-/** Sum of exp(-(max - x_i)) (even and odd entries in two sums, then added, as logprobsOf does). */
+/** Sum of exp(-(max - x_i)): entry i into sum i % 4, then (s0 + s1) + (s2 + s3), as logprobsOf does. */
 double expSum(const float* row, int64_t V, double max);
 
 }  // namespace bs
