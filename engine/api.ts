@@ -28,6 +28,11 @@ export interface GenerateRequest {
   id: string;
   promptIds: number[];
   sampling: SamplingParams;
+  /**
+   * Logprobs of the prompt's own tokens (each given the tokens before it), with this many top
+   * entries per token; undefined = none. Sent once, in a 'prompt_logprobs' event before any token.
+   */
+  promptLogprobs?: number;
 }
 
 export interface TokenLogprob {
@@ -35,6 +40,17 @@ export interface TokenLogprob {
   token: string;
   logprob: number;
   top: { tokenId: number; token: string; logprob: number }[];
+}
+
+/**
+ * A prompt token's logprob. null where the model cannot predict the token: the first token, and for
+ * block models every token of the first block (it has no context block before it).
+ */
+export interface PromptTokenLogprob {
+  tokenId: number;
+  token: string;
+  logprob: number | null;
+  top: { tokenId: number; token: string; logprob: number }[] | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -47,6 +63,8 @@ export interface Usage {
 export type EngineEvent =
   /** The request left the queue and started computing (lets the server stop queue keep-alives). */
   | { type: 'started' }
+  /** The prompt's logprobs, one entry per prompt token (requests with promptLogprobs only). */
+  | { type: 'prompt_logprobs'; logprobs: PromptTokenLogprob[] }
   /**
    * New tokens. `text` is the UTF-8-safe text delta they complete (may be '' when a character or a
    * possible stop string is held back); logprobs has one entry per token when asked for.

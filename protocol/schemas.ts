@@ -162,8 +162,9 @@ const completionLogprobs: Schema = nullable({
   type: 'object',
   properties: {
     tokens: { type: 'array', items: { type: 'string' } },
-    token_logprobs: { type: 'array', items: { type: 'number' } },
-    top_logprobs: { type: 'array', items: { type: 'object', additionalProperties: { type: 'number' } } },
+    // null for prompt tokens the model cannot predict (echo with logprobs: the first token at least)
+    token_logprobs: { type: 'array', items: { type: ['number', 'null'] } },
+    top_logprobs: { type: 'array', items: { type: ['object', 'null'], additionalProperties: { type: 'number' } } },
     text_offset: { type: 'array', items: { type: 'integer' } },
   },
 });

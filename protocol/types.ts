@@ -72,8 +72,9 @@ export interface UsageWire {
 
 export interface CompletionLogprobs {
   tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Record<string, number>[];
+  /** null for prompt tokens (echo) that the model cannot predict: the first one, or a block model's first block. */
+  token_logprobs: (number | null)[];
+  top_logprobs: (Record<string, number> | null)[];
   text_offset: number[];
 }
 

@@ -99,6 +99,26 @@ describe('response rendering', () => {
     assert.deepEqual(echo.choices[0].prompt_token_ids, [80, 58, 32]);
   });
 
+  test('completions echo with logprobs: the prompt\'s entries first (the first token\'s null), then the generated ones', async () => {
+    const s = await server({ reply: 'ab' }, {}, { listen: false });
+    const payload = { prompt: 'PQ', max_tokens: 2, echo: true, logprobs: 1 };
+    const res = (await s.app.inject({ method: 'POST', url: '/v1/completions', payload })).json();
+    assert.equal(res.choices[0].text, 'PQab');
+    const l = res.choices[0].logprobs;
+    assert.deepEqual(l.tokens, ['P', 'Q', 'a', 'b']);
+    assert.equal(l.token_logprobs[0], null);
+    assert.equal(l.top_logprobs[0], null);
+    assert.ok(l.token_logprobs.slice(1).every((v: unknown) => typeof v === 'number' && v < 0));
+    assert.deepEqual(Object.keys(l.top_logprobs[1]), ['Q']);
+    assert.deepEqual(l.text_offset, [0, 1, 2, 3]);
+    // Streamed: the same entries, the prompt's in the chunk after the echoed text.
+    const sse = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { ...payload, stream: true } });
+    const chunks = parseSse(sse.body).data.slice(0, -1).map((d) => JSON.parse(d));
+    const streamed = chunks.flatMap((c) => c.choices[0]?.logprobs?.tokens ?? []);
+    assert.deepEqual(streamed, ['P', 'Q', 'a', 'b']);
+    assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), 'PQab');
+  });
+
   test('chat logprobs and return_token_ids', async () => {
     const s = await server({ reply: 'é!' }, {}, { listen: false });
     const res = (await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 1, return_token_ids: true } })).json();

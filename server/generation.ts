@@ -63,7 +63,9 @@ export class Generation {
         const sampling = { ...this.req.sampling };
         // Choices of one request must differ even with a seed: choice j uses seed + j.
         if (sampling.seed !== undefined && this.req.n > 1) sampling.seed = ((sampling.seed + (c % this.req.n)) % SEED_SPACE);
-        const stream = this.engine.submit({ id: this.engineIds[c], promptIds: this.req.prompts[this.promptOf(c)].ids, sampling });
+        const promptIds = this.req.prompts[this.promptOf(c)].ids;
+        const promptLogprobs = this.req.promptLogprobs;
+        const stream = this.engine.submit({ id: this.engineIds[c], promptIds, sampling, ...(promptLogprobs !== undefined ? { promptLogprobs } : {}) });
         this.state.track(this.engineIds[c], this.engine);
         this.streams.push(stream);
       }

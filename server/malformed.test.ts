@@ -45,7 +45,6 @@ const cases: Case[] = [
   { name: 'prompt empty', url: '/v1/completions', payload: completion({ prompt: '' }), status: 400, param: 'prompt' },
   { name: 'stream_options without stream', url: '/v1/chat/completions', payload: chat({ stream_options: { include_usage: true } }), status: 400, param: 'stream_options' },
   { name: 'top_logprobs without logprobs', url: '/v1/chat/completions', payload: chat({ top_logprobs: 2 }), status: 400, param: 'top_logprobs' },
-  { name: 'echo with logprobs', url: '/v1/completions', payload: completion({ echo: true, logprobs: 1 }), status: 400, param: 'echo' },
   { name: 'prompt beyond context', url: '/v1/completions', payload: completion({ prompt: 'x'.repeat(CONTEXT + 10) }), status: 400, param: 'prompt', code: 'context_length_exceeded' },
   { name: 'messages beyond context', url: '/v1/chat/completions', payload: chat({ messages: [{ role: 'user', content: 'x'.repeat(CONTEXT) }] }), status: 400, param: 'messages', code: 'context_length_exceeded' },
   { name: 'max_tokens beyond context', url: '/v1/completions', payload: completion({ max_tokens: CONTEXT }), status: 400, param: 'max_tokens', code: 'context_length_exceeded' },

@@ -29,6 +29,8 @@ export interface PreparedRequest {
   returnTokenIds: boolean;
   /** Completions: top-logprobs count; chat: top_logprobs when logprobs is true. undefined = none. */
   logprobs: number | undefined;
+  /** Completions with echo and logprobs: the prompt's logprobs too, with this many top entries. */
+  promptLogprobs?: number;
   user?: string;
 }
 
@@ -54,9 +56,6 @@ export function prepareCompletion(body: CompletionRequest, ctx: PrepareContext):
   else if (raw.every((p) => typeof p === 'string')) prompts = (raw as string[]).map((t) => ({ ids: tok.encode(t), text: t }));
   else if (raw.every((p) => typeof p === 'number')) prompts = [idsPrompt(raw as number[], ctx, 'prompt')];
   else prompts = (raw as number[][]).map((ids, i) => idsPrompt(ids, ctx, `prompt[${i}]`));
-  if (body.echo && body.logprobs !== undefined) {
-    throw new ApiError('unsupported_parameter', 'echo together with logprobs needs prompt logprobs, which this server does not compute.', 'echo');
-  }
   const n = body.n ?? 1;
   const maxTokensDefault = COMPLETIONS_DEFAULT_MAX_TOKENS;
   return {
@@ -70,6 +69,7 @@ export function prepareCompletion(body: CompletionRequest, ctx: PrepareContext):
     echo: body.echo === true,
     returnTokenIds: body.return_token_ids === true,
     logprobs: body.logprobs,
+    promptLogprobs: body.echo === true ? body.logprobs : undefined,
     user: body.user,
   };
 }

@@ -53,6 +53,25 @@ describe('server + real engine (demo model, reference backend)', () => {
     assert.equal(choice.text, b.choices[0].text, 'temperature 0 gives the same text twice');
   });
 
+  test('echo + logprobs (what evaluation harnesses send): every prompt token scored, the unpredictable ones null', async () => {
+    const prompt = 'The quick brown fox jumps';
+    const res = await client.completions.create({ model: engine.info.modelName, prompt, max_tokens: 1, temperature: 0, echo: true, logprobs: 2 });
+    const lp = res.choices[0]!.logprobs!;
+    const promptTokens = res.usage!.prompt_tokens;
+    assert.equal(lp.tokens!.length, promptTokens + 1);
+    assert.ok(res.choices[0]!.text.startsWith(prompt));
+    // The first token always lacks a logprob; a block model cannot predict any token of its first block
+    // of 4 (how many prompt tokens that holds depends on first-block padding).
+    const values = lp.token_logprobs!;
+    const unpredictable = values.findIndex((v) => v !== null);
+    assert.ok(engine.info.kind === 'block' ? unpredictable >= 1 && unpredictable <= 4 : unpredictable === 1, `${unpredictable} leading nulls`);
+    values.forEach((v, i) => {
+      if (i < unpredictable) assert.equal(v, null, `token ${i}`);
+      else assert.ok(typeof v === 'number' && v <= 0, `token ${i}: ${v}`);
+    });
+    lp.top_logprobs!.forEach((t, i) => assert.equal(t === null, i < unpredictable, `top_logprobs[${i}]`));
+  });
+
   test('chat stream: role first, finish chunk, usage matches /tokenize of the templated prompt', async () => {
     const messages = [{ role: 'user' as const, content: 'Hello' }];
     const stream = await client.chat.completions.create({ model: engine.info.modelName, messages, max_tokens: 5, stream: true, stream_options: { include_usage: true } });

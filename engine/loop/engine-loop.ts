@@ -7,11 +7,11 @@
 // The caller allocates the runner's cache before constructing the loop:
 //   runner.allocateCache(numPages * pageSize, maxNumSeqs)   (numPagesFor() sizes numPages from MiB)
 import { EngineRequestError } from '../api.ts';
-import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, TokenizerLike, TokenLogprob } from '../api.ts';
+import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, PromptTokenLogprob, TokenizerLike, TokenLogprob } from '../api.ts';
 import { RequestStream } from './request-stream.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import type { Runner, StepOutput } from '../runner-api.ts';
-import { SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
+import { logprobsOf, rowMax, SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
 import type { StepPlan } from '../scheduler/plan.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { Sequence } from '../scheduler/sequence.ts';
@@ -66,6 +66,8 @@ interface LiveRequest {
 export class EngineLoop implements Engine {
   readonly scheduler: Scheduler;
   private readonly live = new Map<string, LiveRequest>();
+  /** Requests whose prompt logprobs are still to be computed (at the start of the next step). */
+  private readonly toScore: string[] = [];
   private scratch: SamplerScratch;
   private readonly contextLength: number;
   private readonly options: EngineLoopOptions;
@@ -127,6 +129,7 @@ export class EngineLoop implements Engine {
     if (!s.ignoreEos) live.stopIds.add(this.runner.info.eosTokenId);
     this.live.set(req.id, live);
     this.scheduler.add(req.id, req.promptIds);
+    if (req.promptLogprobs !== undefined) this.toScore.push(req.id);
     this.kick();
     return live.stream;
   }
@@ -186,6 +189,10 @@ export class EngineLoop implements Engine {
     if (!(s.minP >= 0 && s.minP <= 1)) bad(`minP must be in [0, 1], got ${s.minP}`);
     if (!(s.repetitionPenalty > 0)) bad(`repetitionPenalty must be > 0, got ${s.repetitionPenalty}`);
     if (s.logprobs !== undefined && !(Number.isInteger(s.logprobs) && s.logprobs >= 0)) bad(`logprobs must be a non-negative integer`);
+    if (req.promptLogprobs !== undefined) {
+      if (!(Number.isInteger(req.promptLogprobs) && req.promptLogprobs >= 0)) bad(`promptLogprobs must be a non-negative integer`);
+      if (!this.runner.scoreTokens) bad('this model runner cannot compute prompt logprobs');
+    }
   }
 
   private kick(): void {
@@ -213,6 +220,20 @@ export class EngineLoop implements Engine {
   }
 
   private async step(): Promise<void> {
+    // Prompt logprobs first: their event must precede the request's first token, and the runner
+    // serves one call at a time.
+    while (this.toScore.length) {
+      const live = this.live.get(this.toScore.shift()!);
+      if (!live) continue; // aborted meanwhile
+      let event: EngineEvent;
+      try {
+        event = { type: 'prompt_logprobs', logprobs: await this.promptLogprobs(live.req) };
+      } catch (e) {
+        this.die(e);
+        return;
+      }
+      if (this.live.get(live.req.id) === live) live.stream.push(event);
+    }
     const plan = this.scheduler.schedule();
     for (const id of plan.started) this.live.get(id)?.stream.push({ type: 'started' });
     for (const id of plan.outOfCache) this.finishNow(id, 'length');
@@ -293,6 +314,28 @@ export class EngineLoop implements Engine {
     const text = this.drain(live);
     this.scheduler.finish(id);
     this.end(live, text ? { type: 'finished', reason, usage, text } : { type: 'finished', reason, usage });
+  }
+
+  /**
+   * Each prompt token's log-softmax under the logits that predict it, from one teacher-forced pass over
+   * the prompt as the model is fed it (with the scheduler's first-block padding, which gets no entries).
+   */
+  private async promptLogprobs(req: GenerateRequest): Promise<PromptTokenLogprob[]> {
+    const pad = this.scheduler.padFor(req.promptIds.length);
+    const fed = [...new Array<number>(pad).fill(0), ...req.promptIds];
+    const { logits, first } = await this.runner.scoreTokens!(fed);
+    const V = this.runner.info.vocabSize;
+    const numTop = req.promptLogprobs!;
+    return req.promptIds.map((tokenId, i) => {
+      const row = pad + i - first;
+      const entry: PromptTokenLogprob = { tokenId, token: this.tokenizer.decode([tokenId]), logprob: null, top: null };
+      if (row < 0 || (row + 1) * V > logits.length) return entry;
+      const x = logits.subarray(row * V, (row + 1) * V);
+      const lp = logprobsOf(x, rowMax(x), tokenId, numTop, this.scratch.passes);
+      entry.logprob = lp.logprob;
+      entry.top = lp.top.map((t) => ({ tokenId: t.tokenId, token: this.tokenizer.decode([t.tokenId]), logprob: t.logprob }));
+      return entry;
+    });
   }
 
   private renderLogprobs(token: number, r: SampleResult): TokenLogprob {

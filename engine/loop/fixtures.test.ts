@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TokenizerLike } from '../api.ts';
+import type { EngineEvent, TokenizerLike } from '../api.ts';
 import { makeBackend } from '../backends.ts';
 import { buildModel } from '../model/load.ts';
 import { resolveModel } from '../resolve.ts';
@@ -111,5 +111,78 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
     const out = await Promise.all(runs);
     assert.deepEqual(out[2].tokens, ref.tokens);
     await batch.close();
+  });
+}
+
+// ---- prompt logprobs (completions echo + logprobs) ----
+
+interface ScoreCase {
+  input_ids: number[];
+  logits: string;
+  shape: [number, number];
+}
+
+/** Log-softmax of one row, in float64. */
+function logSoftmax(row: Float32Array): Float64Array {
+  let m = -Infinity;
+  for (const v of row) m = Math.max(m, v);
+  let z = 0;
+  for (const v of row) z += Math.exp(v - m);
+  const lz = m + Math.log(z);
+  return Float64Array.from(row, (v) => v - lz);
+}
+
+function promptLogprobsOf(events: EngineEvent[]) {
+  const e = events.filter((x) => x.type === 'prompt_logprobs');
+  assert.equal(e.length, 1, 'exactly one prompt_logprobs event');
+  assert.ok(events.indexOf(e[0]!) < events.findIndex((x) => x.type === 'token'), 'prompt logprobs come before the first token');
+  return (e[0] as Extract<EngineEvent, { type: 'prompt_logprobs' }>).logprobs;
+}
+
+for (const fixture of ['vanilla_tiny', 'block_tiny']) {
+  const dir = join(root, fixture);
+  const present = existsSync(join(dir, 'expected.json'));
+  test(`${fixture}: prompt logprobs equal the reference's teacher-forced log-softmax`, { skip: !present && 'fixture missing' }, async () => {
+    const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { score: ScoreCase[]; generate: GenerateCase[] };
+    // The reference's teacher-forced pass uses training positions: the contiguous mode of the block model.
+    const g = e.generate.find((x) => x.position_mode !== 'reference') ?? e.generate[0]!;
+    const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 });
+    const first = fixture === 'block_tiny' ? 4 : 1; // a block model cannot predict its first block
+    for (const [k, sc] of e.score.entries()) {
+      const raw = readFileSync(join(dir, sc.logits));
+      const ref = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      const V = sc.shape[1];
+      const r = await collect(engine.submit({ id: `s${k}`, promptIds: sc.input_ids, promptLogprobs: 3, sampling: defaultSamplingParams({ maxTokens: 1 }) }));
+      const lps = promptLogprobsOf(r.events);
+      assert.equal(lps.length, sc.input_ids.length);
+      lps.forEach((lp, i) => {
+        assert.equal(lp.tokenId, sc.input_ids[i]);
+        if (i < first) {
+          assert.equal(lp.logprob, null, `token ${i} has no logprob`);
+          return;
+        }
+        const expected = logSoftmax(ref.subarray((i - first) * V, (i - first + 1) * V));
+        assert.ok(Math.abs(lp.logprob! - expected[sc.input_ids[i]!]!) < 1e-4, `case ${k} token ${i}: ${lp.logprob} vs ${expected[sc.input_ids[i]!]}`);
+        const best = [...expected.keys()].sort((a, b) => expected[b]! - expected[a]!).slice(0, 3);
+        assert.deepEqual(lp.top!.map((t) => t.tokenId), best, `case ${k} token ${i}: top 3`);
+        lp.top!.forEach((t) => assert.ok(Math.abs(t.logprob - expected[t.tokenId]!) < 1e-4));
+      });
+    }
+    await engine.close();
+  });
+
+  test(`${fixture}: a prompt token's logprob equals the one it got when it was generated`, { skip: !present && 'fixture missing' }, async () => {
+    const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { generate: GenerateCase[] };
+    // Every position mode and padding the fixture has (the block model's 'reference' mode included).
+    for (const g of e.generate.filter((x, i, all) => all.findIndex((y) => y.position_mode === x.position_mode && y.pad_first_block === x.pad_first_block) === i)) {
+      const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 });
+      const gen = await collect(engine.submit({ id: 'g', promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: 12, logprobs: 0, ignoreEos: true }) }));
+      const genLps = gen.events.flatMap((x) => (x.type === 'token' ? x.logprobs ?? [] : []));
+      const again = await collect(engine.submit({ id: 'p', promptIds: [...g.prompt_ids, ...gen.tokens], promptLogprobs: 0, sampling: defaultSamplingParams({ maxTokens: 1 }) }));
+      const lps = promptLogprobsOf(again.events).slice(g.prompt_ids.length);
+      assert.equal(lps.length, genLps.length);
+      lps.forEach((lp, j) => assert.ok(Math.abs(lp.logprob! - genLps[j]!.logprob) < 1e-4, `${g.position_mode} pad=${g.pad_first_block}: generated token ${j}: ${lp.logprob} vs ${genLps[j]!.logprob}`));
+      await engine.close();
+    }
   });
 }

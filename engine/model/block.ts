@@ -177,10 +177,24 @@ export class BlockModel implements Runner {
   }
 
   /**
-   * Teacher-forced logits of a sequence whose length is a multiple of L, with contiguous window
-   * positions 0..R+L-2 as in training: row j predicts ids[L + j] (block 0 is never predicted).
+   * Prompt logprobs: score() with the window positions decoding uses (positionMode), so a prompt
+   * token's logits equal those it would get had it been generated. A last partial block is completed
+   * with token 0 and its extra rows dropped: the token decoder is causal, so they change nothing before.
    */
-  async score(ids: number[]): Promise<Float32Array> {
+  async scoreTokens(ids: number[]): Promise<{ logits: Float32Array; first: number }> {
+    const L = this.L, V = this.spec.vocabSize;
+    if (ids.length <= L) return { logits: new Float32Array(0), first: L };
+    const padded = [...ids, ...new Array((L - (ids.length % L)) % L).fill(0)];
+    const logits = await this.score(padded, 'decoding');
+    return { logits: logits.slice(0, (ids.length - L) * V), first: L };
+  }
+
+  /**
+   * Teacher-forced logits of a sequence whose length is a multiple of L: row j predicts ids[L + j]
+   * (block 0 is never predicted). Window positions are 0..R+L-2 as in training, or with 'decoding'
+   * those execute() uses (they differ in the 'reference' position mode).
+   */
+  async score(ids: number[], positionsFor: 'training' | 'decoding' = 'training'): Promise<Float32Array> {
     const L = this.L, R = this.R, W = this.windowLength, d = this.spec.blockDecoder.hiddenSize;
     if (ids.length % L !== 0 || ids.length < 2 * L) throw new Error(`score: length ${ids.length} must be a multiple of ${L} and at least ${2 * L}`);
     const nb = ids.length / L;
@@ -207,7 +221,7 @@ export class BlockModel implements Runner {
       for (let w = 0; w < nb - 1; w++) {
         b.gatherRows(xt, expansion, Int32Array.from({ length: R }, (_, r) => w * R + r), w * W, d);
         b.gatherRows(xt, this.tokenEmbed, Int32Array.from(ids.slice((w + 1) * L, (w + 1) * L + L - 1)), w * W + R);
-        for (let r = 0; r < W; r++) { positions.push(r); rowSeq.push(w); rowCtx.push(r + 1); }
+        for (let r = 0; r < W; r++) { positions.push(positionsFor === 'decoding' ? this.localPosition(r) : r); rowSeq.push(w); rowCtx.push(r + 1); }
       }
       const windows = Array.from({ length: nb - 1 }, (_, w) => Array.from({ length: W }, (_, r) => w * W + r));
       this.tokenStack.forward({

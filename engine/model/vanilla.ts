@@ -83,6 +83,13 @@ export class VanillaModel implements Runner {
     }
   }
 
+  async scoreTokens(ids: number[]): Promise<{ logits: Float32Array; first: number }> {
+    const V = this.spec.vocabSize;
+    if (ids.length < 2) return { logits: new Float32Array(0), first: 1 };
+    // The last row predicts the token after the sequence: not part of it.
+    return { logits: (await this.score(ids)).slice(0, (ids.length - 1) * V), first: 1 };
+  }
+
   private freeCache(): void {
     for (const c of this.cache ?? []) { this.backend.free(c.k); this.backend.free(c.v); }
     this.cache = null;

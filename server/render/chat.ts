@@ -42,6 +42,7 @@ export class ChatRenderer implements Renderer<ChatCompletionChunk, ChatCompletio
     const req = this.gen.req;
     switch (event.type) {
       case 'started':
+      case 'prompt_logprobs': // chat has no echo, so never asks for them
       case 'error':
         return [];
       case 'token': {

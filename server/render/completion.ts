@@ -1,5 +1,5 @@
 // Engine events -> OpenAI `text_completion` objects: streamed chunks or the whole response.
-import type { EngineEvent, TokenLogprob } from '../../engine/api.ts';
+import type { EngineEvent, PromptTokenLogprob, TokenLogprob } from '../../engine/api.ts';
 import type { Completion, CompletionChoice, CompletionLogprobs } from '../../protocol/types.ts';
 import type { Generation } from '../generation.ts';
 import { usageOf, type Renderer } from './usage.ts';
@@ -57,6 +57,17 @@ export class CompletionRenderer implements Renderer<Completion, Completion> {
       case 'started':
       case 'error':
         return [];
+      case 'prompt_logprobs': {
+        // Echo with logprobs: the prompt's entries come first, offsets counted from the prompt's start.
+        if (!st.logprobs) return [];
+        const part = this.promptPart(event.logprobs);
+        const all = st.logprobs;
+        all.tokens.unshift(...part.tokens);
+        all.token_logprobs.unshift(...part.token_logprobs);
+        all.top_logprobs.unshift(...part.top_logprobs);
+        all.text_offset.unshift(...part.text_offset);
+        return [this.wrap([this.choice(c, '', { logprobs: part })])];
+      }
       case 'token': {
         const lp = event.logprobs && st.logprobs ? this.appendLogprobs(st, event.logprobs) : null;
         st.text += event.text;
@@ -93,6 +104,19 @@ export class CompletionRenderer implements Renderer<Completion, Completion> {
     all.token_logprobs.push(...part.token_logprobs);
     all.top_logprobs.push(...part.top_logprobs);
     all.text_offset.push(...part.text_offset);
+    return part;
+  }
+
+  private promptPart(lps: PromptTokenLogprob[]): CompletionLogprobs {
+    const part: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+    let offset = 0;
+    for (const lp of lps) {
+      part.tokens.push(lp.token);
+      part.token_logprobs.push(lp.logprob);
+      part.top_logprobs.push(lp.top ? Object.fromEntries(lp.top.map((t) => [t.token, t.logprob])) : null);
+      part.text_offset.push(offset);
+      offset += lp.token.length;
+    }
     return part;
   }
 

@@ -188,6 +188,19 @@ export class FakeEngine implements Engine {
   private async produce(a: Active): Promise<void> {
     const { sampling, promptIds } = a.req;
     a.out.push({ type: 'started' });
+    if (a.req.promptLogprobs !== undefined) {
+      // Like a model: the first prompt token has none, each later one is given its predecessors.
+      const numTop = a.req.promptLogprobs;
+      a.out.push({
+        type: 'prompt_logprobs',
+        logprobs: promptIds.map((id, i) => {
+          const token = this.tokenizer.decode([id]);
+          if (i === 0) return { tokenId: id, token, logprob: null, top: null };
+          const lp = this.fakeLogprob(id, i, numTop);
+          return { tokenId: id, token, logprob: lp.logprob, top: lp.top };
+        }),
+      });
+    }
     if (this.opts.firstTokenDelayMs > 0) await this.sleep(a, this.opts.firstTokenDelayMs);
     const decoder = new IncrementalText(this.tokenizer);
     const maxStop = Math.max(0, ...sampling.stop.map((s) => s.length));
