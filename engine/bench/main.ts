@@ -45,6 +45,8 @@ export interface BenchRun {
   bytes_per_token: number;
   roofline_tokens_per_s: number;
   roofline_fraction: number;
+  /** Machine probes just before and just after this run; the roofline uses the higher of each. */
+  probes: { peak_gflops: [number, number]; triad_gbs: [number, number] };
 }
 
 /** KV bytes one sequence of `tokens` needs, and the weights' bytes, from the shapes. */
@@ -71,7 +73,16 @@ export function autoBatch(spec: ModelSpec, tokens: number, weightBytes: number, 
   return best;
 }
 
-async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32', prompt: number, gen: number, batch: number, peaks: { peak_gflops: number; triad_gbs: number }): Promise<BenchRun> {
+interface Peaks { peak_gflops: number; triad_gbs: number }
+
+/** Peak FLOP/s and triad bandwidth now (they swing on a shared machine: probed around every run). */
+async function probe(log: (s: string) => void): Promise<Peaks & { threads: number }> {
+  const m = await measureMachine(log);
+  if (m.peak_gflops === null || m.triad_gbs === null) throw new UsageError('machine peaks need the native CPU addon (npm install builds it)');
+  return { peak_gflops: m.peak_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
+}
+
+async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32', prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
   const spec = presetSpec(preset);
   const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
   const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
@@ -81,6 +92,7 @@ async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32
     temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
     logitBias: {}, stop: [], stopTokenIds: [], maxTokens: gen, ignoreEos: true,
   };
+  let closed = false;
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 20);
   try {
@@ -94,18 +106,25 @@ async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32
       }
     }));
     const wall = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    await engine.close();
+    closed = true;
+    // The higher probe of each kind bounds the run: a busy-moment probe must not flatter the fraction.
+    const after = await probe(log);
+    const peak = Math.max(before.peak_gflops, after.peak_gflops), triad = Math.max(before.triad_gbs, after.triad_gbs);
     const cost = tokenCost(spec, prompt, gen, batch, dtype === 'bf16' ? 2 : 4);
-    const roof = rooflineTokensPerSecond(cost, peaks.peak_gflops, peaks.triad_gbs);
+    const roof = rooflineTokensPerSecond(cost, peak, triad);
     const tps = generated / wall;
     return {
       model: preset, backend, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
       peak_mem_mb: peakRss / 2 ** 20, step_fill: engine.stats().stepFill,
       flops_per_token: cost.flopsPerToken, bytes_per_token: cost.bytesPerToken,
       roofline_tokens_per_s: roof, roofline_fraction: tps / roof,
+      probes: { peak_gflops: [before.peak_gflops, after.peak_gflops], triad_gbs: [before.triad_gbs, after.triad_gbs] },
     };
   } finally {
     clearInterval(sampler);
-    await engine.close();
+    if (!closed) await engine.close();
   }
 }
 
@@ -147,24 +166,26 @@ export async function runBench(argv: string[]): Promise<number> {
     : batchArg.split(',').map((b) => intArg(b.trim(), '--batch', 1));
 
   const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
-  log('measuring machine peaks (FMA throughput, triad bandwidth)...');
-  const m = await measureMachine(log);
-  if (m.peak_gflops === null || m.triad_gbs === null) throw new UsageError('machine peaks need the native CPU addon (npm install builds it)');
-  const peaks = { peak_gflops: m.peak_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
+  log('measuring machine peaks (FMA throughput, triad bandwidth), again after every run...');
+  let peaks = await probe(log);
+  const first = peaks;
   log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
   const runs: BenchRun[] = [];
   for (const m of models) {
     for (const batch of batchesFor(m)) {
       log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights ...`);
-      const r = await runOne(m, backend, dtype, prompt, gen, batch, peaks);
+      const r = await runOne(m, backend, dtype, prompt, gen, batch, peaks, log);
       runs.push(r);
+      peaks = { ...peaks, peak_gflops: r.probes.peak_gflops[1], triad_gbs: r.probes.triad_gbs[1] };
+      const [t0, t1] = r.probes.triad_gbs, [p0, p1] = r.probes.peak_gflops;
       log(`  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`);
+      log(`  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s (the higher of each bounds the run)`);
       log(`  ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s, achieved ${(r.roofline_fraction * 100).toFixed(1)}%`);
     }
   }
   const best = (m: string) => Math.max(...runs.filter((r) => r.model === m).map((r) => r.tokens_per_s));
   const ratio = o.vs ? best(o.preset) / best(o.vs) : null;
   if (ratio !== null) log(`ratio ${o.preset} / ${o.vs}: ${ratio.toFixed(2)}x (best batch of each)`);
-  if (o.json) process.stdout.write(JSON.stringify({ machine: peaks, runs, ratio }) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ machine: first, runs, ratio }) + '\n');
   return 0;
 }
