@@ -229,27 +229,95 @@ double expWeights(const float* row, int64_t V, double max, double invT, double f
 /** Bucket of an entry as sampler.ts computes it. */
 static inline int32_t bucketOf(float x, double max, double invT) { return toInt32((max - x) * invT * gBucketsPerNat); }
 
-int64_t collectBucket(const float* row, int64_t V, const double* w, double max, double invT, int bucket, int32_t* out) {
+#if defined(__x86_64__)
+/**
+ * Lanes of row[i .. i + 4) that may hold entries of buckets [lo, hi) with w != 0, as a 4-bit mask: a
+ * superset (a NaN t passes, as its bucket is 0), which callers then check exactly with bucketOf.
+ */
+__attribute__((target("avx2"))) static inline int candidates4(const float* row, const double* w, int64_t i, __m256d vmax, __m256d vinvT, __m256d vbpn, __m256d lo, __m256d hi) {
+  const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(row + i));
+  const __m256d t = _mm256_mul_pd(_mm256_mul_pd(_mm256_sub_pd(vmax, x), vinvT), vbpn);
+  const __m256d nonzero = _mm256_cmp_pd(_mm256_loadu_pd(w + i), _mm256_setzero_pd(), _CMP_NEQ_UQ);
+  const __m256d outside = _mm256_or_pd(_mm256_cmp_pd(t, lo, _CMP_LT_OQ), _mm256_cmp_pd(t, hi, _CMP_GE_OQ));
+  return _mm256_movemask_pd(_mm256_andnot_pd(outside, nonzero));
+}
+
+__attribute__((target("avx2,bmi"))) static int64_t collectBucketAvx2(const float* row, int64_t n, const double* w, double max, double invT, int bucket, int32_t* out) {
+  const __m256d vmax = _mm256_set1_pd(max), vinvT = _mm256_set1_pd(invT), vbpn = _mm256_set1_pd(gBucketsPerNat);
+  const __m256d lo = _mm256_set1_pd(bucket), hi = _mm256_set1_pd(bucket + 1.0);
   int64_t count = 0;
-  for (int64_t i = 0; i < V; i++)
+  for (int64_t i = 0; i < n; i += 4)
+    for (int m = candidates4(row, w, i, vmax, vinvT, vbpn, lo, hi); m; m &= m - 1) {
+      const int64_t k = i + __builtin_ctz(m);
+      if (bucketOf(row[k], max, invT) == bucket) out[count++] = static_cast<int32_t>(k);
+    }
+  return count;
+}
+#endif
+
+int64_t collectBucket(const float* row, int64_t V, const double* w, double max, double invT, int bucket, int32_t* out) {
+  int64_t count = 0, i = 0;
+#if defined(__x86_64__)
+  if (useAvx2()) {
+    i = V & ~int64_t{3};
+    count = collectBucketAvx2(row, i, w, max, invT, bucket, out);
+  }
+#endif
+  for (; i < V; i++)
     if (w[i] != 0 && bucketOf(row[i], max, invT) == bucket) out[count++] = static_cast<int32_t>(i);
   return count;
 }
 
-int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, double invT, bool nucleus, int edge, double cutoff, double u) {
+namespace {
+/** The inverse-CDF walk of drawWeighted, resumable across its vector and scalar parts. */
+struct Walk {
+  double u;
   int64_t last = 0;
-  for (int64_t i = 0; i < V; i++) {
-    const double e = w[i];
-    if (e == 0) continue;
-    if (nucleus) {
-      const int32_t b = bucketOf(row[i], max, invT);
-      if (b > edge || (b == edge && row[i] < cutoff)) continue;
-    }
+  /** Takes entry i (already known to be in); true when the draw lands on it. */
+  bool take(int64_t i, double e) {
     last = i;
     u -= e;
-    if (u < 0) return i;
+    return u < 0;
   }
-  return last;  // rounding left u a hair above zero
+};
+}  // namespace
+
+static inline bool outsideNucleus(float x, double max, double invT, int edge, double cutoff) {
+  const int32_t b = bucketOf(x, max, invT);
+  return b > edge || (b == edge && x < cutoff);
+}
+
+#if defined(__x86_64__)
+/** The nucleus part of drawWeighted over [0, n): lanes past the edge bucket are skipped four at a time. */
+__attribute__((target("avx2,bmi"))) static int64_t drawNucleusAvx2(const float* row, int64_t n, const double* w, double max, double invT, int edge, double cutoff, Walk& walk) {
+  const __m256d vmax = _mm256_set1_pd(max), vinvT = _mm256_set1_pd(invT), vbpn = _mm256_set1_pd(gBucketsPerNat);
+  const __m256d lo = _mm256_set1_pd(-INFINITY), hi = _mm256_set1_pd(edge + 1.0);
+  for (int64_t i = 0; i < n; i += 4)
+    for (int m = candidates4(row, w, i, vmax, vinvT, vbpn, lo, hi); m; m &= m - 1) {
+      const int64_t k = i + __builtin_ctz(m);
+      if (!outsideNucleus(row[k], max, invT, edge, cutoff) && walk.take(k, w[k])) return k;
+    }
+  return -1;
+}
+#endif
+
+int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, double invT, bool nucleus, int edge, double cutoff, double u) {
+  Walk walk{u};
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (nucleus && useAvx2()) {
+    i = V & ~int64_t{3};
+    const int64_t hit = drawNucleusAvx2(row, i, w, max, invT, edge, cutoff, walk);
+    if (hit >= 0) return hit;
+  }
+#endif
+  for (; i < V; i++) {
+    const double e = w[i];
+    if (e == 0) continue;
+    if (nucleus && outsideNucleus(row[i], max, invT, edge, cutoff)) continue;
+    if (walk.take(i, e)) return i;
+  }
+  return walk.last;  // rounding left u a hair above zero
 }
 
 double expSum(const float* row, int64_t V, double max) {
