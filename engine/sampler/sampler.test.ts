@@ -44,6 +44,20 @@ test('top-k selection equals a full sort, ties to the lower id', () => {
   const ref = [...row.keys()].sort((a, b) => row[b] - row[a] || a - b);
   for (const k of [1, 5, 50, 700]) assert.deepEqual(topKIndices(row, 0, row.length, k), ref.slice(0, k));
   assert.deepEqual(topKIndices(row, 0, row.length, 10, 29.5), ref.filter((i) => row[i] >= 29.5).slice(0, 10));
+  // The addon's selection (heap plus an eight-wide skip), at an offset, with NaN and a tail past a multiple of 8.
+  const passes = nativePasses();
+  if (!passes) return;
+  const padded = new Float32Array(3 + row.length + 5);
+  padded.set(row, 3);
+  padded[3 + 17] = NaN;
+  const refN = ref.filter((i) => i !== 17);
+  for (const k of [1, 5, 50, 700, 5000, 6000]) {
+    const out = new Int32Array(Math.min(k, row.length));
+    const n = passes.topK(padded, 3, row.length, k, -Infinity, out);
+    assert.deepEqual(Array.from(out.subarray(0, n)), refN.slice(0, k), `k=${k}`);
+  }
+  const out = new Int32Array(10);
+  assert.deepEqual(Array.from(out.subarray(0, passes.topK(padded, 3, row.length, 10, 29.5, out))), refN.filter((i) => row[i] >= 29.5).slice(0, 10));
 });
 
 test('temperature 0 is argmax with ties to the lowest id', () => {

@@ -167,7 +167,7 @@ export class SequenceSampler {
     const topP = p.topP > 0 && p.topP < 1 ? p.topP : 1;
 
     if (p.topK > 0 && p.topK < V) {
-      const cand = topKIndices(row, 0, V, p.topK, floor);
+      const cand = topIndices(scratch.passes, logits, offset, V, p.topK, floor);
       const w = scratch.weights;
       let total = 0;
       for (let j = 0; j < cand.length; j++) {
@@ -369,6 +369,13 @@ export function rowMax(row: Float32Array): number {
   return m;
 }
 
+/** topKIndices over logits[offset .. offset + V), in the addon when it is built. */
+function topIndices(passes: SamplingPasses | null, logits: Float32Array, offset: number, V: number, k: number, floor: number): number[] {
+  if (!passes) return topKIndices(logits, offset, V, k, floor);
+  const out = new Int32Array(Math.max(0, Math.min(k, V)));
+  return Array.from(out.subarray(0, passes.topK(logits, offset, V, k, floor, out)));
+}
+
 /** Log-softmax of the (penalized) row at `token`, plus its `numTop` best entries. */
 export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number, passes: SamplingPasses | null = null): SampledLogprobs {
   let sum: number;
@@ -396,7 +403,7 @@ export function logprobsOf(row: Float32Array, max: number, token: number, numTop
     sum = s0 + s1 + (s2 + s3);
   }
   const logZ = max + Math.log(sum);
-  const top = numTop > 0 ? topKIndices(row, 0, row.length, numTop).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
+  const top = numTop > 0 ? topIndices(passes, row, 0, row.length, numTop, -Infinity).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
   return { logprob: row[token] - logZ, top };
 }
 

@@ -23,6 +23,8 @@ export interface SamplingPasses {
   collectBucket(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, bucket: number, out: Int32Array): number;
   drawWeighted(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, nucleus: boolean, edge: number, cutoff: number, u: number): number;
   expSum(logits: Float32Array, offset: number, V: number, max: number): number;
+  /** Writes the indices of the k best entries >= floor to out (length >= min(k, V)), best first; returns their count. */
+  topK(logits: Float32Array, offset: number, V: number, k: number, floor: number, out: Int32Array): number;
 }
 
 interface SamplingAddon extends SamplingPasses {

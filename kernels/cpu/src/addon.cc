@@ -378,6 +378,15 @@ static Napi::Value DrawWeighted(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(i));
 }
 
+// (logits, offset, V, k, floor, out)
+static Napi::Value TopK(const Napi::CallbackInfo& info) {
+  int64_t V;
+  const float* row = logitsRow(info, V);
+  const int64_t k = std::min(i64(info, 3), V);
+  int32_t* out = typed<int32_t>(info, 5, napi_int32_array, std::max<int64_t>(k, 0), "out");
+  return Napi::Number::New(info.Env(), static_cast<double>(topK(row, V, k, num(info, 4), out)));
+}
+
 // (logits, offset, V, max)
 static Napi::Value ExpSum(const Napi::CallbackInfo& info) {
   int64_t V;
@@ -411,6 +420,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("collectBucket", Napi::Function::New(env, CollectBucket));
   exports.Set("drawWeighted", Napi::Function::New(env, DrawWeighted));
   exports.Set("expSum", Napi::Function::New(env, ExpSum));
+  exports.Set("topK", Napi::Function::New(env, TopK));
   return exports;
 }
 

@@ -2,6 +2,7 @@
 
 #include "cpu.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -318,6 +319,77 @@ int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, d
     if (walk.take(i, e)) return i;
   }
   return walk.last;  // rounding left u a hair above zero
+}
+
+namespace {
+/** A min-heap of k indices under "ranks above" (larger value, then lower index): heap[0] ranks lowest. */
+struct TopHeap {
+  const float* row;
+  int32_t* h;
+  int64_t n = 0;
+  bool above(int32_t a, int32_t b) const { return row[a] > row[b] || (row[a] == row[b] && a < b); }
+  void push(int32_t i) {
+    int64_t c = n++;
+    h[c] = i;
+    while (c > 0) {
+      const int64_t p = (c - 1) / 2;
+      if (!above(h[p], h[c])) break;
+      std::swap(h[p], h[c]);
+      c = p;
+    }
+  }
+  void replaceTop(int32_t i) {
+    h[0] = i;
+    for (int64_t c = 0;;) {
+      const int64_t l = 2 * c + 1, r = l + 1;
+      if (l >= n) break;
+      const int64_t m = r < n && above(h[l], h[r]) ? r : l;  // the child that ranks lowest
+      if (!above(h[c], h[m])) break;
+      std::swap(h[c], h[m]);
+      c = m;
+    }
+  }
+};
+}  // namespace
+
+#if defined(__x86_64__)
+/** topK's scan from i while eight entries remain: a block without an entry above the lowest is skipped. */
+__attribute__((target("avx2,bmi"))) static int64_t topKScanAvx2(const float* row, int64_t V, int64_t i, TopHeap& heap, float& minValue) {
+  for (; i + 8 <= V; i += 8) {
+    int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), _mm256_set1_ps(minValue), _CMP_GT_OQ));
+    for (; m; m &= m - 1) {
+      const int64_t j = i + __builtin_ctz(m);
+      if (row[j] > minValue) {  // minValue may have risen since the comparison
+        heap.replaceTop(static_cast<int32_t>(j));
+        minValue = row[heap.h[0]];
+      }
+    }
+  }
+  return i;
+}
+#endif
+
+int64_t topK(const float* row, int64_t V, int64_t k, double floor, int32_t* out) {
+  if (k <= 0) return 0;
+  TopHeap heap{row, out};
+  int64_t i = 0;
+  for (; i < V && heap.n < k; i++)
+    if (row[i] >= floor) heap.push(static_cast<int32_t>(i));
+  if (heap.n == k) {
+    // Only entries above the heap's lowest can enter (a tie loses: its index is higher); that lowest is
+    // >= floor, so the comparison also applies the floor, and NaN never passes it.
+    float minValue = row[out[0]];
+#if defined(__x86_64__)
+    if (useAvx2()) i = topKScanAvx2(row, V, i, heap, minValue);
+#endif
+    for (; i < V; i++)
+      if (row[i] > minValue) {
+        heap.replaceTop(static_cast<int32_t>(i));
+        minValue = row[out[0]];
+      }
+  }
+  std::sort(out, out + heap.n, [&](int32_t a, int32_t b) { return heap.above(a, b); });
+  return heap.n;
 }
 
 double expSum(const float* row, int64_t V, double max) {

@@ -34,6 +34,11 @@ int64_t collectBucket(const float* row, int64_t V, const double* w, double max, 
  * nucleus is set so are buckets past `edge` and entries of the edge bucket below `cutoff`.
  */
 int64_t drawWeighted(const float* row, int64_t V, const double* w, double max, double invT, bool nucleus, int edge, double cutoff, double u);
+/**
+ * Indices of the k largest entries with value >= floor (NaN never), best first; ties go to the lower
+ * index (topKIndices in engine/sampler/top-k.ts). Writes min(k, eligible) indices to out; returns that count.
+ */
+int64_t topK(const float* row, int64_t V, int64_t k, double floor, int32_t* out);
 /** Sum of exp(-(max - x_i)): entry i into sum i % 4, then (s0 + s1) + (s2 + s3), as logprobsOf does. */
 double expSum(const float* row, int64_t V, double max);
 
