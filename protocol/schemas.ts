@@ -169,32 +169,35 @@ const completionLogprobs: Schema = nullable({
   },
 });
 
-export const completionResponseSchema: Schema = {
-  type: 'object',
-  required: ['id', 'object', 'created', 'model', 'choices'],
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string', enum: ['text_completion'] },
-    created: { type: 'integer' },
-    model: { type: 'string' },
-    choices: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['index', 'text', 'logprobs', 'finish_reason'],
-        properties: {
-          index: { type: 'integer' },
-          text: { type: 'string' },
-          logprobs: completionLogprobs,
-          finish_reason: finishReason,
-          token_ids: tokenIds,
-          prompt_token_ids: tokenIds,
-        },
-      },
+/** What every response object shares: id, object, created, model, choices and usage. */
+function responseSchema(object: string, choice: Schema, extra: { required?: string[]; properties?: Record<string, Schema> } = {}): Schema {
+  return {
+    type: 'object',
+    required: ['id', 'object', 'created', 'model', 'choices', ...(extra.required ?? [])],
+    properties: {
+      id: { type: 'string' },
+      object: { type: 'string', enum: [object] },
+      created: { type: 'integer' },
+      model: { type: 'string' },
+      choices: { type: 'array', items: choice },
+      usage: usageSchema,
+      ...extra.properties,
     },
-    usage: usageSchema,
+  };
+}
+
+export const completionResponseSchema: Schema = responseSchema('text_completion', {
+  type: 'object',
+  required: ['index', 'text', 'logprobs', 'finish_reason'],
+  properties: {
+    index: { type: 'integer' },
+    text: { type: 'string' },
+    logprobs: completionLogprobs,
+    finish_reason: finishReason,
+    token_ids: tokenIds,
+    prompt_token_ids: tokenIds,
   },
-};
+});
 
 const topLogprob: Schema = {
   type: 'object',
@@ -216,36 +219,25 @@ const chatLogprobs: Schema = nullable({
   },
 });
 
-export const chatCompletionResponseSchema: Schema = {
-  type: 'object',
-  required: ['id', 'object', 'created', 'model', 'choices', 'usage'],
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string', enum: ['chat.completion'] },
-    created: { type: 'integer' },
-    model: { type: 'string' },
-    choices: {
-      type: 'array',
-      items: {
+export const chatCompletionResponseSchema: Schema = responseSchema(
+  'chat.completion',
+  {
+    type: 'object',
+    required: ['index', 'message', 'logprobs', 'finish_reason'],
+    properties: {
+      index: { type: 'integer' },
+      message: {
         type: 'object',
-        required: ['index', 'message', 'logprobs', 'finish_reason'],
-        properties: {
-          index: { type: 'integer' },
-          message: {
-            type: 'object',
-            required: ['role', 'content'],
-            properties: { role: { type: 'string', enum: ['assistant'] }, content: { type: 'string' } },
-          },
-          logprobs: chatLogprobs,
-          finish_reason: finishReason,
-          token_ids: tokenIds,
-        },
+        required: ['role', 'content'],
+        properties: { role: { type: 'string', enum: ['assistant'] }, content: { type: 'string' } },
       },
+      logprobs: chatLogprobs,
+      finish_reason: finishReason,
+      token_ids: tokenIds,
     },
-    usage: usageSchema,
-    prompt_token_ids: tokenIds,
   },
-};
+  { required: ['usage'], properties: { prompt_token_ids: tokenIds } },
+);
 
 export const modelCardSchema: Schema = {
   type: 'object',
