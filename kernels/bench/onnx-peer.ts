@@ -2,7 +2,6 @@
 // protobuf fields), B as an initializer so onnxruntime may pre-pack it as it would for a real model.
 // onnxruntime-node is a dev dependency loaded lazily; when it is missing the peer is simply absent.
 
-import { median, timeLoop } from './timing.ts';
 
 // ---- a minimal protobuf writer (varints, length-delimited fields) ----
 
@@ -77,13 +76,19 @@ export function ortLoadError(): string | null {
   return ortError;
 }
 
-/** Median milliseconds of onnxruntime's MatMul on [M,K] x [K,N], or null when onnxruntime is unavailable. */
-export async function ortMatmulMs(M: number, K: number, N: number, threads: number, budgetMs: number): Promise<number | null> {
+/** A live onnxruntime MatMul session on [M,K] x [K,N]: run() times nothing, the caller does. */
+export interface OrtMatmul {
+  run(): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** Opens the peer's session for one shape, or null when onnxruntime is unavailable. */
+export async function openOrtMatmul(M: number, K: number, N: number, threads: number): Promise<OrtMatmul | null> {
   const ort = await loadOrt();
   if (!ort) return null;
   const b = new Float32Array(K * N);
   for (let i = 0; i < b.length; i++) b[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
-  let session;
+  let session: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
   try {
     session = await ort.InferenceSession.create(matmulModel(M, K, N, b), {
       executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
@@ -92,9 +97,9 @@ export async function ortMatmulMs(M: number, K: number, N: number, threads: numb
     ortError = (e as Error).message.split('\n')[0] ?? String(e);
     return null;
   }
-  const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]);
-  const feeds = { A: a };
-  const times = await timeLoop(async () => { await session.run(feeds); }, budgetMs);
-  await session.release();
-  return median(times);
+  const feeds = { A: new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]) };
+  return {
+    run: async () => { await session.run(feeds); },
+    release: () => session.release(),
+  };
 }
