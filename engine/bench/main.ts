@@ -106,6 +106,7 @@ async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32
       }
     }));
     const wall = (performance.now() - started) / 1000;
+    const stepFill = engine.stats().stepFill;
     clearInterval(sampler);
     await engine.close();
     closed = true;
@@ -117,7 +118,7 @@ async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32
     const tps = generated / wall;
     return {
       model: preset, backend, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
-      peak_mem_mb: peakRss / 2 ** 20, step_fill: engine.stats().stepFill,
+      peak_mem_mb: peakRss / 2 ** 20, step_fill: stepFill,
       flops_per_token: cost.flopsPerToken, bytes_per_token: cost.bytesPerToken,
       roofline_tokens_per_s: roof, roofline_fraction: tps / roof,
       probes: { peak_gflops: [before.peak_gflops, after.peak_gflops], triad_gbs: [before.triad_gbs, after.triad_gbs] },

@@ -127,7 +127,8 @@ __attribute__((target("avx2"))) static void binCountsAvx2(const float* row, int6
 void binCounts(const float* row, int64_t V, double max, double scale, double floor, int32_t* counts) {
   // Four histograms filled in turn and summed: a single one makes each increment wait on the last.
   const int lane = gNumBuckets + 2;
-  std::vector<int32_t> lanes(4 * lane, 0);
+  thread_local std::vector<int32_t> lanes;  // reused: this runs once per sampled row
+  lanes.assign(4 * lane, 0);
   const int64_t n = V & ~int64_t{3};
 #if defined(__x86_64__)
   if (useAvx2()) binCountsAvx2(row, n, max, scale, floor, lanes.data(), lane);
