@@ -16,7 +16,7 @@ import type { BlockModelSpec } from '../config/spec.ts';
 import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts';
 import { makePlan, NeoxStack } from './neox.ts';
 import type { LayerCache, WeightLookup } from './neox.ts';
-import { lmHead } from './head.ts';
+import { lmHead, lmHeadAll } from './head.ts';
 import { ScratchCache } from './scratch.ts';
 
 /** Host-side ids of the block being filled in one token-decoder window. */
@@ -186,7 +186,7 @@ export class BlockModel implements Runner {
     if (ids.length <= L) return { logits: new Float32Array(0), first: L };
     const padded = [...ids, ...new Array((L - (ids.length % L)) % L).fill(0)];
     const logits = await this.score(padded, 'decoding');
-    return { logits: logits.slice(0, (ids.length - L) * V), first: L };
+    return { logits: logits.subarray(0, (ids.length - L) * V), first: L };
   }
 
   /**
@@ -230,7 +230,7 @@ export class BlockModel implements Runner {
       }, localCache);
       const want: number[] = [];
       for (let w = 0; w < nb - 1; w++) for (let r = R - 1; r < W; r++) want.push(w * W + r);
-      return await lmHead(b, this.scratch, xt, want, this.tokenStack, this.embedOut, this.spec.vocabSize);
+      return await lmHeadAll(b, this.scratch, xt, want, this.tokenStack, this.embedOut, this.spec.vocabSize);
     } finally {
       for (const t of owned) b.free(t);
       for (const c of [...blockCache, ...localCache]) { b.free(c.k); b.free(c.v); }

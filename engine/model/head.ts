@@ -16,3 +16,18 @@ export async function lmHead(b: Backend, scratch: ScratchCache, x: Tensor, rows:
   b.matmul(logits, normed, embedOut);
   return b.read(logits, rows.length * vocab, scratch.host(rows.length * vocab));
 }
+
+/**
+ * Logits of many rows (a teacher-forced pass over a whole prompt) in a new array of their own, computed
+ * 64 rows at a time: a 2,048-token prompt would otherwise need a 400 MB logits tensor and leave a host
+ * buffer that size in the scratch cache for good.
+ */
+export async function lmHeadAll(b: Backend, scratch: ScratchCache, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
+  const CHUNK = 64;
+  const out = new Float32Array(rows.length * vocab);
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const part = rows.slice(i, i + CHUNK);
+    out.set(await lmHead(b, scratch, x, part, stack, embedOut, vocab), i * vocab);
+  }
+  return out;
+}

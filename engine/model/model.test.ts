@@ -85,3 +85,17 @@ test('vanilla model: incremental decoding equals a one-shot forward', async () =
   assert.deepEqual(one.outputIds, chunked.outputIds);
   for (let i = 0; i < one.stepLogits.length; i++) assert.ok(maxDiff(one.stepLogits[i]!, chunked.stepLogits[i]!) < 1e-5);
 });
+
+test('teacher-forced scores past one 64-row head chunk equal the last-row logits of a prefill', async () => {
+  const spec = vanillaSpecFromHf({ model_type: 'gpt_neox', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 50 }, 'v');
+  const model = buildModel(new ReferenceBackend(), spec, randomWeights(spec, { seed: 9, std: 0.3 })) as VanillaModel;
+  const ids = Array.from({ length: 150 }, (_, i) => (i * 17 + 3) % 50);
+  const scores = await model.score(ids); // rows 0..149, computed as three head chunks
+  // Prefill the first p + 1 tokens (a fresh sequence each time): its logits row must equal score row p.
+  model.allocateCache(160);
+  const kvSlots = Array.from({ length: 160 }, (_, i) => i);
+  for (const p of [0, 63, 64, 65, 127, 128, 149]) {
+    const out = await model.execute([{ seqId: `p${p}`, tokens: ids.slice(0, p + 1), position: 0, kvSlots, localSlot: 0, wantLogits: true }]);
+    assert.ok(maxDiff(out.logits, scores.subarray(p * 50, (p + 1) * 50)) < 1e-4, `row ${p}`);
+  }
+});

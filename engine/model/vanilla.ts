@@ -6,7 +6,7 @@ import type { VanillaModelSpec } from '../config/spec.ts';
 import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts';
 import { makePlan, NeoxStack } from './neox.ts';
 import type { LayerCache, WeightLookup } from './neox.ts';
-import { lmHead } from './head.ts';
+import { lmHead, lmHeadAll } from './head.ts';
 import { ScratchCache } from './scratch.ts';
 
 export class VanillaModel implements Runner {
@@ -76,7 +76,7 @@ export class VanillaModel implements Runner {
       const rows = Array.from({ length: T }, (_, i) => i);
       b.gatherRows(x, this.embedIn, Int32Array.from(ids));
       this.stack.forward({ x, positions: Int32Array.from(rows), slots: Int32Array.from(rows), plan: makePlan([rows], rows.map(() => 0), rows.map((i) => i + 1)) }, cache);
-      return await lmHead(b, this.scratch, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
+      return await lmHeadAll(b, this.scratch, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
     } finally {
       b.free(x);
       for (const c of cache) { b.free(c.k); b.free(c.v); }
@@ -87,7 +87,7 @@ export class VanillaModel implements Runner {
     const V = this.spec.vocabSize;
     if (ids.length < 2) return { logits: new Float32Array(0), first: 1 };
     // The last row predicts the token after the sequence: not part of it.
-    return { logits: (await this.score(ids)).slice(0, (ids.length - 1) * V), first: 1 };
+    return { logits: (await this.score(ids)).subarray(0, (ids.length - 1) * V), first: 1 };
   }
 
   private freeCache(): void {
