@@ -20,6 +20,13 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#if defined(__x86_64__)
+// AVX2 without FMA (and fp-contract off above): every lane rounds exactly as the scalar code does. BMI
+// adds tzcnt for walking lane masks.
+#define BS_AVX2_EXACT __attribute__((target("avx2")))
+#define BS_AVX2_EXACT_BMI __attribute__((target("avx2,bmi")))
+#endif
+
 namespace bs {
 
 static std::vector<double> gTable;  // written once, before gReady is set
@@ -69,6 +76,15 @@ static inline double expNeg(double d) {
   return gTab[j] * (1 + r * (1 + r * (0.5 + r * (1.0 / 6))));
 }
 
+/**
+ * Adds weight e (of exponent d) to its bucket's mass, as sampler.ts does for every entry it weighs; only
+ * e != 0 is passed here (adding 0 is a no-op there), and a NaN e lands in bucket 0 there as here.
+ */
+static inline void addMass(double* mass, double d, double e) {
+  const int32_t b = toInt32(d * gBucketsPerNat);
+  if (b >= 0 && b < gNumBuckets) mass[b] += e;
+}
+
 /** binOf of sampler.ts: exponent bin, numBuckets for the overflow, numBuckets + 1 for never-counted. */
 static inline int binOf(float x, double max, double scale, double floor) {
   if (!(x >= floor)) return gNumBuckets + 1;
@@ -100,7 +116,7 @@ int64_t rowArgmax(const float* row, int64_t V) {
  * binOf on four lanes into b[0..4): the overflow bin through min (which also maps a NaN t there), then
  * the never-counted bin for lanes below the floor.
  */
-__attribute__((target("avx2"))) static inline void binOf4(const float* x4, __m256d vmax, __m256d vscale, __m256d vfloor, __m256d vtop, int32_t* b) {
+BS_AVX2_EXACT static inline void binOf4(const float* x4, __m256d vmax, __m256d vscale, __m256d vfloor, __m256d vtop, int32_t* b) {
   const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(x4));
   const __m256d t = _mm256_min_pd(_mm256_mul_pd(_mm256_sub_pd(vmax, x), vscale), vtop);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(b), _mm256_cvttpd_epi32(t));
@@ -110,7 +126,7 @@ __attribute__((target("avx2"))) static inline void binOf4(const float* x4, __m25
       if (!(keep >> l & 1)) b[l] = gNumBuckets + 1;
 }
 
-__attribute__((target("avx2"))) static void binCountsAvx2(const float* row, int64_t n, double max, double scale, double floor, int32_t* lanes, int lane) {
+BS_AVX2_EXACT static void binCountsAvx2(const float* row, int64_t n, double max, double scale, double floor, int32_t* lanes, int lane) {
   const __m256d vmax = _mm256_set1_pd(max), vscale = _mm256_set1_pd(scale), vfloor = _mm256_set1_pd(floor);
   const __m256d vtop = _mm256_set1_pd(gNumBuckets);
   for (int64_t i = 0; i < n; i += 4) {
@@ -147,9 +163,6 @@ int64_t findInBin(const float* row, int64_t V, double max, double scale, double 
 }
 
 #if defined(__x86_64__)
-// AVX2 without FMA (and fp-contract off above): every lane rounds exactly as the scalar code does.
-#define BS_AVX2_EXACT __attribute__((target("avx2")))
-
 /** expNeg on four lanes. */
 BS_AVX2_EXACT static inline __m256d expNeg4(__m256d d) {
   const __m256d t = _mm256_mul_pd(d, _mm256_set1_pd(gScale));
@@ -181,10 +194,7 @@ BS_AVX2_EXACT static void expWeightsAvx2(const float* row, int64_t n, double max
       _mm256_store_pd(ev, e);
       _mm256_store_pd(dv, d);
       for (int l = 0; l < 4; l++)
-        if (ev[l] != 0) {
-          const int32_t b = toInt32(dv[l] * gBucketsPerNat);
-          if (b >= 0 && b < gNumBuckets) mass[b] += ev[l];
-        }
+        if (ev[l] != 0) addMass(mass, dv[l], ev[l]);
     }
   }
   _mm256_storeu_pd(lanes, acc);
@@ -219,11 +229,7 @@ double expWeights(const float* row, int64_t V, double max, double invT, double f
     const double e = expNeg(d);
     w[i] = e;
     s[i & 3] += e;
-    // sampler.ts also adds the e == 0 entries, a no-op; a NaN e lands in bucket 0 there as here.
-    if (mass && e != 0) {
-      const int32_t b = toInt32(d * gBucketsPerNat);
-      if (b >= 0 && b < gNumBuckets) mass[b] += e;
-    }
+    if (mass && e != 0) addMass(mass, d, e);
   }
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
@@ -236,7 +242,7 @@ static inline int32_t bucketOf(float x, double max, double invT) { return toInt3
  * Lanes of row[i .. i + 4) that may hold entries of buckets [lo, hi) with w != 0, as a 4-bit mask: a
  * superset (a NaN t passes, as its bucket is 0), which callers then check exactly with bucketOf.
  */
-__attribute__((target("avx2"))) static inline int candidates4(const float* row, const double* w, int64_t i, __m256d vmax, __m256d vinvT, __m256d vbpn, __m256d lo, __m256d hi) {
+BS_AVX2_EXACT static inline int candidates4(const float* row, const double* w, int64_t i, __m256d vmax, __m256d vinvT, __m256d vbpn, __m256d lo, __m256d hi) {
   const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(row + i));
   const __m256d t = _mm256_mul_pd(_mm256_mul_pd(_mm256_sub_pd(vmax, x), vinvT), vbpn);
   const __m256d nonzero = _mm256_cmp_pd(_mm256_loadu_pd(w + i), _mm256_setzero_pd(), _CMP_NEQ_UQ);
@@ -244,7 +250,7 @@ __attribute__((target("avx2"))) static inline int candidates4(const float* row, 
   return _mm256_movemask_pd(_mm256_andnot_pd(outside, nonzero));
 }
 
-__attribute__((target("avx2,bmi"))) static int64_t collectBucketAvx2(const float* row, int64_t n, const double* w, double max, double invT, int bucket, int32_t* out) {
+BS_AVX2_EXACT_BMI static int64_t collectBucketAvx2(const float* row, int64_t n, const double* w, double max, double invT, int bucket, int32_t* out) {
   const __m256d vmax = _mm256_set1_pd(max), vinvT = _mm256_set1_pd(invT), vbpn = _mm256_set1_pd(gBucketsPerNat);
   const __m256d lo = _mm256_set1_pd(bucket), hi = _mm256_set1_pd(bucket + 1.0);
   int64_t count = 0;
@@ -291,7 +297,7 @@ static inline bool outsideNucleus(float x, double max, double invT, int edge, do
 
 #if defined(__x86_64__)
 /** The nucleus part of drawWeighted over [0, n): lanes past the edge bucket are skipped four at a time. */
-__attribute__((target("avx2,bmi"))) static int64_t drawNucleusAvx2(const float* row, int64_t n, const double* w, double max, double invT, int edge, double cutoff, Walk& walk) {
+BS_AVX2_EXACT_BMI static int64_t drawNucleusAvx2(const float* row, int64_t n, const double* w, double max, double invT, int edge, double cutoff, Walk& walk) {
   const __m256d vmax = _mm256_set1_pd(max), vinvT = _mm256_set1_pd(invT), vbpn = _mm256_set1_pd(gBucketsPerNat);
   const __m256d lo = _mm256_set1_pd(-INFINITY), hi = _mm256_set1_pd(edge + 1.0);
   for (int64_t i = 0; i < n; i += 4)
@@ -355,7 +361,7 @@ struct TopHeap {
 
 #if defined(__x86_64__)
 /** topK's scan from i while eight entries remain: a block without an entry above the lowest is skipped. */
-__attribute__((target("avx2,bmi"))) static int64_t topKScanAvx2(const float* row, int64_t V, int64_t i, TopHeap& heap, float& minValue) {
+BS_AVX2_EXACT_BMI static int64_t topKScanAvx2(const float* row, int64_t V, int64_t i, TopHeap& heap, float& minValue) {
   for (; i + 8 <= V; i += 8) {
     int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), _mm256_set1_ps(minValue), _CMP_GT_OQ));
     for (; m; m &= m - 1) {
