@@ -11,7 +11,7 @@ import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, Genera
 import { RequestStream } from './request-stream.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import type { Runner, StepOutput } from '../runner-api.ts';
-import { logprobsOf, rowMax, SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
+import { logprobsOf, rowPeak, SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
 import type { StepPlan } from '../scheduler/plan.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { Sequence } from '../scheduler/sequence.ts';
@@ -331,7 +331,7 @@ export class EngineLoop implements Engine {
       const entry: PromptTokenLogprob = { tokenId, token: this.tokenizer.decode([tokenId]), logprob: null, top: null };
       if (row < 0 || (row + 1) * V > logits.length) return entry;
       const x = logits.subarray(row * V, (row + 1) * V);
-      const lp = logprobsOf(x, rowMax(x), tokenId, numTop, this.scratch.passes);
+      const lp = logprobsOf(x, rowPeak(x, 0, V, this.scratch.passes).max, tokenId, numTop, this.scratch.passes);
       entry.logprob = lp.logprob;
       entry.top = lp.top.map((t) => ({ tokenId: t.tokenId, token: this.tokenizer.decode([t.tokenId]), logprob: t.logprob }));
       return entry;

@@ -120,14 +120,9 @@ export class SequenceSampler {
     this.applyPenalties(row);
 
     const passes = scratch.passes;
-    let max: number;
-    let argmax = -1; // first index of max; -1 until computed
-    if (passes) {
-      argmax = passes.rowArgmax(logits, offset, vocabSize);
-      max = argmax >= 0 ? row[argmax] : -Infinity;
-    } else {
-      max = rowMax(row);
-    }
+    const peak = rowPeak(logits, offset, vocabSize, passes);
+    const max = peak.max;
+    let argmax = peak.argmax;
     if (argmax < 0 && p.temperature < GREEDY_EPS) argmax = Math.max(0, row.indexOf(max));
     const token = p.temperature < GREEDY_EPS ? argmax : this.sampleRandom(logits, offset, row, max, scratch);
     const result: SampleResult = { token };
@@ -342,6 +337,16 @@ export class SequenceSampler {
     }
     return [edge, cutoff, edgeAcc];
   }
+}
+
+/**
+ * Largest value of logits[offset .. offset + V) (NaN ignored; -Infinity if none), and the first index
+ * holding it when the addon found it on the way (-1 otherwise: the JavaScript scan finds only the value).
+ */
+export function rowPeak(logits: Float32Array, offset: number, V: number, passes: SamplingPasses | null): { max: number; argmax: number } {
+  if (!passes) return { max: rowMax(logits.subarray(offset, offset + V)), argmax: -1 };
+  const argmax = passes.rowArgmax(logits, offset, V);
+  return { max: argmax >= 0 ? logits[offset + argmax] : -Infinity, argmax };
 }
 
 /**
