@@ -2,7 +2,6 @@
 // protobuf fields), B as an initializer so onnxruntime may pre-pack it as it would for a real model.
 // onnxruntime-node is a dev dependency loaded lazily; when it is missing the peer is simply absent.
 
-
 // ---- a minimal protobuf writer (varints, length-delimited fields) ----
 
 function varint(n: number | bigint): number[] {

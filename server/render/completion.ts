@@ -60,16 +60,13 @@ export class CompletionRenderer implements Renderer<Completion, Completion> {
       case 'prompt_logprobs': {
         // Echo with logprobs: the prompt's entries come first, offsets counted from the prompt's start.
         if (!st.logprobs) return [];
-        const part = this.promptPart(event.logprobs);
-        const all = st.logprobs;
-        all.tokens.unshift(...part.tokens);
-        all.token_logprobs.unshift(...part.token_logprobs);
-        all.top_logprobs.unshift(...part.top_logprobs);
-        all.text_offset.unshift(...part.text_offset);
+        const part = logprobsPart(event.logprobs, 0);
+        extendLogprobs(st.logprobs, part); // the engine sends it before any token, so it lands first
         return [this.wrap([this.choice(c, '', { logprobs: part })])];
       }
       case 'token': {
-        const lp = event.logprobs && st.logprobs ? this.appendLogprobs(st, event.logprobs) : null;
+        const lp = event.logprobs && st.logprobs ? logprobsPart(event.logprobs, st.offsetBase + st.generatedChars) : null;
+        if (lp) extendLogprobs(st.logprobs!, lp);
         st.text += event.text;
         st.generatedChars += event.text.length;
         st.tokenIds.push(...event.tokenIds);
@@ -87,39 +84,6 @@ export class CompletionRenderer implements Renderer<Completion, Completion> {
     }
   }
 
-  private appendLogprobs(st: ChoiceState, lps: TokenLogprob[]): CompletionLogprobs {
-    const part: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-    let offset = st.offsetBase + st.generatedChars;
-    for (const lp of lps) {
-      const top: Record<string, number> = {};
-      for (const t of lp.top) top[t.token] = t.logprob;
-      part.tokens.push(lp.token);
-      part.token_logprobs.push(lp.logprob);
-      part.top_logprobs.push(top);
-      part.text_offset.push(offset);
-      offset += lp.token.length;
-    }
-    const all = st.logprobs!;
-    all.tokens.push(...part.tokens);
-    all.token_logprobs.push(...part.token_logprobs);
-    all.top_logprobs.push(...part.top_logprobs);
-    all.text_offset.push(...part.text_offset);
-    return part;
-  }
-
-  private promptPart(lps: PromptTokenLogprob[]): CompletionLogprobs {
-    const part: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-    let offset = 0;
-    for (const lp of lps) {
-      part.tokens.push(lp.token);
-      part.token_logprobs.push(lp.logprob);
-      part.top_logprobs.push(lp.top ? Object.fromEntries(lp.top.map((t) => [t.token, t.logprob])) : null);
-      part.text_offset.push(offset);
-      offset += lp.token.length;
-    }
-    return part;
-  }
-
   usageChunk(): Completion {
     return { ...this.wrap([]), usage: usageOf(this.gen) };
   }
@@ -135,4 +99,25 @@ export class CompletionRenderer implements Renderer<Completion, Completion> {
     );
     return { ...this.wrap(choices), usage: usageOf(this.gen) };
   }
+}
+
+/** Wire logprobs of consecutive tokens whose text starts at character `offset` (prompt entries may be null). */
+function logprobsPart(lps: readonly (TokenLogprob | PromptTokenLogprob)[], offset: number): CompletionLogprobs {
+  const part: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  for (const lp of lps) {
+    part.tokens.push(lp.token);
+    part.token_logprobs.push(lp.logprob);
+    part.top_logprobs.push(lp.top ? Object.fromEntries(lp.top.map((t) => [t.token, t.logprob])) : null);
+    part.text_offset.push(offset);
+    offset += lp.token.length;
+  }
+  return part;
+}
+
+/** Appends `part` to the choice's accumulated logprobs, in place. */
+function extendLogprobs(all: CompletionLogprobs, part: CompletionLogprobs): void {
+  all.tokens.push(...part.tokens);
+  all.token_logprobs.push(...part.token_logprobs);
+  all.top_logprobs.push(...part.top_logprobs);
+  all.text_offset.push(...part.text_offset);
 }
