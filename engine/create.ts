@@ -12,9 +12,10 @@ import type { PositionMode } from './config/spec.ts';
 import { buildModel } from './model/load.ts';
 import { resolveModel, resolveTokenizer } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
+import { DEFAULT_MODEL, isShippedModel } from './shipped.ts';
 import { IncrementalDetokenizer } from './tokenizer/tokenizer.ts';
 
-/** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
+/** block_main_b4_5's shape with random weights (see models/demo/config.yaml): `--config` it to get noise. */
 export const DEMO_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'models', 'demo', 'config.yaml');
 
 export interface EngineOptions {
@@ -41,9 +42,11 @@ export interface EngineOptions {
 const PAGE_SIZE = 16;
 
 export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: Engine; tokenizerPath: string }> {
-  const demo = !opts.model && !opts.preset && !opts.config;
+  // Nothing named: the trained demo model shipped in models/ (engine/shipped.ts).
+  const modelArg = !opts.model && !opts.preset && !opts.config ? DEFAULT_MODEL : opts.model;
+  const demo = modelArg !== undefined && isShippedModel(modelArg);
   const resolved = await resolveModel({
-    model: opts.model, preset: opts.preset, config: demo ? DEMO_CONFIG : opts.config, tokenizer: opts.tokenizer,
+    model: modelArg, preset: opts.preset, config: opts.config, tokenizer: opts.tokenizer,
     positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });

@@ -46,7 +46,7 @@ interface OptionSpec {
 }
 
 const OPTIONS: OptionSpec[] = [
-  { flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: 'Model directory (safetensors + config). Without it: the built-in demo model.' },
+  { flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: 'Model directory (safetensors + config), or a shipped model: demo-block | demo-vanilla. (default demo-block, trained on fortunes: a demo, not the paper\'s model)' },
   { flag: 'preset', env: 'BLOCKSERVE_PRESET', kind: 'string', help: 'Named architecture preset (e.g. block_main_b4_85).' },
   { flag: 'config', env: 'BLOCKSERVE_CONFIG', kind: 'string', help: "Model config file (HF config.json or the authors' YAML)." },
   { flag: 'tokenizer', env: 'BLOCKSERVE_TOKENIZER', kind: 'string', help: 'tokenizer.json to use instead of the model directory\'s.' },

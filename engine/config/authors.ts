@@ -96,6 +96,11 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
   // The authors' default (util/config.py) is to pad; the file may say otherwise.
   const filePad = tree.random_pad_first_block === undefined ? true : tree.random_pad_first_block === true;
   const name = opts.name ?? (typeof tree.name === 'string' ? tree.name : 'block-transformer');
+  // Not an authors' key: models trained by tools/train say which window positions they were trained with.
+  const filePositions = tree.position_mode;
+  if (filePositions !== undefined && filePositions !== 'reference' && filePositions !== 'contiguous') {
+    throw new ConfigError(`config.position_mode must be 'reference' or 'contiguous', got ${JSON.stringify(filePositions)}`);
+  }
   return Object.freeze({
     kind: 'block',
     name,
@@ -106,7 +111,7 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
     blockDecoder,
     tokenDecoder,
     padFirstBlock: opts.padFirstBlock ?? filePad,
-    positionMode: opts.positionMode ?? 'reference',
+    positionMode: opts.positionMode ?? filePositions ?? 'reference',
     contextLength: Math.min(maxLength, blockDecoder.maxPositions * L),
   } satisfies BlockModelSpec);
 }
