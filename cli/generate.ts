@@ -13,7 +13,8 @@ export class UsageError extends Error {}
 const HELP = `blockserve generate --prompt TEXT | --prompt-ids 1,2,3 [options]
 
 Model (one of; see README):
-  --model PATH           checkpoint: HF GPT-NeoX dir, or the authors' safetensors (config beside it)
+  --model PATH|NAME      checkpoint: HF GPT-NeoX dir, or the authors' safetensors (config beside it),
+                         or a shipped demo model: demo-block, demo-vanilla (models/)
   --preset NAME          built-in config (random weights when no --model): block_main_b4_{5,19,85,300,800,1.2b},
                          vanilla_{31,70,160,410}
   --config FILE          the authors' trainer YAML/JSON, or an HF config.json

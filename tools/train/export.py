@@ -99,6 +99,29 @@ def greedy(model, prompt: list[int], n: int, L: int | None) -> list[int]:
     return out
 
 
+SAMPLE_PROMPTS = ["The meaning of life is", "A computer", "Q: Why did the chicken cross the road?\nA:"]
+
+
+@torch.no_grad()
+def sample(model, prompt: list[int], n: int, L: int | None, gen: torch.Generator, temperature=0.8, top_k=40) -> list[int]:
+    """Like greedy() but drawing from the top-k tokens at the given temperature (for the model card)."""
+    seq, pad, out = list(prompt), ((-len(prompt)) % L if L else 0), []
+    for _ in range(n):
+        ids = [EOS_ID] * pad + seq
+        if L:
+            full = ids + [EOS_ID] * ((-(len(ids) + 1)) % L + 1)
+            row = model.logits(torch.tensor([full]))[0][len(ids) - L]
+        else:
+            row = model.lm(input_ids=torch.tensor([ids])).logits[0, -1]
+        top = torch.topk(row / temperature, top_k)
+        nxt = int(top.indices[torch.multinomial(torch.softmax(top.values, -1), 1, generator=gen)])
+        out.append(nxt)
+        seq.append(nxt)
+        if nxt == EOS_ID:
+            break
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus")
@@ -129,11 +152,13 @@ def main() -> None:
                          "# (see README.md beside this file). The authors' trainer-config form.\n")
                 yaml.safe_dump(block_config(r), fh, sort_keys=False)
         else:
-            cfg = m.cfg.to_dict()
-            cfg.update(architectures=["GPTNeoXForCausalLM"], attention_dropout=0.0, hidden_dropout=0.0,
-                       max_position_embeddings=SERVED_CONTEXT,
-                       torch_dtype="float32")
-            cfg.pop("_attn_implementation_autoset", None)
+            full = m.cfg.to_dict()
+            keep = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                    "hidden_act", "rotary_pct", "rotary_emb_base", "layer_norm_eps", "use_parallel_residual",
+                    "tie_word_embeddings", "bos_token_id", "eos_token_id", "initializer_range"]
+            cfg = {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "torch_dtype": "float32",
+                   "max_position_embeddings": SERVED_CONTEXT, "attention_dropout": 0.0, "hidden_dropout": 0.0,
+                   **{k: full[k] for k in keep}}
             with open(os.path.join(out, "config.json"), "w") as fh:
                 json.dump(cfg, fh, indent=2, sort_keys=True)
         # Evaluate exactly what was written.
@@ -154,6 +179,11 @@ def main() -> None:
         if kind == "vanilla":
             res["vanilla_from_L"] = summary(nll[:, r["L"] - 1:])
         res["greedy_text"] = tok.decode(res["greedy_ids"])
+        gen = torch.Generator().manual_seed(7)
+        res["samples"] = [{"prompt": p, "text": tok.decode(sample(m, tok.encode(p, add_special_tokens=False).ids, 64,
+                                                                  r["L"] if kind == "block" else None, gen),
+                                                           skip_special_tokens=True)}
+                          for p in SAMPLE_PROMPTS for _ in range(2)]
         res["subset"]["ids"] = chunks[:SUBSET_WINDOWS].tolist()
         res["train"] = {"steps": run.get("done_steps"), "wall_seconds": run.get("wall_seconds"),
                         "seconds_in_this_model": round(run["seconds"][kind], 1),

@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--budget-seconds", type=float, default=0,
                     help="wall-clock budget: the schedule's progress is max(step/steps, elapsed/budget) and training "
                          "stops at progress 1 (the step count reached is recorded; rerun with --steps N to repeat)")
+    ap.add_argument("--replay-schedule", default=None,
+                    help="a log.jsonl of an earlier run: take each step's schedule progress (and the step count) "
+                         "from it, so a wall-clock-budgeted run is repeated exactly")
     ap.add_argument("--eval-windows", type=int, default=32, help="validation windows used for the periodic check")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,7 +91,11 @@ def main() -> None:
     models = {"block": block, "vanilla": vanilla}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=r["lr"], betas=r["betas"], weight_decay=r["weight_decay"])
             for k, m in models.items()}
-    steps = args.measure or args.steps
+    replay = None
+    if args.replay_schedule:
+        with open(args.replay_schedule) as fh:
+            replay = [json.loads(l)["progress"] for l in fh if l.strip()]
+    steps = args.measure or (len(replay) if replay else args.steps)
     info = dict(recipe=r, steps=steps, train_tokens_in_corpus=len(train_ids), val_tokens=len(val_ids),
                 val_windows=len(chunks), params={k: sum(p.numel() for p in m.parameters()) for k, m in models.items()},
                 seconds={"block": 0.0, "vanilla": 0.0}, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -105,6 +112,8 @@ def main() -> None:
         progress = max(0.0, (step - r["warmup"]) / max(1, steps - r["warmup"]))
         if args.budget_seconds and warm_start is not None:
             progress = max(progress, (time.time() - t_start) / args.budget_seconds)
+        if replay:
+            progress = replay[step]
         entry = {"step": step + 1, "lr": lr_at(step, progress, r), "progress": round(progress, 4)}
         def train_step(name: str) -> None:
             m = models[name]

@@ -1,0 +1,84 @@
+// The trained demo pair shipped in models/ (tools/train): the engine must reproduce the training
+// script's own evaluation (tools/train/export.py wrote it to eval.json beside each model) and its
+// greedy continuation of a fixed prompt, so a silent numerics change in either shows up here.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLocalEngine } from '../engine/create.ts';
+import type { Engine } from '../engine/api.ts';
+import { enginePerplexity, greedy, validationWindows } from '../engine/bench/quality.ts';
+import { shippedModelDir } from '../engine/shipped.ts';
+
+interface EvalJson {
+  model: string;
+  subset: { windows: number; tokens: number; nll_sum: number; ppl: number; ids: number[][] };
+  prompt: string;
+  prompt_ids: number[];
+  greedy_ids: number[];
+}
+
+const EOS = 0;
+
+async function open(name: string): Promise<{ engine: Engine; expected: EvalJson }> {
+  const dir = shippedModelDir(name)!;
+  const expected = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')) as EvalJson;
+  // Training positions: the figures in eval.json come from the training forward.
+  const { engine } = await createLocalEngine({ model: name, backend: 'cpu', kvCacheMb: 16, maxNumSeqs: 4, maxQueue: 64, positionMode: 'contiguous' });
+  return { engine, expected };
+}
+
+for (const name of ['demo-block', 'demo-vanilla']) {
+  test(`${name}: engine perplexity on the fixed validation subset equals the training script's (relative 1e-4)`, async () => {
+    const { engine, expected } = await open(name);
+    try {
+      assert.equal(engine.info.modelName, expected.model);
+      const got = await enginePerplexity(engine, expected.subset.ids);
+      assert.equal(got.tokens, expected.subset.tokens, 'scored token count');
+      const rel = Math.abs(got.ppl - expected.subset.ppl) / expected.subset.ppl;
+      // The issue asks for 1e-3; f32 both sides agree to ~1e-8, and 1e-4 still tells the position modes apart.
+      assert.ok(rel < 1e-4, `engine ppl ${got.ppl} vs training script ${expected.subset.ppl} (relative ${rel.toExponential(2)})`);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`${name}: the engine tokenizes the held-out split exactly as training did`, async () => {
+    const { engine, expected } = await open(name);
+    try {
+      const windows = validationWindows(engine.tokenizer).slice(0, expected.subset.windows);
+      assert.deepEqual(windows, expected.subset.ids);
+      assert.deepEqual(engine.tokenizer.encode(expected.prompt), expected.prompt_ids);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test(`${name}: greedy continuation of a fixed prompt is pinned (token ids from the training script)`, async () => {
+    const { engine, expected } = await open(name);
+    try {
+      const ids: number[] = [];
+      for await (const e of engine.submit({ id: 'pin', promptIds: expected.prompt_ids, sampling: greedy(expected.greedy_ids.length) })) {
+        if (e.type === 'error') throw new Error(e.message);
+        if (e.type === 'token') ids.push(...e.tokenIds);
+      }
+      // The script keeps a final EOS; the engine may or may not emit it as a token.
+      const strip = (xs: number[]) => (xs[xs.length - 1] === EOS ? xs.slice(0, -1) : xs);
+      assert.deepEqual(strip(ids), strip(expected.greedy_ids));
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+test('npm start default: the shipped block model, flagged demo', async () => {
+  const { engine } = await createLocalEngine({ backend: 'cpu', kvCacheMb: 16, maxNumSeqs: 2, maxQueue: 8 });
+  try {
+    assert.equal(engine.info.modelName, 'blockserve-demo-block-2m');
+    assert.equal(engine.info.kind, 'block');
+    assert.equal(engine.info.demo, true);
+  } finally {
+    await engine.close();
+  }
+});
