@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
 from data import read_split, stream, val_chunks
-from models import EOS_ID, BlockLM, VanillaLM
+from models import EOS_ID, IGNORE, BlockLM, VanillaLM
 from train import RECIPE, build
 
 NAMES = {"block": "blockserve-demo-block-2m", "vanilla": "blockserve-demo-vanilla-2m"}
@@ -67,6 +67,27 @@ def window_nll(model, chunks) -> torch.Tensor:
     for i in range(0, len(chunks), 16):
         x = torch.from_numpy(chunks[i: i + 16])
         out.append(model.nll(x, x).double())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def block_nll_padded(model: BlockLM, chunks) -> torch.Tensor:
+    """The authors' lm-eval convention for a model trained with first-block padding: L-1 pad tokens
+    before each window, so every token but the window's first is predicted. [windows, ctx-1]."""
+    L = model.L
+    out = []
+    for i in range(0, len(chunks), 16):
+        x = torch.from_numpy(chunks[i: i + 16])
+        b, T = x.shape
+        pad = torch.full((b, L - 1), EOS_ID, dtype=x.dtype)
+        tail = torch.full((b, (-(T + L - 1)) % L), EOS_ID, dtype=x.dtype)
+        ids = torch.cat([pad, x, tail], dim=1)
+        labels = ids.clone()
+        labels[:, : L - 1] = IGNORE
+        if tail.shape[1]:
+            labels[:, -tail.shape[1]:] = IGNORE
+        nll = model.nll(ids, labels).double()  # predicts ids[:, L:]: window tokens 1..T-1, then the tail
+        out.append(nll[:, : T - 1])
     return torch.cat(out)
 
 
@@ -178,6 +199,12 @@ def main() -> None:
                "greedy_ids": greedy(m, prompt_ids, GREEDY_TOKENS, r["L"] if kind == "block" else None)}
         if kind == "vanilla":
             res["vanilla_from_L"] = summary(nll[:, r["L"] - 1:])
+        else:
+            padded = block_nll_padded(m, chunks)
+            res["authors_padded"] = {"convention": f"each window preceded by {r['L'] - 1} pad tokens (the authors' "
+                                                   "lm-eval rule for models trained with first-block padding): "
+                                                   "positions 1..255 predicted, the vanilla model's targets",
+                                     "val": summary(padded), "subset": summary(padded[:SUBSET_WINDOWS])}
         res["greedy_text"] = tok.decode(res["greedy_ids"])
         gen = torch.Generator().manual_seed(7)
         res["samples"] = [{"prompt": p, "text": tok.decode(sample(m, tok.encode(p, add_special_tokens=False).ids, 64,
