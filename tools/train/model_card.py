@@ -31,11 +31,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     ap.add_argument("models")
-    ap.add_argument("--bench", default=None)
+    ap.add_argument("--bench", action="append", default=[], help="`blockserve bench quality --json` output (repeatable)")
     args = ap.parse_args()
     run = json.load(open(os.path.join(args.run, "run.json")))
     corpus = json.load(open(os.path.join(args.models, "data", "fortunes-corpus.json")))
-    bench = json.load(open(args.bench)) if args.bench else None
+    benches = [json.load(open(b)) for b in args.bench]
     evals = {k: json.load(open(os.path.join(args.models, n, "eval.json"))) for k, n in NAMES.items()}
     r = run["recipe"]
     for kind, name in NAMES.items():
@@ -80,8 +80,9 @@ def main() -> None:
                   "## Training",
                   "",
                   f"- PyTorch {torch.__version__} on CPU, `tools/train/train.py` (both models in one process, one "
-                  "batch per step for both). AdamW (betas 0.9/0.95, weight decay 0.1), peak LR 1e-3, 50 warm-up steps, "
-                  f"cosine to 1e-4, gradient clip 1.0, dropout 0.1, batch {r['batch']} x {r['ctx']} tokens.",
+                  f"batch per step for both). AdamW (betas {r['betas'][0]}/{r['betas'][1]}, weight decay {r['weight_decay']}), "
+                  f"peak LR {r['lr']:g}, {r['warmup']} warm-up steps, cosine to {r['lr'] * r['min_lr_frac']:g}, gradient "
+                  f"clip {r['grad_clip']}, dropout {r['dropout']}, batch {r['batch']} x {r['ctx']} tokens, seed {r['seed']}.",
                   "- Windows start at a cookie, left-padded with 0-3 `<|endoftext|>` tokens (never targets), the way the "
                   "engine pads a prompt to a whole first block; cookies are joined by `<|endoftext|>`.",
                   f"- Steps: {e['train']['steps']} ({e['train']['tokens_seen']:,} tokens seen, about "
@@ -108,12 +109,14 @@ def main() -> None:
                          f"the vanilla model's targets) | {ap['val']['loss']:.4f} | {ap['val']['ppl']:.2f} | {ap['val']['tokens']:,} |")
         lines.append(f"| training script, first {e['subset']['windows']} windows (pinned by test/shipped-models.test.ts) | "
                      f"{e['subset']['loss']:.4f} | {e['subset']['ppl']:.3f} | {e['subset']['tokens']:,} |")
-        if bench:
+        for bench in benches:
             row = next(x for x in bench["rows"] if x["model"] == name)
-            lines += ["", f"The engine (`blockserve bench quality`, backend {bench['backend']}): perplexity {row['ppl']:.3f} "
-                      f"over {row['scored']:,} tokens (from position 4: {row['pplFromL']:.3f}); greedy decode "
-                      f"{row['tokensPerSecond']:.0f} tokens/s at batch {bench['batch']} x {bench['gen']} tokens on this "
-                      "2-core machine."]
+            twin = next(x for x in bench["rows"] if x["model"] != name)
+            lines += ["", f"The engine (`blockserve bench quality --batch {bench['batch']} --prompt {bench['prompt']} --gen "
+                      f"{bench['gen']}`, backend {bench['backend']}, {row['windows']} windows): perplexity {row['ppl']:.3f} over "
+                      f"{row['scored']:,} tokens (from position 4: {row['pplFromL']:.3f}); greedy decode "
+                      f"{row['tokensPerSecond']:.0f} tokens/s (its twin: {twin['tokensPerSecond']:.0f}) at batch {bench['batch']}, "
+                      f"{bench['prompt']}-token prompts, {bench['gen']} generated tokens, on a shared 2-core machine."]
         lines += ["", "## Sample outputs", "",
                   f"Greedy, prompt `{e['prompt']}`:", "", "```", e["prompt"] + e["greedy_text"], "```", "",
                   "Sampled (temperature 0.8, top-k 40, seed 7, 64 tokens at most; tools/train/export.py):", ""]

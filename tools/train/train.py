@@ -22,8 +22,8 @@ from data import TrainWindows, read_split, stream, val_chunks
 from models import IGNORE, BlockLM, VanillaLM
 
 RECIPE = dict(vocab=4096, ctx=256, L=4, R=2, d=128, heads=4, block_layers=3, token_layers=3,
-              vanilla_layers=4, batch=16, lr=1e-3, min_lr_frac=0.1, warmup=50, weight_decay=0.1,
-              betas=(0.9, 0.95), grad_clip=1.0, dropout=0.1, seed=1234)
+              vanilla_layers=4, batch=8, lr=2e-3, min_lr_frac=0.1, warmup=30, weight_decay=0.1,
+              betas=(0.9, 0.95), grad_clip=1.0, dropout=0.0, seed=1234)
 
 
 def build(r: dict) -> tuple[BlockLM, VanillaLM]:
