@@ -10,6 +10,10 @@ import { createLocalEngine } from '../engine/create.ts';
 import type { Engine } from '../engine/api.ts';
 import { enginePerplexity, greedy, validationWindows } from '../engine/bench/quality.ts';
 import { shippedModelDir } from '../engine/shipped.ts';
+import { blockSpecFromAuthors } from '../engine/config/authors.ts';
+import { ConfigError } from '../engine/config/spec.ts';
+import { resolveSpec, ResolveError } from '../engine/resolve.ts';
+import { parse as parseYaml } from 'yaml';
 
 interface EvalJson {
   model: string;
@@ -81,4 +85,19 @@ test('npm start default: the shipped block model, flagged demo', async () => {
   } finally {
     await engine.close();
   }
+});
+
+test('config position_mode: the shipped block model decodes with training positions; a bad value is named', () => {
+  const tree = parseYaml(readFileSync(join(shippedModelDir('demo-block')!, 'config.yaml'), 'utf8')) as Record<string, unknown>;
+  assert.equal(blockSpecFromAuthors(tree).positionMode, 'contiguous');
+  assert.equal(blockSpecFromAuthors(tree, { positionMode: 'reference' }).positionMode, 'reference', 'the flag wins');
+  const { position_mode: _, ...without } = tree;
+  assert.equal(blockSpecFromAuthors(without).positionMode, 'reference', 'absent: the authors\' generate() convention');
+  assert.throws(() => blockSpecFromAuthors({ ...tree, position_mode: 'training' }), (e: Error) => e instanceof ConfigError && /position_mode/.test(e.message) && /"training"/.test(e.message));
+});
+
+test('--model names: demo-block / demo-vanilla and the full names resolve to models/; unknown names list the shipped ones', () => {
+  assert.equal(resolveSpec({ model: 'demo-vanilla' }).spec.name, 'blockserve-demo-vanilla-2m');
+  assert.equal(resolveSpec({ model: 'blockserve-demo-block-2m' }).spec.kind, 'block');
+  assert.throws(() => resolveSpec({ model: 'demo-blok' }), (e: Error) => e instanceof ResolveError && /demo-blok/.test(e.message) && /demo-block, demo-vanilla/.test(e.message));
 });
