@@ -12,6 +12,7 @@ import type { PositionMode } from './config/spec.ts';
 import { buildModel } from './model/load.ts';
 import { resolveModel, resolveTokenizer } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
+import { FaultInjector, type FaultPlan } from './faults.ts';
 import { IncrementalDetokenizer } from './tokenizer/tokenizer.ts';
 
 /** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
@@ -34,13 +35,17 @@ export interface EngineOptions {
   positionMode?: PositionMode;
   padFirstBlock?: boolean;
   randomDtype?: 'f32' | 'bf16';
+  /** Who applies the admission rule: the loop (default) or the worker client in front of it. */
+  admission?: 'loop' | 'caller';
+  /** Test hook, off when absent: faults to inject (engine/faults.ts). */
+  faults?: FaultPlan;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
 /** KV entries per page: 16 tokens' worth for vanilla, 16 blocks for block models. */
 const PAGE_SIZE = 16;
 
-export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: Engine; tokenizerPath: string }> {
+export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: EngineLoop; tokenizerPath: string }> {
   const demo = !opts.model && !opts.preset && !opts.config;
   const resolved = await resolveModel({
     model: opts.model, preset: opts.preset, config: demo ? DEMO_CONFIG : opts.config, tokenizer: opts.tokenizer,
@@ -48,8 +53,10 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     onProgress: opts.onProgress,
   });
   const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
+  const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
   const backend = await makeBackend(opts.backend);
-  const model = buildModel(backend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
+  const computeBackend = faults ? faults.wrapBackend(backend) : backend;
+  const model = buildModel(computeBackend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
   const pageBytes = info.bytesPerEntry * PAGE_SIZE;
   const numPages = Math.floor((opts.kvCacheMb * 2 ** 20) / pageBytes);
@@ -70,6 +77,8 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     pageSize: PAGE_SIZE,
     maxNumSeqs: opts.maxNumSeqs,
     maxQueue: opts.maxQueue,
+    admission: opts.admission,
+    faults,
     maxBatchTokens: opts.maxBatchTokens ?? Math.max(512, opts.maxNumSeqs + 2 * info.blockLength),
     onClose: () => { model.dispose(); backend.dispose(); },
   });

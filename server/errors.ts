@@ -104,7 +104,7 @@ export function toApiError(err: unknown, log?: (e: unknown) => void): ApiError {
       case 'invalid_request':
         return new ApiError('invalid_request', err.message, null);
       case 'queue_full':
-        return new ApiError('rate_limit_exceeded', `Server is at capacity: ${err.message}`, null);
+        return new ApiError('rate_limit_exceeded', `Server is at capacity: ${err.message}; retry later.`, null);
       case 'engine_dead':
         return new ApiError('engine_dead', err.message, null);
     }
