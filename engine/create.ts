@@ -13,6 +13,7 @@ import { buildModel } from './model/load.ts';
 import { resolveModel, resolveTokenizer } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
 import { FaultInjector, type FaultPlan } from './faults.ts';
+import { kvLayoutOf, kvPagesFor } from './kv/sizing.ts';
 import { IncrementalDetokenizer } from './tokenizer/tokenizer.ts';
 
 /** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
@@ -55,12 +56,17 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
   const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
   const backend = await makeBackend(opts.backend);
+  try {
+    // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
+    kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
+  } catch (e) {
+    backend.dispose();
+    throw e;
+  }
   const computeBackend = faults ? faults.wrapBackend(backend) : backend;
   const model = buildModel(computeBackend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
-  const pageBytes = info.bytesPerEntry * PAGE_SIZE;
-  const numPages = Math.floor((opts.kvCacheMb * 2 ** 20) / pageBytes);
-  if (numPages < 1) throw new Error(`--kv-cache-mb ${opts.kvCacheMb} is too small: one page of ${PAGE_SIZE} entries takes ${(pageBytes / 2 ** 20).toFixed(2)} MB`);
+  const numPages = kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry, tensors: 2, pageSize: PAGE_SIZE });
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);
   const engine = new EngineLoop(model, {
     info: {
