@@ -12,10 +12,6 @@ import type { LoadProgress } from './state.ts';
 /** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
 const ABORT_SETTLE_S = 5;
 
-interface CreateEngineModule {
-  createEngine(opts: ServerConfig['engine'] & { onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
-}
-
 export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
   const loaded = loadConfig(argv, env);
   if (loaded === 'help') {
@@ -92,8 +88,7 @@ async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadPr
     return new FakeEngine(JSON.parse(config.fakeEngine));
   }
   const progress = progressReporter(log);
-  const modulePath = new URL('../engine/create.ts', import.meta.url).href;
-  const { createEngine } = (await import(modulePath)) as CreateEngineModule;
+  const { createEngine } = await import('../engine/create.ts');
   const engine = await createEngine({
     ...config.engine,
     onProgress: (done, total, what) => {

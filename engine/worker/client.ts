@@ -7,7 +7,7 @@ import { EngineRequestError } from '../api.ts';
 import type { Engine, EngineEvent, EngineInfo, EngineStats, GenerateRequest, TokenizerLike } from '../api.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { EventQueue } from './queue.ts';
-import type { EngineOptions } from '../create.ts';
+import type { EngineOptions } from '../options.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
 export class EngineStartError extends Error {}

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Engine } from '../api.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { createLocalEngine } from '../create.ts';
-import type { EngineOptions } from '../create.ts';
+import type { EngineOptions } from '../options.ts';
 
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
