@@ -28,9 +28,13 @@ function parseIds(s: string): number[] | null {
   return ids.length && ids.every((x) => Number.isInteger(x) && x >= 0) ? ids : null;
 }
 
-export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+/** Where output goes (tests capture it). */
+export interface Output { out(s: string): void; err(s: string): void }
+const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env, io: Output = STDIO): Promise<number> {
   const o = parseOptions(GENERATE_ROWS, argv, { env, usage: USAGE });
-  if (o === 'help') { process.stdout.write(helpFor(GENERATE_ROWS, USAGE)); return 0; }
+  if (o === 'help') { io.out(helpFor(GENERATE_ROWS, USAGE)); return 0; }
   if ((o.prompt === undefined) === (o.promptIds === undefined)) throw new OptionError(`give exactly one of --prompt or --prompt-ids\n\n${helpFor(GENERATE_ROWS, USAGE)}`);
 
   // With --prompt-ids a model whose vocabulary no tokenizer fits (e.g. the tiny test fixtures) still
@@ -42,7 +46,7 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
     kvCacheMb: 0, kvCacheSequences: 1, maxNumSeqs: 1, maxQueue: 1,
     onTokenizerMisfit: o.promptIds === undefined ? undefined : (message) => {
       misfit = true;
-      process.stderr.write(`blockserve: no text output: ${message}\n`);
+      io.err(`blockserve: no text output: ${message}\n`);
     },
   });
   try {
@@ -63,9 +67,9 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
       else if (ev.type === 'error') throw new Error(`generation failed: ${ev.message}`);
     }
     const text = tokenizer ? tokenizer.decode(outputIds) : null;
-    if (o.json) process.stdout.write(JSON.stringify({ prompt_ids: promptIds, output_ids: outputIds, text }) + '\n');
-    else if (tokenizer) process.stdout.write(`${o.prompt ?? tokenizer.decode(promptIds)}${text}\n`);
-    else process.stdout.write(`${outputIds.join(',')}\n`);
+    if (o.json) io.out(JSON.stringify({ prompt_ids: promptIds, output_ids: outputIds, text }) + '\n');
+    else if (tokenizer) io.out(`${o.prompt ?? tokenizer.decode(promptIds)}${text}\n`);
+    else io.out(`${outputIds.join(',')}\n`);
     return 0;
   } finally {
     await engine.close();
