@@ -3,8 +3,7 @@
 // ever blocks the HTTP event loop; `createLocalEngine` runs it in the calling thread (the worker
 // itself, `blockserve generate`, the benchmark, tests). Their options are engine/options.ts's rows.
 
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { sourcePath } from '../kernels/assets.ts';
 import type { Engine } from './api.ts';
 import { makeBackend } from './backends.ts';
 import type { EngineOptions } from './options.ts';
@@ -14,7 +13,7 @@ import { EngineLoop } from './loop/engine-loop.ts';
 import { checkTokenizerFitsModel, IncrementalDetokenizer, loadTokenizer } from './tokenizer/tokenizer.ts';
 
 /** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
-export const DEMO_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'models', 'demo', 'config.yaml');
+export const DEMO_CONFIG = sourcePath('../models/demo/config.yaml', import.meta.url);
 
 /** KV entries per page: 16 tokens' worth for vanilla, 16 blocks for block models. */
 const PAGE_SIZE = 16;

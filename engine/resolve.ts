@@ -8,7 +8,7 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { sourcePath } from '../kernels/assets.ts';
 import { parse as parseYaml } from 'yaml';
 import { blockSpecFromAuthors, vanillaSpecFromHf } from './config/authors.ts';
 import { presetSpec } from './config/presets.ts';
@@ -22,7 +22,7 @@ import { checkTensors, isHfNeoxBuffer, loadCheckpoint } from './weights/checkpoi
 import { checkTokenizerFitsModel, loadTokenizer } from './tokenizer/tokenizer.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
-export const BUILTIN_TOKENIZER = join(dirname(fileURLToPath(import.meta.url)), 'tokenizer', 'gpt-neox-20b', 'tokenizer.json');
+export const BUILTIN_TOKENIZER = sourcePath('./tokenizer/gpt-neox-20b/tokenizer.json', import.meta.url);
 
 /** The model rows of engine/options.ts, plus what only code sets. */
 export type ModelArgs = ModelRowArgs & {

@@ -12,6 +12,10 @@ import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
 export class EngineStartError extends Error {}
 
+// Compiled (dist/), the worker is plain worker.js; run from the sources (tests, development), boot.js
+// first registers tsx in the new thread, which does not inherit the loader.
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './boot.js' : './worker.js', import.meta.url);
+
 export class WorkerEngine implements Engine {
   private readonly streams = new Map<string, EventQueue<EngineEvent>>();
   private latestStats: EngineStats;
@@ -33,7 +37,7 @@ export class WorkerEngine implements Engine {
 
   static async start(opts: EngineOptions): Promise<WorkerEngine> {
     const { onProgress, ...data } = opts;
-    const worker = new Worker(new URL('./boot.js', import.meta.url), { workerData: data });
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'progress') onProgress?.(m.done, m.total, m.what);

@@ -3,6 +3,7 @@
 // over the addon's thread pool inside, so callers run it off the HTTP event loop (the engine's worker).
 
 import { createRequire } from 'node:module';
+import { sourceUrl } from '../assets.ts';
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
 import { checkReadDestination, numel, rowsOf } from '../backend.ts';
 
@@ -32,7 +33,7 @@ const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
 let addon: CpuAddon | null = null;
 let loadError: string | null = null;
 try {
-  addon = createRequire(import.meta.url)('./build/Release/blockserve_cpu.node') as CpuAddon;
+  addon = createRequire(sourceUrl('./backend.ts', import.meta.url))('./build/Release/blockserve_cpu.node') as CpuAddon;
 } catch (e) {
   loadError = (e as Error).message.split('\n')[0] ?? String(e);
 }
