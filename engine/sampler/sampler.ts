@@ -15,7 +15,7 @@
 //
 // Cost: no full sort anywhere. Plain temperature (and min_p) sampling counts tokens per exponent bucket
 // and draws by rejection (no exponential per token); top_k keeps a heap of k; top_p takes one
-// exponential per token (fast-exp.ts) and a histogram of exponents that leaves one bucket to sort.
+// exponential per token (kernels/fast-exp.ts) and a histogram of exponents that leaves one bucket to sort.
 // Every full-vocabulary scan is one of kernels/sampling.ts's passes: the CPU addon's when it is built
 // (loaded on the first SamplerScratch, not at import), else the JavaScript reference's; both do the same
 // arithmetic in the same order, so a seeded request draws the same tokens with either.
@@ -210,7 +210,7 @@ export class SequenceSampler {
         if (u < 0) break;
       }
       while (counts[bin] === 0 && bin > 0) bin--; // rounding ran past the last non-empty bin
-      let k = Math.floor(this.rng.next() * counts[bin]);
+      const k = Math.floor(this.rng.next() * counts[bin]);
       const accept = this.rng.next();
       const i = passes.findInBin(logits, offset, V, max, scale, floor, bin, k);
       // accept with e^(-(d - d_low)), d - d_low = (t - bin) / BUCKETS_PER_NAT
