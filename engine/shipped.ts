@@ -3,10 +3,11 @@
 // They are demos, not the paper's models: the server marks them `demo: true`.
 
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { sourcePath } from '../kernels/assets.ts';
 
-export const MODELS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'models');
+/** models/ in the source tree (also from the compiled build in dist/). */
+export const MODELS_DIR = sourcePath('../models', import.meta.url);
 
 /** Short name -> directory name under models/. */
 export const SHIPPED_MODELS: Readonly<Record<string, string>> = Object.freeze({
