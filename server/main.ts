@@ -16,6 +16,8 @@ import type { LoadProgress } from './state.ts';
 
 /** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
 const ABORT_SETTLE_S = 5;
+/** Seconds a server whose engine died keeps answering 503 before it exits 1. */
+const FAILURE_LINGER_S = 1;
 
 interface CreateEngineModule {
   createEngine(opts: ServerConfig['engine'] & { faults?: Record<string, number>; onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
@@ -82,6 +84,9 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     }
     // Let the last chunks, finish reasons and [DONE] frames reach the clients before connections close.
     await Promise.race([state.responsesDone(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
+    // A dead engine: keep answering 503 (health, readiness, requests) a moment so probes and load
+    // balancers see why, instead of only a refused connection.
+    if (code !== 0) await new Promise((r) => setTimeout(r, Math.min(FAILURE_LINGER_S, config.graceS) * 1000).unref());
     await app.close();
     await state.engine?.close();
     log.info({ exitCode: code }, 'stopped');
