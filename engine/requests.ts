@@ -83,7 +83,7 @@ export function checkRequest(req: GenerateRequest, limits: RequestLimits): void 
 }
 
 /** The context-length and cache rules for the prompt itself (with its block padding). */
-function checkPromptFits(promptLength: number, limits: RequestLimits): void {
+export function checkPromptFits(promptLength: number, limits: RequestLimits): void {
   const C = limits.contextLength;
   const pad = firstBlockPad(promptLength, limits.tokensPerEntry, limits.padFirstBlock);
   const padded = promptLength + pad;

@@ -91,19 +91,6 @@ export class Scheduler {
     return firstBlockPad(promptLength, this.tpe, this.config.padFirstBlock);
   }
 
-  /** Why a prompt can never run here (null when it can): too long for the context or the whole pool. */
-  rejectReason(promptLength: number): string | null {
-    const padded = promptLength + this.padFor(promptLength);
-    if (padded >= this.config.contextLength) {
-      return `prompt of ${promptLength} tokens${padded > promptLength ? ` (${padded} with block padding)` : ''} leaves no room to generate within the context length of ${this.config.contextLength}`;
-    }
-    const pages = this.pagesFor(Math.floor(padded / this.tpe) + 1);
-    if (pages > this.pool.numPages) {
-      return `prompt of ${promptLength} tokens needs ${pages} KV pages but the cache holds ${this.pool.numPages}`;
-    }
-    return null;
-  }
-
   add(id: string, promptIds: readonly number[]): Sequence {
     if (this.seqs.has(id)) throw new Error(`duplicate sequence id ${id}`);
     const seq = new Sequence(id, this.nextArrival++, promptIds, this.padFor(promptIds.length));
