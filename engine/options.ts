@@ -9,6 +9,7 @@
 // with an OptionError naming the flag (and the variable, when it came from there).
 
 import { parseArgs } from 'node:util';
+import type { FaultPlan } from './faults.ts';
 
 export class OptionError extends Error {}
 
@@ -181,6 +182,10 @@ export type EngineOptions = ModelRowArgs & Parsed<typeof ENGINE_OPTIONS> & {
    * --prompt-ids` still runs such models (the tiny test fixtures) and prints ids. Local engines only.
    */
   onTokenizerMisfit?: (message: string) => void;
+  /** Who applies the admission rule: the loop (default) or the worker client in front of it. */
+  admission?: 'loop' | 'caller';
+  /** Test hook, off when absent: faults to inject (engine/faults.ts). */
+  faults?: FaultPlan;
 };
 
 /** Some rows of a table, by key, keeping their types (a command that takes only part of the model rows). */
