@@ -3,7 +3,7 @@
 // sampler and stopping rules, so a prompt generates here what it generates over HTTP.
 
 import { createLocalEngine } from '../engine/create.ts';
-import type { SamplingParams } from '../engine/api.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, type SamplingParams } from '../engine/api.ts';
 import { BACKEND_OPTION, MODEL_OPTIONS, OptionError, parseOptions, helpFor, type OptionRow } from '../engine/options.ts';
 
 export { OptionError as UsageError };
@@ -32,6 +32,19 @@ function parseIds(s: string): number[] | null {
 export interface Output { out(s: string): void; err(s: string): void }
 const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
+/** The engine's field names as this command's flags, for its request errors (the engine's checkRequest is the one rule). */
+const FLAG_OF: Record<string, string> = { maxTokens: '--max-tokens', temperature: '--temperature', topP: '--top-p' };
+
+function submit(engine: Engine, req: GenerateRequest, promptFlag: string): AsyncIterable<EngineEvent> {
+  try {
+    return engine.submit(req);
+  } catch (e) {
+    if (!(e instanceof EngineRequestError) || e.field === undefined) throw e;
+    const flag = e.field === 'promptIds' ? promptFlag : FLAG_OF[e.field] ?? e.field;
+    throw new OptionError(`${flag}${e.index !== undefined ? ` (token ${e.index})` : ''}: ${e.detail}`);
+  }
+}
+
 export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env, io: Output = STDIO): Promise<number> {
   const o = parseOptions(GENERATE_ROWS, argv, { env, usage: USAGE });
   if (o === 'help') { io.out(helpFor(GENERATE_ROWS, USAGE)); return 0; }
@@ -52,17 +65,12 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
   try {
     const tokenizer = misfit ? null : engine.tokenizer;
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds)! : tokenizer!.encode(o.prompt!);
-    if (promptIds.length === 0) throw new OptionError('the prompt is empty');
-    const { contextLength } = engine.info;
-    if (promptIds.length + o.maxTokens > contextLength) {
-      throw new OptionError(`prompt (${promptIds.length} tokens) + --max-tokens (${o.maxTokens}) exceeds the model's context length of ${contextLength} tokens`);
-    }
     const sampling: SamplingParams = {
       temperature: o.temperature, topP: o.topP, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
       logitBias: {}, seed: o.seed, stop: [], stopTokenIds: [], maxTokens: o.maxTokens, ignoreEos: false,
     };
     const outputIds: number[] = [];
-    for await (const ev of engine.submit({ id: 'generate', promptIds, sampling })) {
+    for await (const ev of submit(engine, { id: 'generate', promptIds, sampling }, o.promptIds !== undefined ? '--prompt-ids' : '--prompt')) {
       if (ev.type === 'token') outputIds.push(...ev.tokenIds);
       else if (ev.type === 'error') throw new Error(`generation failed: ${ev.message}`);
     }
