@@ -128,8 +128,11 @@ test('pull: a connection cut mid-file is resumed with Range within the run', () 
     hub.addRepo('org/cut', TINY);
     hub.cut = { afterBytes: 100_000, times: 2 };
     const got = await pullHubModel('org/cut', settingsFor(hub), fast);
-    const ranges = hub.log.filter((r) => r.host === 'cdn').map((r) => r.range);
-    assert.deepEqual(ranges, [undefined, 'bytes=100000-', 'bytes=200000-']);
+    // Each retry asks for the rest from what reached the disk (at most what was sent before the cut).
+    const starts = hub.log.filter((r) => r.host === 'cdn').map((r) => (r.range ? Number(/^bytes=(\d+)-$/.exec(r.range)?.[1]) : 0));
+    assert.equal(starts.length, 3);
+    assert.equal(starts[0], 0);
+    assert.ok(starts[1]! > 0 && starts[1]! <= 100_000 && starts[2]! > starts[1]! && starts[2]! <= starts[1]! + 100_000, String(starts));
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
   }));
 
@@ -141,14 +144,15 @@ test('pull: an interrupted run leaves only blobs/<etag>.incomplete; the next run
     await rejectsWith(pullHubModel('org/resume', settings, { ...fast, retries: 0 }), 'network', /connection (lost|closed)/);
     const root = join(settings.hubCache, 'models--org--resume');
     const partial = join(root, 'blobs', `${WEIGHTS_SHA}.incomplete`);
-    assert.equal(statSync(partial).size, 300_000);
+    const kept = statSync(partial).size;
+    assert.ok(kept > 0 && kept <= 300_000, String(kept));
     assert.ok(!existsSync(join(root, 'blobs', WEIGHTS_SHA)));
     const commit = hub.repos.get('org/resume')!.commit;
     assert.ok(!existsSync(join(root, 'snapshots', commit, 'model.safetensors')), 'no half file in snapshots/');
     assert.ok(!existsSync(join(root, 'refs', 'main')));
     hub.log.length = 0;
     const got = await pullHubModel('org/resume', settings, fast);
-    assert.deepEqual(hub.log.filter((r) => r.host === 'cdn').map((r) => r.range), ['bytes=300000-']);
+    assert.deepEqual(hub.log.filter((r) => r.host === 'cdn').map((r) => r.range), [`bytes=${kept}-`]);
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
     assert.ok(!existsSync(partial));
   }));
