@@ -13,7 +13,9 @@ export class UsageError extends Error {}
 const HELP = `blockserve generate --prompt TEXT | --prompt-ids 1,2,3 [options]
 
 Model (one of; see README):
-  --model PATH           checkpoint: HF GPT-NeoX dir, or the authors' safetensors (config beside it)
+  --model PATH           checkpoint: HF GPT-NeoX dir, or the authors' safetensors (config beside it); also a
+                         Hub id (ORG/NAME) or an authors' released name, downloaded first (see blockserve pull)
+  --revision R           Hub branch, tag or commit of a Hub --model (default main)
   --preset NAME          built-in config (random weights when no --model): block_main_b4_{5,19,85,300,800,1.2b},
                          vanilla_{31,70,160,410}
   --config FILE          the authors' trainer YAML/JSON, or an HF config.json
@@ -57,13 +59,24 @@ function samplerPick(temperature: number, topP: number, seed: number, promptIds:
   };
 }
 
+/** Hub ids and released names are fetched (or found in their caches) first; the environment is read here, at the edge. */
+async function locateForCli(model: string, revision: string | undefined): Promise<{ path: string }> {
+  const { locateModel } = await import('../engine/hub/locate.ts');
+  const { hubSettingsFromEnv } = await import('../engine/hub/settings.ts');
+  const { progressPrinter } = await import('./pull.ts');
+  const progress = progressPrinter();
+  const located = await locateModel(model, hubSettingsFromEnv(process.env), { revision, onProgress: progress, onLog: (l) => process.stderr.write(`${l}\n`) });
+  progress.end();
+  return located;
+}
+
 export async function runGenerate(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv, strict: true, allowPositionals: false,
       options: {
-        model: { type: 'string' }, preset: { type: 'string' }, config: { type: 'string' }, tokenizer: { type: 'string' },
+        model: { type: 'string' }, revision: { type: 'string' }, preset: { type: 'string' }, config: { type: 'string' }, tokenizer: { type: 'string' },
         prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, 'max-tokens': { type: 'string' },
         temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
         'position-mode': { type: 'string' }, 'no-pad-first-block': { type: 'boolean' },
@@ -85,8 +98,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const topP = num(o['top-p'], '--top-p', 1, (x) => x > 0 && x <= 1);
   const seed = num(o.seed, '--seed', 0, Number.isInteger);
 
+  if (o.revision !== undefined && o.model === undefined) throw new UsageError('--revision needs a Hub id in --model');
+  const model = o.model === undefined ? undefined : (await locateForCli(o.model, o.revision)).path;
   const resolved = await resolveModel({
-    model: o.model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
+    model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
     positionMode: positionMode as 'reference' | 'contiguous' | undefined,
     padFirstBlock: o['no-pad-first-block'] ? false : undefined,
   });

@@ -21,6 +21,8 @@ export interface ServerConfig {
   };
   /** Name clients use in `model`; defaults to the engine's model name. */
   servedModelName?: string;
+  /** Hub branch/tag/commit when `model` is a Hugging Face Hub id. */
+  revision?: string;
   host: string;
   port: number;
   apiKeys: string[];
@@ -46,7 +48,8 @@ interface OptionSpec {
 }
 
 const OPTIONS: OptionSpec[] = [
-  { flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: 'Model directory (safetensors + config). Without it: the built-in demo model.' },
+  { flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Model directory (safetensors + config), a Hugging Face Hub id (ORG/NAME, downloaded to the HF cache) or an authors' released name (block_main_b4_85, ...; downloaded to BLOCKSERVE_CACHE). Without it: the built-in demo model." },
+  { flag: 'revision', env: 'BLOCKSERVE_REVISION', kind: 'string', help: 'Hub branch, tag or commit of a Hub --model. (default main)' },
   { flag: 'preset', env: 'BLOCKSERVE_PRESET', kind: 'string', help: 'Named architecture preset (e.g. block_main_b4_85).' },
   { flag: 'config', env: 'BLOCKSERVE_CONFIG', kind: 'string', help: "Model config file (HF config.json or the authors' YAML)." },
   { flag: 'tokenizer', env: 'BLOCKSERVE_TOKENIZER', kind: 'string', help: 'tokenizer.json to use instead of the model directory\'s.' },
@@ -141,6 +144,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       maxQueue: num('max-queue', 256, 0, 1 << 20, true),
     },
     servedModelName: str('served-model-name'),
+    revision: str('revision'),
     host: str('host') ?? '127.0.0.1',
     port: num('port', 8000, 0, 65535, true),
     apiKeys,

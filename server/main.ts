@@ -13,7 +13,7 @@ import type { LoadProgress } from './state.ts';
 const ABORT_SETTLE_S = 5;
 
 interface CreateEngineModule {
-  createEngine(opts: ServerConfig['engine'] & { onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
+  createEngine(opts: ServerConfig['engine'] & { servedModelName?: string; onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
 }
 
 export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
@@ -69,7 +69,7 @@ export async function runServe(argv: string[], env: Record<string, string | unde
   }
 
   await app.listen({ host: config.host, port: config.port });
-  const engine = await loadEngine(config, log, (p) => (state.loadProgress = p)).catch(async (err) => {
+  const engine = await loadEngine(config, env, log, (p) => (state.loadProgress = p)).catch(async (err) => {
     await app.close();
     throw err;
   });
@@ -85,17 +85,23 @@ export async function runServe(argv: string[], env: Record<string, string | unde
   await stopped;
 }
 
-async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadProgress) => void): Promise<Engine> {
+async function loadEngine(config: ServerConfig, env: Record<string, string | undefined>, log: Logger, onState: (p: LoadProgress) => void): Promise<Engine> {
   if (config.fakeEngine !== undefined) {
     const { FakeEngine } = await import('./testing/fake-engine.ts');
     log.warn('serving the scripted fake engine (test mode)');
     return new FakeEngine(JSON.parse(config.fakeEngine));
   }
   const progress = progressReporter(log);
+  const located = await locateModelForServe(config, env, log, (done, total, what) => {
+    onState({ done, total, what });
+    progress(done, total, what);
+  });
   const modulePath = new URL('../engine/create.ts', import.meta.url).href;
   const { createEngine } = (await import(modulePath)) as CreateEngineModule;
   const engine = await createEngine({
     ...config.engine,
+    model: located.path,
+    servedModelName: config.servedModelName ?? located.name,
     onProgress: (done, total, what) => {
       onState({ done, total, what });
       progress(done, total, what);
@@ -103,6 +109,26 @@ async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadPr
   });
   progress.end();
   return engine;
+}
+
+/** A Hub id or an authors' released name is downloaded (or found in its cache) before the engine starts. */
+async function locateModelForServe(
+  config: ServerConfig,
+  env: Record<string, string | undefined>,
+  log: Logger,
+  onProgress: (done: number, total: number, what: string) => void,
+): Promise<{ path?: string; name?: string }> {
+  if (config.engine.model === undefined) {
+    if (config.revision !== undefined) throw new ConfigError('--revision needs a Hub id in --model');
+    return {};
+  }
+  const { locateModel } = await import('../engine/hub/locate.ts');
+  const { hubSettingsFromEnv } = await import('../engine/hub/settings.ts');
+  return locateModel(config.engine.model, hubSettingsFromEnv(env), {
+    revision: config.revision,
+    onProgress: (p) => onProgress(p.done, p.total ?? 0, `download ${p.label}`),
+    onLog: (line) => log.info(line),
+  });
 }
 
 /** A bar on a terminal, otherwise a log line per 10% (and per new phase). */
