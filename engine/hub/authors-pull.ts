@@ -19,6 +19,7 @@ import { extractEntry, findCheckpoints, sniffArchive } from './archive.ts';
 import { AUTHORS_DROPBOX, AUTHORS_README, directDownloadUrl, RELEASED_NAMES, releaseByName, type Release } from './authors-releases.ts';
 import { downloadFile, hashFile, humanBytes, type DownloadOptions } from './download.ts';
 import { HubError } from './errors.ts';
+import { withFileLock } from './lock.ts';
 import type { PulledModel } from './hub-pull.ts';
 import type { HubSettings } from './settings.ts';
 
@@ -117,6 +118,12 @@ export async function pullAuthorsModel(name: string, settings: HubSettings, opts
   const lookup = opts.releases ?? releaseByName;
   const release = lookup(name);
   if (!release) throw new HubError(`'${name}' is not one of the authors' released checkpoints (${RELEASED_NAMES.join(', ')})`, 'not-found');
+  // One pull of the authors' archive at a time (it unpacks every released name, so one lock for all).
+  const lock = join(settings.blockserveCache, 'authors', 'downloads', 'pull.blockserve-lock');
+  return withFileLock(lock, () => pullLocked(name, release, lookup, settings, opts), (pid) => opts.onLog?.(`another blockserve (pid ${pid}) is pulling the authors' checkpoints; waiting`));
+}
+
+async function pullLocked(name: string, release: Release, lookup: (n: string) => Release | undefined, settings: HubSettings, opts: AuthorsPullOptions): Promise<PulledModel> {
   const cached = cachedAuthorsModel(settings, release);
   if (cached && !opts.url) {
     opts.onLog?.(`${name}: already in the cache at ${cached}`);

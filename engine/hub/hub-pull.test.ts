@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveModel } from '../resolve.ts';
@@ -251,3 +252,28 @@ test('settings: the huggingface_hub variables and precedence, read once from a g
   assert.equal(f.blockserveCache, '/y');
   assert.throws(() => hubSettingsFromEnv({ HF_ENDPOINT: 'huggingface.co' }, home), /HF_ENDPOINT must be an http\(s\) URL/);
 });
+
+test('two pulls of one file: the second waits for the first (lock with its pid), a dead owner\'s lock is taken over', () =>
+  withHub(async (hub) => {
+    hub.addRepo('org/lock', TINY);
+    const settings = settingsFor(hub);
+    const blobs = join(settings.hubCache, 'models--org--lock', 'blobs');
+    mkdirSync(blobs, { recursive: true });
+    const lock = join(blobs, `${WEIGHTS_SHA}.incomplete.blockserve-lock`);
+    // A live foreign owner: a child process; the pull waits until it is gone.
+    const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    writeFileSync(lock, String(owner.pid));
+    const logs: string[] = [];
+    const pulling = pullHubModel('org/lock', settings, { ...fast, onLog: (l) => logs.push(l) });
+    await new Promise((r) => setTimeout(r, 700));
+    assert.ok(logs.some((l) => l.includes(`another blockserve (pid ${owner.pid}) is downloading it; waiting`)), logs.join('\n'));
+    assert.ok(!hub.log.some((r) => r.host === 'cdn'), 'nothing downloaded while the lock is held');
+    owner.kill();
+    await pulling;
+    assert.ok(!existsSync(lock));
+    // Concurrent pulls in one process share the download: one transfer of the weights.
+    const other = settingsFor(hub);
+    hub.log.length = 0;
+    await Promise.all([pullHubModel('org/lock', other, fast), pullHubModel('org/lock', other, fast)]);
+    assert.equal(hub.log.filter((r) => r.host === 'cdn').length, 1);
+  }));

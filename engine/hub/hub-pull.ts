@@ -14,6 +14,7 @@ import { downloadFile, type DownloadOptions } from './download.ts';
 import { HubError } from './errors.ts';
 import { HfRepoCache } from './hf-cache.ts';
 import { fetchFileMeta, fetchRepoInfo, hubClient, type HubClient } from './hub-api.ts';
+import { withFileLock } from './lock.ts';
 import type { HubSettings } from './settings.ts';
 
 export const REPO_ID_RE = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
@@ -85,14 +86,18 @@ export function cachedSnapshot(cache: HfRepoCache, revision: string): { dir: str
 async function fetchIntoCache(client: HubClient, cache: HfRepoCache, commit: string, file: string, opts: PullOptions): Promise<void> {
   if (cache.hasFile(commit, file)) return;
   const meta = await fetchFileMeta(client, cache.repoId, commit, file);
-  if (!existsSync(cache.blobPath(meta.etag))) {
-    await downloadFile(
-      { url: meta.url, dest: cache.blobPath(meta.etag), partial: cache.incompletePath(meta.etag), expectedSize: meta.size, digest: meta.digest, label: file },
-      { ...opts, auth: client.auth },
-    );
-  } else {
-    opts.onLog?.(`${file}: already in the cache (blob ${meta.etag.slice(0, 12)})`);
-  }
+  const waiting = (pid: number) => opts.onLog?.(`${file}: another blockserve (pid ${pid}) is downloading it; waiting`);
+  await withFileLock(`${cache.incompletePath(meta.etag)}.blockserve-lock`, async () => {
+    // Checked under the lock: a process we waited for may have just finished this blob.
+    if (!existsSync(cache.blobPath(meta.etag))) {
+      await downloadFile(
+        { url: meta.url, dest: cache.blobPath(meta.etag), partial: cache.incompletePath(meta.etag), expectedSize: meta.size, digest: meta.digest, label: file },
+        { ...opts, auth: client.auth },
+      );
+    } else {
+      opts.onLog?.(`${file}: already in the cache (blob ${meta.etag.slice(0, 12)})`);
+    }
+  }, waiting);
   await cache.link(commit, file, meta.etag);
 }
 
