@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { FakeHub } from '../engine/hub/testing/fake-hub.ts';
+import { progressPrinter } from '../cli/pull.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const FIX = join(ROOT, 'test', 'fixtures');
@@ -98,4 +99,25 @@ test('serve --model ORG/NAME downloads, then serves under the Hub id', async () 
     await new Promise((r) => child.once('exit', r));
     await hub.close();
   }
+});
+
+function fakeStream(tty: boolean) {
+  const chunks: string[] = [];
+  return { stream: { isTTY: tty, write: (s: string) => chunks.push(s) } as unknown as NodeJS.WriteStream, chunks };
+}
+
+test('progressPrinter: a redrawn bar on a terminal, a line per 10% otherwise', () => {
+  const t = fakeStream(true);
+  const bar = progressPrinter(t.stream);
+  for (let d = 0; d <= 100; d += 5) bar({ label: 'model.safetensors', done: d * 2 ** 20, total: 100 * 2 ** 20 });
+  bar.end();
+  assert.ok(t.chunks.slice(0, -1).every((c) => c.startsWith('\r')));
+  assert.match(t.chunks.at(-2)!, /\[#{30}\] 100\.0 MiB \/ 100\.0 MiB/);
+  assert.equal(t.chunks.at(-1), '\n');
+  const l = fakeStream(false);
+  const lines = progressPrinter(l.stream);
+  for (let d = 0; d <= 100; d += 1) lines({ label: 'model.safetensors', done: d, total: 100 });
+  assert.equal(l.chunks.length, 11);
+  assert.ok(l.chunks.every((c) => c.endsWith('\n') && !c.includes('\r')));
+  assert.match(l.chunks[5]!, /^model\.safetensors: 50% /);
 });
