@@ -55,7 +55,7 @@ test('pull, then generate offline from the cache; errors are one line', async ()
     const missing = await cli(['pull', 'nobody/nothing'], env);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
-    assert.match(missing.stderr, /^blockserve: model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\)\n$/);
+    assert.match(missing.stderr, /^blockserve: model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\); no local path 'nobody\/nothing' exists either\n$/);
 
     const offline = await cli(['pull', 'block_main_b4_85'], { ...env, HF_HUB_OFFLINE: '1' });
     assert.equal(offline.code, 1);
