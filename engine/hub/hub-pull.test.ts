@@ -277,3 +277,13 @@ test('two pulls of one file: the second waits for the first (lock with its pid),
     await Promise.all([pullHubModel('org/lock', other, fast), pullHubModel('org/lock', other, fast)]);
     assert.equal(hub.log.filter((r) => r.host === 'cdn').length, 1);
   }));
+
+test('pull: a CDN answering 503 is retried; past the retries the error names the server', () =>
+  withHub(async (hub) => {
+    hub.addRepo('org/busy', TINY);
+    hub.serverErrors = 2;
+    const got = await pullHubModel('org/busy', settingsFor(hub), fast);
+    assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
+    hub.serverErrors = 5;
+    await rejectsWith(pullHubModel('org/busy', settingsFor(hub), { ...fast, retries: 1 }), 'network', /model\.safetensors: server error 503 from http:\/\/127\.0\.0\.1:\d+/);
+  }));

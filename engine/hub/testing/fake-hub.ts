@@ -49,6 +49,8 @@ export class FakeHub {
   corrupt = false;
   /** Answer Range requests with the whole file (200), as some servers do. */
   ignoreRange = false;
+  /** Answer the next N CDN requests with 503. */
+  serverErrors = 0;
   hubUrl = '';
   cdnUrl = '';
   private hub = createServer((q, s) => this.onHub(q, s));
@@ -126,6 +128,11 @@ export class FakeHub {
 
   private onCdn(q: IncomingMessage, s: ServerResponse): void {
     this.record('cdn', q);
+    if (this.serverErrors > 0) {
+      this.serverErrors--;
+      s.writeHead(503).end('busy');
+      return;
+    }
     const m = /^\/lfs\/([0-9a-f]{64})/.exec(q.url ?? '');
     const blob = m ? this.blobs.get(m[1]!) : undefined;
     if (!blob) {
