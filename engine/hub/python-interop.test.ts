@@ -1,18 +1,19 @@
 // The cache is shared with Python's huggingface_hub, both ways: what Python downloads (from the same
 // fake Hub, via HF_ENDPOINT) we reuse without a download, and what we download Python finds offline.
-// Needs /work/venv-ref (or BLOCKSERVE_TEST_PYTHON) with huggingface_hub; skips with the reason otherwise.
+// Needs a Python with huggingface_hub: BLOCKSERVE_TEST_PYTHON, else CI's /opt/blockserve-hub-venv
+// (.ci/setup.d/60-hub.sh), else the dev venv /work/venv-ref; skips with the reason otherwise.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveModel } from '../resolve.ts';
 import { pullHubModel } from './hub-pull.ts';
 import { FakeHub, sha256 } from './testing/fake-hub.ts';
 
-const PYTHON = process.env.BLOCKSERVE_TEST_PYTHON ?? '/work/venv-ref/bin/python';
+const PYTHON = process.env.BLOCKSERVE_TEST_PYTHON ?? ['/opt/blockserve-hub-venv/bin/python', '/work/venv-ref/bin/python'].find((p) => existsSync(p)) ?? 'python3';
 const probe = spawnSync(PYTHON, ['-c', 'import huggingface_hub; print(huggingface_hub.__version__)'], { encoding: 'utf8' });
 const skip = probe.status === 0 ? false : `needs ${PYTHON} with huggingface_hub (${(probe.stderr || String(probe.error)).trim().split('\n').at(-1)})`;
 if (skip) console.log(`# skipped: ${skip}`);
