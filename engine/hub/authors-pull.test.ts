@@ -4,7 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -195,3 +196,24 @@ test('the real release table: every name has its preset config; links are the RE
   assert.throws(() => directDownloadUrl(AUTHORS_GDRIVE), /Google Drive folder, which cannot be downloaded outside a browser/);
   assert.equal(directDownloadUrl('https://drive.google.com/file/d/1AbC-d_E/view?usp=sharing'), 'https://drive.google.com/uc?export=download&id=1AbC-d_E');
 });
+
+test('a partial archive that is already whole (416, same size) is used; one from an older file (416, other size) starts over', () =>
+  withHosts(async (h) => {
+    const folder = await FOLDER();
+    h.files.set('whole', folder);
+    const s = settings();
+    const link = h.dropboxLink('whole', 1);
+    const downloads = join(s.blockserveCache, 'authors', 'downloads');
+    const partial = join(downloads, `${createHash('sha1').update(directDownloadUrl(link)).digest('hex').slice(0, 16)}.download.incomplete`);
+    mkdirSync(downloads, { recursive: true });
+    writeFileSync(partial, folder);
+    await pullAuthorsModel('block_tiny', s, { ...seams, links: [link] });
+    assert.deepEqual(h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range), [`bytes=${folder.length}-`]);
+    const s2 = settings();
+    mkdirSync(join(s2.blockserveCache, 'authors', 'downloads'), { recursive: true });
+    writeFileSync(partial.replace(s.blockserveCache, s2.blockserveCache), Buffer.concat([folder, Buffer.alloc(10)]));
+    h.log.length = 0;
+    const got = await pullAuthorsModel('block_tiny', s2, { ...seams, links: [link] });
+    assert.deepEqual(h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range), [`bytes=${folder.length + 10}-`, undefined]);
+    assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), sha256(BLOCK));
+  }));

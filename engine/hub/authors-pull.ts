@@ -141,7 +141,7 @@ async function pullLocked(name: string, release: Release, lookup: (n: string) =>
     dir = await install(release, settings, (dest) => copyFile(archive, dest), { from: link }).catch(dropArchive(archive));
   } else if (kind === 'zip') {
     const names = [name, ...(opts.allNames ?? RELEASED_NAMES).filter((n) => n !== name && lookup(n))];
-    const { found, safetensorsEntries } = await findCheckpoints(archive, names);
+    const { found, safetensorsEntries } = await findCheckpoints(archive, names).catch(dropArchive(archive));
     const entry = found.get(name);
     if (!entry) {
       throw new HubError(
@@ -161,7 +161,8 @@ async function pullLocked(name: string, release: Release, lookup: (n: string) =>
       }
     }
   } else {
-    throw new HubError(`the file from ${link} is neither a zip nor a safetensors file; it was kept at ${archive} for inspection`, 'archive');
+    await rm(archive, { force: true });
+    throw new HubError(`the file from ${link} is neither a zip nor a safetensors file (deleted)`, 'archive');
   }
   const size = (await stat(archive)).size;
   await rm(archive, { force: true });

@@ -124,9 +124,12 @@ async function fetchRest(job: DownloadJob, opts: DownloadOptions): Promise<boole
   }
   const res = await httpRequest(job.url, { auth: opts.auth, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   if (res.status === 416 && have > 0) {
-    // Nothing left to send: the partial file already holds every byte (size unknown up front).
     await res.body.dump();
-    return true;
+    // "bytes */TOTAL": complete when we hold exactly TOTAL bytes; otherwise the file changed, start over.
+    const total = Number(/^bytes \*\/(\d+)$/.exec(res.headers['content-range'] ?? '')?.[1]);
+    if (total === have) return true;
+    await truncate(job.partial, 0);
+    throw new HubError(`${job.label}: the server's file is no longer the one partly downloaded; starting over`, 'network');
   }
   if (res.status >= 500) {
     await res.body.dump();
