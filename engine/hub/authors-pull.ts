@@ -23,7 +23,7 @@ import { withFileLock } from './lock.ts';
 import type { PulledModel } from './hub-pull.ts';
 import type { HubSettings } from './settings.ts';
 
-export interface AuthorsPullOptions extends Pick<DownloadOptions, 'onProgress' | 'retries' | 'retryDelayMs' | 'freeBytes'> {
+export interface AuthorsPullOptions extends Pick<DownloadOptions, 'onProgress' | 'retries' | 'retryDelayMs' | 'freeBytes' | 'stallMs'> {
   /** A direct link instead of the README's (a Dropbox / Drive file link, or any URL to a zip or model.safetensors). */
   url?: string;
   onLog?: (line: string) => void;

@@ -45,6 +45,8 @@ export interface DownloadOptions {
   /** Extra attempts after a cut connection or a 5xx within this run. */
   retries?: number;
   retryDelayMs?: number;
+  /** Milliseconds without a byte before a transfer counts as cut (default 60 s). */
+  stallMs?: number;
   /** Free bytes on the file system holding `dir` (injectable for tests). */
   freeBytes?: (dir: string) => Promise<number>;
 }
@@ -122,7 +124,7 @@ async function fetchRest(job: DownloadJob, opts: DownloadOptions): Promise<boole
       throw new HubError(`not enough disk space for ${job.label}: needs ${humanBytes(need)} more, ${humanBytes(free)} free in ${dirname(job.partial)}`, 'disk-full');
     }
   }
-  const res = await httpRequest(job.url, { auth: opts.auth, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+  const res = await httpRequest(job.url, { auth: opts.auth, stallMs: opts.stallMs, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   if (res.status === 416 && have > 0) {
     await res.body.dump();
     // "bytes */TOTAL": complete when we hold exactly TOTAL bytes; otherwise the file changed, start over.

@@ -22,6 +22,7 @@ export interface HttpResponse {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+const STALL_MS = 60_000;
 
 function flatHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
@@ -31,7 +32,7 @@ function flatHeaders(h: Dispatcher.ResponseData['headers']): Record<string, stri
 
 export async function httpRequest(
   url: string,
-  opts: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; auth?: HttpAuth; followRedirects?: boolean } = {},
+  opts: { method?: 'GET' | 'HEAD'; headers?: Record<string, string>; auth?: HttpAuth; followRedirects?: boolean; stallMs?: number } = {},
 ): Promise<HttpResponse> {
   let current = url;
   let method = opts.method ?? 'GET';
@@ -40,7 +41,8 @@ export async function httpRequest(
     if (opts.auth?.token && new URL(current).origin === opts.auth.tokenOrigin) headers.authorization = `Bearer ${opts.auth.token}`;
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(current, { method, headers });
+      // A body that stops arriving for stallMs fails like a cut connection (and is resumed like one).
+      res = await request(current, { method, headers, headersTimeout: opts.stallMs ?? STALL_MS, bodyTimeout: opts.stallMs ?? STALL_MS });
     } catch (e) {
       const err = e as Error & { code?: string };
       throw new HubError(`cannot reach ${new URL(current).origin}: ${err.code ?? err.message}`, 'network');

@@ -287,3 +287,14 @@ test('pull: a CDN answering 503 is retried; past the retries the error names the
     hub.serverErrors = 5;
     await rejectsWith(pullHubModel('org/busy', settingsFor(hub), { ...fast, retries: 1 }), 'network', /model\.safetensors: server error 503 from http:\/\/127\.0\.0\.1:\d+/);
   }));
+
+test('pull: a transfer that goes silent mid-file times out and resumes', () =>
+  withHub(async (hub) => {
+    hub.addRepo('org/stall', TINY);
+    hub.cut = { afterBytes: 200_000, times: 1, stall: true };
+    const got = await pullHubModel('org/stall', settingsFor(hub), { ...fast, stallMs: 300 });
+    const ranges = hub.log.filter((r) => r.host === 'cdn').map((r) => r.range);
+    assert.equal(ranges.length, 2);
+    assert.match(ranges[1] ?? '', /^bytes=\d+-$/);
+    assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
+  }));

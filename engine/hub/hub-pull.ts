@@ -27,7 +27,7 @@ export interface PulledModel {
   commit: string;
 }
 
-export interface PullOptions extends Pick<DownloadOptions, 'onProgress' | 'retries' | 'retryDelayMs' | 'freeBytes'> {
+export interface PullOptions extends Pick<DownloadOptions, 'onProgress' | 'retries' | 'retryDelayMs' | 'freeBytes' | 'stallMs'> {
   revision?: string;
   /** One line per step worth telling a person (resolved commit, cache hits, fallbacks). */
   onLog?: (line: string) => void;

@@ -1,10 +1,10 @@
 // Two blockserve processes pulling the same file must not append to one partial file. The lock is a
-// file created exclusively, holding the owner's pid; a lock whose owner is gone is taken over.
+// file created atomically (hard link) holding the owner's pid; a lock whose owner is gone is taken over.
 // (huggingface_hub locks .locks/<repo>/<etag>.lock with flock(2), which Node cannot take; a Python
 // download running at the same moment as ours is not excluded. Both check the hash before renaming,
 // so the worst case is a failed, retryable download, never a wrong file.)
 
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 function alive(pid: number): boolean {
@@ -20,10 +20,11 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, on
   await mkdir(dirname(lockPath), { recursive: true });
   let told = false;
   for (;;) {
+    // Written aside, then hard-linked into place: the lock never exists without its pid in it.
+    const tmp = `${lockPath}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    await writeFile(tmp, String(process.pid));
     try {
-      const fh = await open(lockPath, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await link(tmp, lockPath);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -36,6 +37,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, on
       if (!told) onWait?.(pid);
       told = true;
       await new Promise((r) => setTimeout(r, pollMs));
+    } finally {
+      await rm(tmp, { force: true });
     }
   }
   try {

@@ -43,8 +43,8 @@ export class FakeHub {
   readonly repos = new Map<string, FakeRepo>();
   readonly log: LoggedRequest[] = [];
   validToken = 'hf_valid';
-  /** Cut the next N CDN responses after this many body bytes. */
-  cut: { afterBytes: number; times: number } | null = null;
+  /** Cut (or with stall, go silent on) the next N CDN responses after this many body bytes. */
+  cut: { afterBytes: number; times: number; stall?: boolean } | null = null;
   /** Flip a byte in CDN bodies (same length, wrong hash). */
   corrupt = false;
   /** Answer Range requests with the whole file (200), as some servers do. */
@@ -148,7 +148,7 @@ export function serveBytes(
   q: IncomingMessage,
   s: ServerResponse,
   data: Buffer,
-  faults: { cut: { afterBytes: number; times: number } | null; corrupt: boolean; ignoreRange: boolean },
+  faults: { cut: { afterBytes: number; times: number; stall?: boolean } | null; corrupt: boolean; ignoreRange: boolean },
   headers: Record<string, string> = {},
 ): void {
   let body = data;
@@ -171,8 +171,10 @@ export function serveBytes(
   const rest = body.subarray(start);
   if (faults.cut && faults.cut.times > 0 && rest.length > faults.cut.afterBytes) {
     faults.cut.times--;
-    // Send part of the body, then drop the connection: the client sees a premature close.
-    s.write(rest.subarray(0, faults.cut.afterBytes), () => setTimeout(() => s.socket?.destroy(), 20));
+    // Send part of the body, then drop the connection (the client sees a premature close), or with
+    // `stall`, keep it open and silent (the client must time out).
+    const stall = faults.cut.stall;
+    s.write(rest.subarray(0, faults.cut.afterBytes), () => !stall && setTimeout(() => s.socket?.destroy(), 20));
     return;
   }
   s.end(q.method === 'HEAD' ? undefined : rest);
