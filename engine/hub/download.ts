@@ -81,12 +81,16 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   await mkdir(dirname(job.partial), { recursive: true });
   await mkdir(dirname(job.dest), { recursive: true });
   for (let attempt = 0; ; attempt++) {
+    const before = await sizeOf(job.partial);
     try {
       if (await fetchRest(job, opts)) break;
     } catch (e) {
       const transient = e instanceof HubError && e.reason === 'network';
       if (!transient || attempt >= retries) throw e;
-      await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * (attempt + 1)));
+      // The budget is for attempts in a row that got nowhere: a long file on a flaky line keeps going.
+      const progressed = (await sizeOf(job.partial)) > before;
+      await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 500) * (progressed ? 1 : attempt + 1)));
+      if (progressed) attempt = -1;
     }
   }
   const size = await sizeOf(job.partial);

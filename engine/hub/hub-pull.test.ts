@@ -298,3 +298,12 @@ test('pull: a transfer that goes silent mid-file times out and resumes', () =>
     assert.match(ranges[1] ?? '', /^bytes=\d+-$/);
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
   }));
+
+test('pull: the retry budget counts attempts in a row without progress, so many cuts that each move forward still finish', () =>
+  withHub(async (hub) => {
+    hub.addRepo('org/flaky', TINY);
+    hub.cut = { afterBytes: 60_000, times: 8 };
+    const got = await pullHubModel('org/flaky', settingsFor(hub), { ...fast, retries: 1 });
+    assert.ok(hub.log.filter((r) => r.host === 'cdn').length >= 9);
+    assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
+  }));
