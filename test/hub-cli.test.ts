@@ -12,6 +12,12 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { FakeHub } from '../engine/hub/testing/fake-hub.ts';
 import { progressPrinter } from '../cli/pull.ts';
+import yazl from 'yazl';
+import { pullAuthorsModel } from '../engine/hub/authors-pull.ts';
+import { FakeArchiveHosts } from '../engine/hub/testing/fake-archive-hosts.ts';
+import { presetSpec } from '../engine/config/presets.ts';
+import { randomWeights } from '../engine/model/random.ts';
+import { writeSafetensors } from '../engine/weights/safetensors.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const FIX = join(ROOT, 'test', 'fixtures');
@@ -68,14 +74,20 @@ test('pull, then generate offline from the cache; errors are one line', async ()
   }
 });
 
-test('serve --model ORG/NAME downloads, then serves under the Hub id', async () => {
-  const { hub, env } = await setup();
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', 'org/tiny', '--port', '0', '--backend', 'reference', '--kv-cache-mb', '8', '--max-num-seqs', '2'], {
+/** `blockserve serve ...` as a child process; resolves once /ready says yes. */
+async function startServe(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--backend', 'reference', '--kv-cache-mb', '8', '--max-num-seqs', '2'], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout.on('data', (d) => {
@@ -86,18 +98,62 @@ test('serve --model ORG/NAME downloads, then serves under the Hub id', async () 
       child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
     });
     const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 600 && (await fetch(`${base}/ready`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
-    const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
-    assert.deepEqual(models.data.map((m) => m.id), ['org/tiny']);
-    const res = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'org/tiny', prompt: 'hi', max_tokens: 2, temperature: 0, ignore_eos: true }) });
-    assert.equal(res.status, 200, await res.clone().text());
-    assert.equal(((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);
+    for (let i = 0; i < 1200 && (await fetch(`${base}/ready`)).status !== 200; i++) {
+      if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { base, log: () => log, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+async function completeTwoTokens(base: string, model: string): Promise<void> {
+  const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
+  assert.deepEqual(models.data.map((m) => m.id), [model]);
+  const res = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompt: 'hi', max_tokens: 2, temperature: 0, ignore_eos: true }) });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal(((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);
+}
+
+test('serve --model ORG/NAME downloads, then serves under the Hub id', async () => {
+  const { hub, env } = await setup();
+  const server = await startServe(['--model', 'org/tiny'], env);
+  try {
+    await completeTwoTokens(server.base, 'org/tiny');
     assert.ok(hub.log.some((r) => r.host === 'cdn'), 'the weights came from the fake Hub');
-    assert.match(log, /org\/tiny@main: commit [0-9a-f]{40}/);
+    assert.match(server.log(), /org\/tiny@main: commit [0-9a-f]{40}/);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await server.stop();
     await hub.close();
+  }
+});
+
+test("serve --model block_main_b4_5: the released name, pulled from a Dropbox-like host with the real release table, served from BLOCKSERVE_CACHE offline", async () => {
+  const hosts = await new FakeArchiveHosts().start();
+  const root = mkdtempSync(join(tmpdir(), 'bs-hubcli-'));
+  try {
+    // Random bf16 weights in the released architecture stand in for the authors' file (same names and shapes).
+    const weights = join(root, 'model.safetensors');
+    writeSafetensors(weights, [...randomWeights(presetSpec('block_main_b4_5'), { dtype: 'bf16' }).values()]);
+    const zip = new yazl.ZipFile();
+    zip.addFile(weights, 'results/block_main_b4_5/checkpoint-10000/model.safetensors', { compress: false });
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const c of zip.outputStream) chunks.push(c as Buffer);
+    hosts.files.set('folder', Buffer.concat(chunks));
+    const settings = { endpoint: 'http://127.0.0.1:9', hubCache: join(root, 'hub'), offline: false, blockserveCache: join(root, 'bs') };
+    const pulled = await pullAuthorsModel('block_main_b4_5', settings, { links: [hosts.dropboxLink('folder', 1)], allNames: ['block_main_b4_5'] });
+    assert.equal(pulled.dir, join(root, 'bs', 'authors', 'block_main_b4_5'));
+    const server = await startServe(['--model', 'block_main_b4_5'], { BLOCKSERVE_CACHE: join(root, 'bs'), HF_HUB_OFFLINE: '1', HOME: root });
+    try {
+      await completeTwoTokens(server.base, 'block_main_b4_5');
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await hosts.close();
   }
 });
 
