@@ -174,7 +174,9 @@ test('a checkpoint that does not match its released config is refused, and the d
 test('an archive without the requested model names what it holds', () =>
   withHosts(async (h) => {
     h.files.set('other', await zipOf({ 'x/vanilla_tiny/model.safetensors': VANILLA }));
-    await rejectsWith(pullAuthorsModel('block_tiny', settings(), { ...seams, links: [h.dropboxLink('other', 1)] }), 'archive', /has no block_tiny\/…\/model\.safetensors \(safetensors in it: x\/vanilla_tiny\/model\.safetensors\)/);
+    const s = settings();
+    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('other', 1)] }), 'archive', /has no block_tiny\/…\/model\.safetensors \(safetensors in it: x\/vanilla_tiny\/model\.safetensors; unpacked instead: vanilla_tiny\)/);
+    assert.ok(existsSync(join(authorsDir(s, 'vanilla_tiny'), 'model.safetensors')), 'what the archive did hold is kept');
   }));
 
 test('unknown names and offline misses say what to do', async () => {

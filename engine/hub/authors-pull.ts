@@ -136,29 +136,36 @@ async function pullLocked(name: string, release: Release, lookup: (n: string) =>
   const downloads = join(settings.blockserveCache, 'authors', 'downloads');
   const archive = await fetchArchive(link, downloads, opts);
   const kind = await sniffArchive(archive);
-  let dir: string;
+  let dir!: string;
   if (kind === 'safetensors') {
     dir = await install(release, settings, (dest) => copyFile(archive, dest), { from: link }).catch(dropArchive(archive));
   } else if (kind === 'zip') {
     const names = [name, ...(opts.allNames ?? RELEASED_NAMES).filter((n) => n !== name && lookup(n))];
     const { found, safetensorsEntries } = await findCheckpoints(archive, names).catch(dropArchive(archive));
     const entry = found.get(name);
-    if (!entry) {
-      throw new HubError(
-        `the archive from ${link} has no ${name}/…/model.safetensors (safetensors in it: ${safetensorsEntries.join(', ') || 'none'}); it was kept at ${archive}`,
-        'archive',
-      );
+    if (entry) {
+      dir = await install(release, settings, (dest) => extractEntry(archive, entry, dest), { from: link, entry }).catch(dropArchive(archive));
+      opts.onLog?.(`${name}: ${entry} -> ${dir}`);
     }
-    dir = await install(release, settings, (dest) => extractEntry(archive, entry, dest), { from: link, entry }).catch(dropArchive(archive));
-    opts.onLog?.(`${name}: ${entry} -> ${dir}`);
+    // The download was paid for: every other released checkpoint in it is unpacked too.
+    const unpacked: string[] = [];
     for (const [other, otherEntry] of found) {
       if (other === name || cachedAuthorsModel(settings, lookup(other)!)) continue;
       try {
         const at = await install(lookup(other)!, settings, (dest) => extractEntry(archive, otherEntry, dest), { from: link, entry: otherEntry });
+        unpacked.push(other);
         opts.onLog?.(`also in the archive: ${other} -> ${at}`);
       } catch (e) {
         opts.onLog?.(`also in the archive but skipped: ${other}: ${(e as Error).message}`);
       }
+    }
+    if (!entry) {
+      await rm(archive, { force: true });
+      throw new HubError(
+        `the archive from ${link} has no ${name}/…/model.safetensors (safetensors in it: ${safetensorsEntries.join(', ') || 'none'}` +
+          `${unpacked.length ? `; unpacked instead: ${unpacked.join(', ')}` : ''}); the download was deleted`,
+        'archive',
+      );
     }
   } else {
     await rm(archive, { force: true });
