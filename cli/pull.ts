@@ -7,6 +7,7 @@ import { humanBytes, type DownloadProgress } from '../engine/hub/download.ts';
 import { RELEASED_NAMES } from '../engine/hub/authors-releases.ts';
 import { locateModel } from '../engine/hub/locate.ts';
 import { hubSettingsFromEnv } from '../engine/hub/settings.ts';
+import { OptionError } from '../engine/options.ts';
 
 const USAGE = `Usage: blockserve pull MODEL [--revision R] [--url URL]
 
@@ -18,8 +19,6 @@ checkpoints: ${RELEASED_NAMES.join(', ')}.
                  model.safetensors, instead of the shared-folder link of their README
 Environment: HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_HUB_OFFLINE=1, BLOCKSERVE_CACHE (see README, "Models").
 `;
-
-export class UsageError extends Error {}
 
 /** A bar on a terminal; otherwise a line per file every 10% (logs stay readable). */
 export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: DownloadProgress) => void) & { end(): void } {
@@ -53,13 +52,13 @@ export async function runPull(argv: string[], env: Record<string, string | undef
   try {
     parsed = parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
+    throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
   }
   if (parsed.values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError(`pull takes one MODEL\n\n${USAGE}`);
+  if (parsed.positionals.length !== 1) throw new OptionError(`pull takes one MODEL\n\n${USAGE}`);
   const model = parsed.positionals[0]!;
   const settings = hubSettingsFromEnv(env);
   const progress = progressPrinter();
@@ -73,7 +72,7 @@ export async function runPull(argv: string[], env: Record<string, string | undef
     },
   });
   progress.end();
-  if (!located.name) throw new UsageError(`'${model}' is a local path, nothing to pull (serve it with --model ${model})`);
+  if (!located.name) throw new OptionError(`'${model}' is a local path, nothing to pull (serve it with --model ${model})`);
   process.stdout.write(`${located.path}\n`);
   process.stderr.write(`pulled ${located.name}; serve it with: blockserve serve --model ${model}${parsed.values.revision ? ` --revision ${parsed.values.revision}` : ''}\n`);
   return 0;
