@@ -44,16 +44,22 @@ export function authorsTreeForPreset(name: string): Record<string, unknown> | un
   };
 }
 
+/** The HF config.json of a vanilla preset (what is written beside the authors' vanilla checkpoints). */
+export function hfConfigForPreset(name: string): Record<string, unknown> | undefined {
+  const v = VANILLA_PRESETS[name];
+  if (!v) return undefined;
+  return {
+    architectures: ['GPTNeoXForCausalLM'], model_type: 'gpt_neox', hidden_size: v.d, num_hidden_layers: v.layers,
+    num_attention_heads: v.heads, intermediate_size: 4 * v.d, vocab_size: 50304, rotary_pct: 0.25,
+    rotary_emb_base: 10000, max_position_embeddings: 2048, layer_norm_eps: 1e-5, use_parallel_residual: true,
+    hidden_act: 'gelu', tie_word_embeddings: false,
+  };
+}
+
 export function presetSpec(name: string): ModelSpec {
   const tree = authorsTreeForPreset(name);
   if (tree) return blockSpecFromAuthors(tree, { name });
-  const v = VANILLA_PRESETS[name];
-  if (v) {
-    return vanillaSpecFromHf({
-      model_type: 'gpt_neox', hidden_size: v.d, num_hidden_layers: v.layers, num_attention_heads: v.heads,
-      intermediate_size: 4 * v.d, vocab_size: 50304, rotary_pct: 0.25, rotary_emb_base: 10000,
-      max_position_embeddings: 2048, layer_norm_eps: 1e-5, use_parallel_residual: true, hidden_act: 'gelu',
-    }, name);
-  }
+  const hf = hfConfigForPreset(name);
+  if (hf) return vanillaSpecFromHf(hf, name);
   throw new ConfigError(`unknown preset '${name}'; known presets: ${PRESET_NAMES.join(', ')}`);
 }
