@@ -9,6 +9,7 @@ import type { Engine } from './api.ts';
 import type { BackendName } from './backends.ts';
 import { makeBackend } from './backends.ts';
 import type { PositionMode } from './config/spec.ts';
+import type { PromptScoring } from './config/padding.ts';
 import { buildModel } from './model/load.ts';
 import { resolveModel, resolveTokenizer } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
@@ -33,6 +34,8 @@ export interface EngineOptions {
   maxBatchTokens?: number;
   positionMode?: PositionMode;
   padFirstBlock?: boolean;
+  /** Block models: how echo + logprobs scores a prompt (config/padding.ts); default 'authors'. */
+  promptScoring?: PromptScoring;
   randomDtype?: 'f32' | 'bf16';
   onProgress?: (done: number, total: number, what: string) => void;
 }
@@ -44,7 +47,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const demo = !opts.model && !opts.preset && !opts.config;
   const resolved = await resolveModel({
     model: opts.model, preset: opts.preset, config: demo ? DEMO_CONFIG : opts.config, tokenizer: opts.tokenizer,
-    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, randomDtype: opts.randomDtype,
+    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
   const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);

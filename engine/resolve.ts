@@ -14,6 +14,7 @@ import { blockSpecFromAuthors, vanillaSpecFromHf } from './config/authors.ts';
 import { presetSpec } from './config/presets.ts';
 import { ConfigError } from './config/spec.ts';
 import type { ModelSpec, PositionMode } from './config/spec.ts';
+import type { PromptScoring } from './config/padding.ts';
 import { expectedTensors, UNUSED_BLOCK_TENSORS } from './model/tensors.ts';
 import type { HostTensor } from './model/load.ts';
 import { randomWeights } from './model/random.ts';
@@ -30,6 +31,7 @@ export interface ModelArgs {
   tokenizer?: string;
   positionMode?: PositionMode;
   padFirstBlock?: boolean;
+  promptScoring?: PromptScoring;
   /** dtype of random weights (presets without a checkpoint). */
   randomDtype?: 'f32' | 'bf16' | 'f16';
   seed?: number;
@@ -61,7 +63,7 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
   const tree = readTree(file) as Record<string, unknown>;
   try {
     if (tree && typeof tree === 'object' && 'block_length' in tree) {
-      return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock });
+      return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock, promptScoring: args.promptScoring });
     }
     if (tree && typeof tree === 'object' && 'model_type' in tree) return vanillaSpecFromHf(tree, name ?? basename(dirname(resolvePath(file))));
   } catch (e) {
@@ -73,7 +75,7 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
 
 function withOverrides(spec: ModelSpec, args: ModelArgs): ModelSpec {
   if (spec.kind !== 'block') return spec;
-  return Object.freeze({ ...spec, positionMode: args.positionMode ?? spec.positionMode, padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock });
+  return Object.freeze({ ...spec, positionMode: args.positionMode ?? spec.positionMode, padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock, promptScoring: args.promptScoring ?? spec.promptScoring });
 }
 
 const CONFIG_NAMES = ['config.yaml', 'config.yml', 'config.json'];

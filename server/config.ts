@@ -18,6 +18,8 @@ export interface ServerConfig {
     kvCacheMb: number;
     maxNumSeqs: number;
     maxQueue: number;
+    /** Block models: how echo + logprobs scores a prompt (engine/config/padding.ts). */
+    promptScoring: 'authors' | 'decoding';
   };
   /** Name clients use in `model`; defaults to the engine's model name. */
   servedModelName?: string;
@@ -56,6 +58,7 @@ const OPTIONS: OptionSpec[] = [
   { flag: 'backend', env: 'BLOCKSERVE_BACKEND', kind: 'string', help: 'Kernel backend: cpu | webgpu | reference. (default cpu)' },
   { flag: 'kv-cache-mb', env: 'BLOCKSERVE_KV_CACHE_MB', kind: 'int', help: 'KV-cache memory in MiB. (default 512)' },
   { flag: 'max-num-seqs', env: 'BLOCKSERVE_MAX_NUM_SEQS', kind: 'int', help: 'Sequences decoded concurrently. (default 64)' },
+  { flag: 'prompt-scoring', env: 'BLOCKSERVE_PROMPT_SCORING', kind: 'string', help: "Block models, echo + logprobs: authors (the authors' lm-eval wrapper: training positions, their first-block padding) | decoding (generation's padding and positions). (default authors)" },
   { flag: 'max-queue', env: 'BLOCKSERVE_MAX_QUEUE', kind: 'int', help: 'Requests waiting beyond max-num-seqs before new ones get 429. (default 256)' },
   { flag: 'api-key', env: 'BLOCKSERVE_API_KEY', kind: 'list', help: 'Require `Authorization: Bearer KEY` on /v1/*, /tokenize, /detokenize. Repeatable; env: comma-separated.' },
   { flag: 'protect-metrics', env: 'BLOCKSERVE_PROTECT_METRICS', kind: 'bool', help: 'Also require the API key on /metrics and /openapi.json.' },
@@ -139,6 +142,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       kvCacheMb: num('kv-cache-mb', 512, 1, 1 << 20, true),
       maxNumSeqs: num('max-num-seqs', 64, 1, 4096, true),
       maxQueue: num('max-queue', 256, 0, 1 << 20, true),
+      promptScoring: oneOf('prompt-scoring', ['authors', 'decoding'] as const, 'authors'),
     },
     servedModelName: str('served-model-name'),
     host: str('host') ?? '127.0.0.1',

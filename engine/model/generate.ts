@@ -1,7 +1,8 @@
 // A single-sequence driver over a Runner, with the cache laid out contiguously: what parity tests
-// and scripted use need without the engine loop's scheduler. Prompt handling follows the reference:
-// left padding with token 0 to a multiple of L when the model was trained with it.
+// and scripted use need without the engine loop's scheduler. Prompts are padded by the same rule as
+// the scheduler's (config/padding.ts).
 
+import { firstBlockPad } from '../config/padding.ts';
 import type { Runner } from '../runner-api.ts';
 
 export interface DriveOptions {
@@ -31,7 +32,7 @@ export interface DriveResult {
 /** Greedy (or `pick`) continuation of one prompt. The runner gets one local slot and slots 0..n. */
 export async function driveOne(runner: Runner, promptIds: number[], opts: DriveOptions): Promise<DriveResult> {
   const info = runner.info;
-  const pad = (opts.padFirstBlock ?? info.padFirstBlock) ? (info.blockLength - (promptIds.length % info.blockLength)) % info.blockLength : 0;
+  const pad = firstBlockPad(promptIds.length, info.blockLength, opts.padFirstBlock ?? info.padFirstBlock);
   const fed = [...new Array<number>(pad).fill(0), ...promptIds];
   const maxTokens = fed.length + opts.maxNewTokens;
   const entries = Math.ceil(maxTokens / info.tokensPerEntry) + 1;

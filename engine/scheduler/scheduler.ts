@@ -23,6 +23,7 @@ import { PrefixCache } from '../kv/prefix-cache.ts';
 import type { PlannedFeed, SampledToken, StepMetrics, StepPlan } from './plan.ts';
 import { SeqState, Sequence } from './sequence.ts';
 import { StepMeter } from './step-meter.ts';
+import { firstBlockPad } from '../config/padding.ts';
 
 export interface SchedulerConfig {
   /** Tokens per KV entry: L for block models, 1 for vanilla. */
@@ -85,14 +86,9 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- requests in and out
 
-  /**
-   * Left-pad length (token 0) for a prompt of `promptLength` tokens: to a multiple of L with first-block
-   * padding; without it, only a prompt shorter than one block is padded to one block, because the token
-   * decoder cannot run before the block decoder has seen a complete block (it would read a stale window).
-   */
+  /** Left-pad length (token 0) for a prompt: the one first-block padding rule (config/padding.ts). */
   padFor(promptLength: number): number {
-    if (this.config.padFirstBlock) return (this.tpe - (promptLength % this.tpe)) % this.tpe;
-    return promptLength < this.tpe ? this.tpe - promptLength : 0;
+    return firstBlockPad(promptLength, this.tpe, this.config.padFirstBlock);
   }
 
   /** Why a prompt can never run here (null when it can): too long for the context or the whole pool. */
