@@ -9,8 +9,11 @@ if ! "$BLOCKSERVE_LMEVAL_PYTHON" -c 'import lm_eval.models.openai_completions, t
   fi
   rm -rf /opt/blockserve-lmeval
   python3 -m venv /opt/blockserve-lmeval
-  if ! /opt/blockserve-lmeval/bin/pip install -q --disable-pip-version-check -r tools/lmeval/requirements.txt \
-      >/tmp/blockserve-lmeval-pip.log 2>&1; then
+  # torch's CPU wheel: from the configured sources (a wheel cache) when it is there, else PyTorch's CPU index.
+  lmeval_pip=(/opt/blockserve-lmeval/bin/pip install -q --disable-pip-version-check)
+  if ! { "${lmeval_pip[@]}" 'torch==2.13.0+cpu' >/tmp/blockserve-lmeval-pip.log 2>&1 \
+        || "${lmeval_pip[@]}" --index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0+cpu' >>/tmp/blockserve-lmeval-pip.log 2>&1; } \
+      || ! "${lmeval_pip[@]}" -r tools/lmeval/requirements.txt >>/tmp/blockserve-lmeval-pip.log 2>&1; then
     cat /tmp/blockserve-lmeval-pip.log >&2
     exit 1
   fi
