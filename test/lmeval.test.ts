@@ -3,7 +3,7 @@
 // (one trained with first-block padding, one without) and a vanilla one. Every loglikelihood must equal the
 // one the authors' own lm-eval code gives the same request (committed under test/fixtures/lmeval/, made by
 // run.py --authors-python ... --write-figures) within 1e-4, and the accuracy must be identical.
-// Needs a Python with lm_eval: BLOCKSERVE_LMEVAL_PYTHON (CI: .ci/setup.d/60-lmeval.sh), else python3.
+// Needs a Python with lm_eval: BLOCKSERVE_LMEVAL_PYTHON, else CI's venv (.ci/setup.d/60-lmeval.sh), else python3.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const python = process.env.BLOCKSERVE_LMEVAL_PYTHON ?? 'python3';
+const CI_VENV = '/opt/blockserve-lmeval/bin/python'; // .ci/setup.d/60-lmeval.sh
+const python = process.env.BLOCKSERVE_LMEVAL_PYTHON ?? (existsSync(CI_VENV) ? CI_VENV : 'python3');
 
 function skipReason(): string | false {
   const probe = spawnSync(python, ['-c', 'import lm_eval.models.openai_completions, tenacity'], { encoding: 'utf8', timeout: 120_000 });
