@@ -17,8 +17,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { runServe } = await import('../server/main.ts');
-      await runServe(rest);
-      return 0;
+      return runServe(rest); // 1 when the engine died
     }
     case 'generate': {
       const { runGenerate } = await import('./generate.ts');

@@ -13,6 +13,8 @@ import type { PromptScoring } from './config/padding.ts';
 import { buildModel } from './model/load.ts';
 import { resolveModel, resolveTokenizer } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
+import { FaultInjector, type FaultPlan } from './faults.ts';
+import { kvLayoutOf, kvPagesFor } from './kv/sizing.ts';
 import { IncrementalDetokenizer } from './tokenizer/tokenizer.ts';
 
 /** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
@@ -37,13 +39,17 @@ export interface EngineOptions {
   /** Block models: how echo + logprobs scores a prompt (config/padding.ts); default 'authors'. */
   promptScoring?: PromptScoring;
   randomDtype?: 'f32' | 'bf16';
+  /** Who applies the admission rule: the loop (default) or the worker client in front of it. */
+  admission?: 'loop' | 'caller';
+  /** Test hook, off when absent: faults to inject (engine/faults.ts). */
+  faults?: FaultPlan;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
 /** KV entries per page: 16 tokens' worth for vanilla, 16 blocks for block models. */
 const PAGE_SIZE = 16;
 
-export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: Engine; tokenizerPath: string }> {
+export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: EngineLoop; tokenizerPath: string }> {
   const demo = !opts.model && !opts.preset && !opts.config;
   const resolved = await resolveModel({
     model: opts.model, preset: opts.preset, config: demo ? DEMO_CONFIG : opts.config, tokenizer: opts.tokenizer,
@@ -51,12 +57,19 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     onProgress: opts.onProgress,
   });
   const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
+  const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
   const backend = await makeBackend(opts.backend);
-  const model = buildModel(backend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
+  try {
+    // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
+    kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
+  } catch (e) {
+    backend.dispose();
+    throw e;
+  }
+  const computeBackend = faults ? faults.wrapBackend(backend) : backend;
+  const model = buildModel(computeBackend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
-  const pageBytes = info.bytesPerEntry * PAGE_SIZE;
-  const numPages = Math.floor((opts.kvCacheMb * 2 ** 20) / pageBytes);
-  if (numPages < 1) throw new Error(`--kv-cache-mb ${opts.kvCacheMb} is too small: one page of ${PAGE_SIZE} entries takes ${(pageBytes / 2 ** 20).toFixed(2)} MB`);
+  const numPages = kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry, tensors: 2, pageSize: PAGE_SIZE });
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);
   const engine = new EngineLoop(model, {
     info: {
@@ -73,6 +86,8 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     pageSize: PAGE_SIZE,
     maxNumSeqs: opts.maxNumSeqs,
     maxQueue: opts.maxQueue,
+    admission: opts.admission,
+    faults,
     maxBatchTokens: opts.maxBatchTokens ?? Math.max(512, opts.maxNumSeqs + 2 * info.blockLength),
     onClose: () => { model.dispose(); backend.dispose(); },
   });

@@ -44,6 +44,11 @@ export interface MatmulOptions {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * Largest tensor (bytes) an op binds whole, where the device has such a limit (WebGPU: the adapter's
+   * maxStorageBufferBindingSize). Absent: no limit beyond memory. The engine sizes the KV cache by it.
+   */
+  readonly maxTensorBytes?: number;
 
   // ---- memory ----
   /** Allocates an f32 tensor; contents are zero. */

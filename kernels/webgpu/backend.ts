@@ -40,6 +40,10 @@ export class WebGpuBackend implements Backend {
   private readonly rec: Recorder;
   /** Largest tensor bound whole (the device's maxStorageBufferBindingSize). */
   readonly maxBinding: number;
+  /** What the engine sizes whole-bound tensors (the KV cache) by: the same binding limit. */
+  get maxTensorBytes(): number {
+    return this.maxBinding;
+  }
   /** Largest window of a weight / embedding table bound per dispatch (see WebGpuBackendOptions). */
   readonly windowBytes: number;
 
