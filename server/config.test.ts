@@ -9,7 +9,7 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
+  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256, promptScoring: 'authors' });
   assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
 });
@@ -20,6 +20,7 @@ test('flags, env, and flags over env; repeatable lists', () => {
   assert.deepEqual([fromEnv.port, fromEnv.apiKeys, fromEnv.engine.backend, fromEnv.protectMetrics, fromEnv.graceS], [9000, ['a', 'b'], 'webgpu', true, 2.5]);
   const both = load(['--port', '9100', '--api-key', 'x', '--api-key', 'y', '--cors-origin', 'https://a.example', '--model', '/m', '--max-num-seqs', '8'], env);
   assert.deepEqual([both.port, both.apiKeys, both.corsOrigins, both.engine.model, both.engine.maxNumSeqs], [9100, ['x', 'y'], ['https://a.example'], '/m', 8]);
+  assert.equal(load([], { BLOCKSERVE_PROMPT_SCORING: 'decoding' }).engine.promptScoring, 'decoding');
 });
 
 test('bad values are rejected with the flag named', () => {
@@ -34,6 +35,7 @@ test('bad values are rejected with the flag named', () => {
     [[], { BLOCKSERVE_KV_CACHE_MB: '-1' }, /BLOCKSERVE_KV_CACHE_MB/],
     [[], { BLOCKSERVE_PROTECT_METRICS: 'maybe' }, /BLOCKSERVE_PROTECT_METRICS/],
     [['--fake-engine', '{nope'], {}, /--fake-engine/],
+    [['--prompt-scoring', 'vllm'], {}, /--prompt-scoring \(BLOCKSERVE_PROMPT_SCORING\): expected one of authors, decoding/],
   ];
   for (const [argv, env, re] of cases) assert.throws(() => loadConfig(argv, env), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), argv.join(' '));
 });
