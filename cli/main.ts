@@ -57,7 +57,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors carry a clear message; anything else also gets its stack for bug reports.
-    const expected = ['ResolveError', 'ConfigError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError'].includes(e?.constructor?.name ?? '');
+    const expected = ['ResolveError', 'ConfigError', 'OptionError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError'].includes(e?.constructor?.name ?? '');
     process.stderr.write(`blockserve: ${expected ? e.message : e?.stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

@@ -4,8 +4,10 @@
 import type { Backend } from '../kernels/backend.ts';
 import { ReferenceBackend } from '../kernels/reference/backend.ts';
 
-export type BackendName = 'cpu' | 'webgpu' | 'reference';
-export const BACKEND_NAMES: BackendName[] = ['cpu', 'webgpu', 'reference'];
+import { BACKENDS } from './options.ts';
+
+export type BackendName = (typeof BACKENDS)[number];
+export const BACKEND_NAMES: readonly BackendName[] = BACKENDS;
 
 export class BackendUnavailableError extends Error {}
 

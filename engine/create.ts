@@ -1,50 +1,21 @@
 // Building an engine from options: resolve the model, build it on a backend, wrap it in the engine
 // loop. `createEngine` (what the server uses) runs all of that in a worker thread so that no step
 // ever blocks the HTTP event loop; `createLocalEngine` runs it in the calling thread (the worker
-// itself, the benchmark, tests).
+// itself, `blockserve generate`, the benchmark, tests). Their options are engine/options.ts's rows.
 
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { sourcePath } from '../kernels/assets.ts';
 import type { Engine } from './api.ts';
-import type { BackendName } from './backends.ts';
 import { makeBackend } from './backends.ts';
-import type { PositionMode } from './config/spec.ts';
-import type { PromptScoring } from './config/padding.ts';
+import type { EngineOptions } from './options.ts';
 import { buildModel } from './model/load.ts';
-import { resolveModel, resolveTokenizer } from './resolve.ts';
+import { resolveModel } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
-import { FaultInjector, type FaultPlan } from './faults.ts';
+import { FaultInjector } from './faults.ts';
 import { kvLayoutOf, kvPagesFor } from './kv/sizing.ts';
-import { IncrementalDetokenizer } from './tokenizer/tokenizer.ts';
+import { checkTokenizerFitsModel, IncrementalDetokenizer, loadTokenizer } from './tokenizer/tokenizer.ts';
 
 /** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
-export const DEMO_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'models', 'demo', 'config.yaml');
-
-export interface EngineOptions {
-  model?: string;
-  preset?: string;
-  config?: string;
-  tokenizer?: string;
-  /** Name the model is served under (default: preset, config name or directory name). */
-  servedModelName?: string;
-  backend: BackendName;
-  /** Memory for the block-decoder / vanilla paged KV cache. */
-  kvCacheMb: number;
-  maxNumSeqs: number;
-  maxQueue: number;
-  /** Token budget per step (chunked prefill); default max(512, maxNumSeqs + 2 * block length). */
-  maxBatchTokens?: number;
-  positionMode?: PositionMode;
-  padFirstBlock?: boolean;
-  /** Block models: how echo + logprobs scores a prompt (config/padding.ts); default 'authors'. */
-  promptScoring?: PromptScoring;
-  randomDtype?: 'f32' | 'bf16';
-  /** Who applies the admission rule: the loop (default) or the worker client in front of it. */
-  admission?: 'loop' | 'caller';
-  /** Test hook, off when absent: faults to inject (engine/faults.ts). */
-  faults?: FaultPlan;
-  onProgress?: (done: number, total: number, what: string) => void;
-}
+export const DEMO_CONFIG = sourcePath('../models/demo/config.yaml', import.meta.url);
 
 /** KV entries per page: 16 tokens' worth for vanilla, 16 blocks for block models. */
 const PAGE_SIZE = 16;
@@ -56,12 +27,18 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
-  const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
+  const tokenizer = await loadTokenizer(resolved.tokenizerPath);
+  try {
+    checkTokenizerFitsModel(tokenizer, resolved.spec.vocabSize);
+  } catch (e) {
+    if (!opts.onTokenizerMisfit) throw e;
+    opts.onTokenizerMisfit((e as Error).message);
+  }
   const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
   const backend = await makeBackend(opts.backend);
   try {
     // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
-    kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
+    if (opts.kvCacheSequences === undefined) kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
   } catch (e) {
     backend.dispose();
     throw e;
@@ -69,7 +46,10 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const computeBackend = faults ? faults.wrapBackend(backend) : backend;
   const model = buildModel(computeBackend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
-  const numPages = kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry, tensors: 2, pageSize: PAGE_SIZE });
+  // One full-context sequence per slot (one page of slack for the block padding), or what the MiB buy.
+  const numPages = opts.kvCacheSequences !== undefined
+    ? opts.kvCacheSequences * (Math.ceil((Math.ceil(info.contextLength / info.tokensPerEntry) + 1) / PAGE_SIZE) + 1)
+    : kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry, tensors: 2, pageSize: PAGE_SIZE });
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);
   const engine = new EngineLoop(model, {
     info: {

@@ -13,6 +13,8 @@
 //   slot-addressed KV cache [numSlots, H * hd] per layer (separate K and V tensors). Paged caches,
 //   contiguous caches and the token decoder's local window are all just lists of slots.
 
+import type { SamplingPasses } from './sampling.ts';
+
 export type DType = 'f32' | 'f16' | 'bf16';
 
 export interface Tensor {
@@ -68,6 +70,13 @@ export interface Backend {
   sync(): Promise<void>;
   /** Releases everything the backend holds (device, pools, threads). */
   dispose(): void;
+
+  // ---- sampling ----
+  /**
+   * The sampler's full-vocabulary passes over host logits rows (sampling.ts). Backends without passes of
+   * their own return the JavaScript reference's.
+   */
+  samplingPasses(): SamplingPasses;
 
   // ---- ops ----
   /** out[M,N] = act(x[M,K] W[N,K]^T + bias) + residual. W may be f32/f16/bf16. M = rows of x. */

@@ -17,10 +17,6 @@ import type { LoadProgress } from './state.ts';
 /** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
 const ABORT_SETTLE_S = 5;
 
-interface CreateEngineModule {
-  createEngine(opts: ServerConfig['engine'] & { faults?: Record<string, number>; onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
-}
-
 /** Test-only inputs that no flag or environment variable of `blockserve serve` can set. */
 export interface ServeTestHooks {
   /** Faults to inject into the engine (engine/faults.ts). */
@@ -114,8 +110,7 @@ async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadPr
     return new FakeEngine(JSON.parse(config.fakeEngine));
   }
   const progress = progressReporter(log);
-  const modulePath = new URL('../engine/create.ts', import.meta.url).href;
-  const { createEngine } = (await import(modulePath)) as CreateEngineModule;
+  const { createEngine } = await import('../engine/create.ts');
   const engine = await createEngine({
     ...config.engine,
     ...(hooks.faults ? { faults: hooks.faults } : {}),

@@ -12,7 +12,7 @@ import { blockSpecFromAuthors } from './authors.ts';
 import { firstBlockPad, scoringPad } from './padding.ts';
 import { resolveSpec } from '../resolve.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
-import { driveOne } from '../model/generate.ts';
+import { driveOne } from '../testing/drive-one.ts';
 import type { Runner } from '../runner-api.ts';
 
 const TRAINED_WITH_PADDING: Record<string, boolean> = {

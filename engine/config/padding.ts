@@ -28,7 +28,8 @@ export function firstBlockPad(promptLength: number, blockLength: number, padFirs
  *   positions decoding uses (positionMode), so a prompt token's logprob equals what it would get had it
  *   been generated.
  */
-export type PromptScoring = 'authors' | 'decoding';
+export const PROMPT_SCORINGS = ['authors', 'decoding'] as const;
+export type PromptScoring = (typeof PROMPT_SCORINGS)[number];
 
 /** Pad tokens before the prompt when scoring it (see PromptScoring). */
 export function scoringPad(promptLength: number, blockLength: number, padFirstBlock: boolean, scoring: PromptScoring): number {

@@ -8,7 +8,7 @@ import { EngineRequestError } from '../api.ts';
 import type { Engine, EngineEvent, EngineInfo, EngineStats, GenerateRequest, TokenizerLike } from '../api.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { EngineStream } from '../stream.ts';
-import type { EngineOptions } from '../create.ts';
+import type { EngineOptions } from '../options.ts';
 import { admit, checkRequest, type RequestLimits } from '../requests.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -16,6 +16,10 @@ export class EngineStartError extends Error {}
 
 /** How long close() waits for the worker to finish its requests before terminating it. */
 const CLOSE_TIMEOUT_MS = 5000;
+
+// Compiled (dist/), the worker is plain worker.js; run from the sources (tests, development), boot.js
+// first registers tsx in the new thread, which does not inherit the loader.
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './boot.js' : './worker.js', import.meta.url);
 
 export class WorkerEngine implements Engine {
   /** Requests submitted whose end the worker has not reported yet: the count admission uses. */
@@ -40,7 +44,7 @@ export class WorkerEngine implements Engine {
 
   static async start(opts: EngineOptions): Promise<WorkerEngine> {
     const { onProgress, ...data } = opts;
-    const worker = new Worker(new URL('./boot.js', import.meta.url), { workerData: data });
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'progress') onProgress?.(m.done, m.total, m.what);

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { createLocalEngine } from '../create.ts';
-import type { EngineOptions } from '../create.ts';
+import type { EngineOptions } from '../options.ts';
 import type { EngineLoop } from '../loop/engine-loop.ts';
 
 const port = parentPort!;

@@ -19,6 +19,8 @@ import { encodeMatmul } from './matmul.ts';
 import { Recorder } from './recorder.ts';
 import { encodeRotary } from './rotary.ts';
 import { gpuHandle, payloadBytes, type GpuHandle } from './tensor.ts';
+import type { SamplingPasses } from '../sampling.ts';
+import { ReferenceSamplingPasses } from '../reference/sampling.ts';
 
 export { webgpuUnavailableReason };
 
@@ -136,6 +138,11 @@ export class WebGpuBackend implements Backend {
     this.rec.flush();
     await this.device.queue.onSubmittedWorkDone();
     this.rec.checkErrors();
+  }
+
+  /** Logits are read back to the host for sampling; no GPU sampling passes (yet): the JavaScript ones. */
+  samplingPasses(): SamplingPasses {
+    return new ReferenceSamplingPasses();
   }
 
   dispose(): void {

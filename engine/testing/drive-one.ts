@@ -1,6 +1,7 @@
-// A single-sequence driver over a Runner, with the cache laid out contiguously: what parity tests
-// and scripted use need without the engine loop's scheduler. Prompts are padded by the same rule as
-// the scheduler's (config/padding.ts).
+// A single-sequence driver over a Runner, with the cache laid out contiguously: what the parity and
+// model tests need without the engine loop's scheduler (they compare a runner against the reference
+// step by step). Not a generation path: `blockserve generate` and the server both go through the engine.
+// Prompts are padded by the scheduler's rule (config/padding.ts).
 
 import { firstBlockPad } from '../config/padding.ts';
 import type { Runner } from '../runner-api.ts';
@@ -17,7 +18,7 @@ export interface DriveOptions {
   chunkSize?: number;
 }
 
-export function argmax(row: Float32Array): number {
+function argmax(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
   return best;
