@@ -81,7 +81,8 @@ class Server:
     def __init__(self, model: Path, backend: str, log: Path, extra: list[str]):
         self.port = free_port()
         self.log = log
-        cmd = ["node", str(ROOT / "bin" / "blockserve.js"), "serve", "--model", str(model), "--tokenizer",
+        # From the sources (tsx), like the test suite: a dist/ build could be stale in a working tree.
+        cmd = ["node", "--import", "tsx", str(ROOT / "cli" / "main.ts"), "serve", "--model", str(model), "--tokenizer",
                str(TOKENIZER), "--backend", backend, "--port", str(self.port), "--kv-cache-mb", "16",
                "--max-num-seqs", "8", "--log-level", "warn", *extra]
         self.proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
