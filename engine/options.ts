@@ -10,6 +10,7 @@
 
 import { parseArgs } from 'node:util';
 import type { FaultPlan } from './faults.ts';
+import { PROMPT_SCORINGS } from './config/padding.ts';
 
 export class OptionError extends Error {}
 
@@ -61,6 +62,7 @@ export const MODEL_OPTIONS = [
   { key: 'tokenizer', flag: 'tokenizer', env: 'BLOCKSERVE_TOKENIZER', kind: 'string', help: 'tokenizer.json (default: beside the model, else the built-in GPT-NeoX-20B tokenizer).' },
   { key: 'positionMode', flag: 'position-mode', env: 'BLOCKSERVE_POSITION_MODE', kind: 'choice', choices: POSITION_MODES, help: "Block models' rotary positions: reference (the authors' generate()) or contiguous (training's). (default: the model's, reference)" },
   { key: 'padFirstBlock', flag: 'pad-first-block', env: 'BLOCKSERVE_PAD_FIRST_BLOCK', kind: 'bool', help: "Block models: left-pad the prompt with token 0 to a multiple of the block length; --no-pad-first-block turns it off. (default: the model's)" },
+  { key: 'promptScoring', flag: 'prompt-scoring', env: 'BLOCKSERVE_PROMPT_SCORING', kind: 'choice', choices: PROMPT_SCORINGS, help: "Block models, echo + logprobs: authors (the authors' lm-eval wrappers: training positions, their first-block padding) or decoding (generation's padding and positions). (default authors)" },
 ] as const satisfies readonly OptionRow[];
 
 export const BACKEND_OPTION = { key: 'backend', flag: 'backend', env: 'BLOCKSERVE_BACKEND', kind: 'choice', choices: BACKENDS, default: 'cpu', help: 'Kernel backend (cpu is the native SIMD addon).' } as const satisfies OptionRow;

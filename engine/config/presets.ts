@@ -7,8 +7,9 @@ import type { ModelSpec } from './spec.ts';
 
 interface BlockPreset { d: number; layers: number; pad: boolean }
 
-// 300M and larger were trained without first-block padding (the issue and the paper's notes);
-// the smaller ones with it (random_pad_first_block: true in their YAML).
+// `pad`: their YAML sets random_pad_first_block: true (5M-85M). The 300M+ YAMLs lack the key, and their
+// eval notes say those models were trained without first-block padding: the tree below leaves the key
+// out for them, so the preset goes through the same absent-key rule as their YAML (config/padding.ts).
 const BLOCK_PRESETS: Record<string, BlockPreset> = {
   block_main_b4_5: { d: 256, layers: 3, pad: true },
   block_main_b4_19: { d: 512, layers: 3, pad: true },
@@ -37,7 +38,7 @@ export function authorsTreeForPreset(name: string): Record<string, unknown> | un
     name,
     block_length: 4,
     max_length: 2048,
-    random_pad_first_block: p.pad,
+    ...(p.pad ? { random_pad_first_block: true } : {}),
     embedder: { cls: 'lookup', projection_method: 'concat', config: { vocab_size: 50304, hidden_size: p.d / 4 } },
     block_decoder: { cls: 'gpt-neo-x', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
     token_decoder: { cls: 'gpt-neo-x', expansion_method: 'expansion_layer', expansion_ratio: 2, decoding_strategy: 'prefix', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
