@@ -3,7 +3,7 @@
 // sampler and stopping rules, so a prompt generates here what it generates over HTTP.
 
 import { createLocalEngine } from '../engine/create.ts';
-import type { SamplingParams } from '../engine/api.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, type SamplingParams } from '../engine/api.ts';
 import { BACKEND_OPTION, MODEL_OPTIONS, OptionError, parseOptions, helpFor, type OptionRow } from '../engine/options.ts';
 
 export { OptionError as UsageError };
@@ -32,6 +32,30 @@ function parseIds(s: string): number[] | null {
 export interface Output { out(s: string): void; err(s: string): void }
 const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
+/** The engine's field names as this command's flags, for its request errors (the engine's checkRequest is the one rule). */
+const FLAG_OF: Record<string, string> = { maxTokens: '--max-tokens', temperature: '--temperature', topP: '--top-p' };
+
+function submit(engine: Engine, req: GenerateRequest, promptFlag: string): AsyncIterable<EngineEvent> {
+  try {
+    return engine.submit(req);
+  } catch (e) {
+    if (!(e instanceof EngineRequestError) || e.field === undefined) throw e;
+    const flag = e.field === 'promptIds' ? promptFlag : FLAG_OF[e.field] ?? e.field;
+    throw new OptionError(`${flag}${e.index !== undefined ? ` (token ${e.index})` : ''}: ${e.detail}`);
+  }
+}
+
+/** Hub ids and released names are fetched (or found in their caches) first; HF_* are read here, at the edge. */
+async function locateForCli(model: string, revision: string | undefined, env: Record<string, string | undefined>, io: Output): Promise<{ path: string }> {
+  const { locateModel } = await import('../engine/hub/locate.ts');
+  const { hubSettingsFromEnv } = await import('../engine/hub/settings.ts');
+  const { progressPrinter } = await import('./pull.ts');
+  const progress = progressPrinter();
+  const located = await locateModel(model, hubSettingsFromEnv(env), { revision, onProgress: progress, onLog: (l) => io.err(`${l}\n`) });
+  progress.end();
+  return located;
+}
+
 export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env, io: Output = STDIO): Promise<number> {
   const o = parseOptions(GENERATE_ROWS, argv, { env, usage: USAGE });
   if (o === 'help') { io.out(helpFor(GENERATE_ROWS, USAGE)); return 0; }
@@ -40,8 +64,10 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
   // With --prompt-ids a model whose vocabulary no tokenizer fits (e.g. the tiny test fixtures) still
   // generates ids; text needs a tokenizer, so --prompt does not forgive a misfit.
   let misfit = false;
+  if (o.revision !== undefined && o.model === undefined) throw new OptionError('--revision needs a Hub id in --model');
+  const model = o.model === undefined ? undefined : (await locateForCli(o.model, o.revision, env, io)).path;
   const { engine } = await createLocalEngine({
-    model: o.model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
+    model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
     positionMode: o.positionMode, padFirstBlock: o.padFirstBlock, backend: o.backend,
     kvCacheMb: 0, kvCacheSequences: 1, maxNumSeqs: 1, maxQueue: 1,
     onTokenizerMisfit: o.promptIds === undefined ? undefined : (message) => {
@@ -52,17 +78,12 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
   try {
     const tokenizer = misfit ? null : engine.tokenizer;
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds)! : tokenizer!.encode(o.prompt!);
-    if (promptIds.length === 0) throw new OptionError('the prompt is empty');
-    const { contextLength } = engine.info;
-    if (promptIds.length + o.maxTokens > contextLength) {
-      throw new OptionError(`prompt (${promptIds.length} tokens) + --max-tokens (${o.maxTokens}) exceeds the model's context length of ${contextLength} tokens`);
-    }
     const sampling: SamplingParams = {
       temperature: o.temperature, topP: o.topP, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
       logitBias: {}, seed: o.seed, stop: [], stopTokenIds: [], maxTokens: o.maxTokens, ignoreEos: false,
     };
     const outputIds: number[] = [];
-    for await (const ev of engine.submit({ id: 'generate', promptIds, sampling })) {
+    for await (const ev of submit(engine, { id: 'generate', promptIds, sampling }, o.promptIds !== undefined ? '--prompt-ids' : '--prompt')) {
       if (ev.type === 'token') outputIds.push(...ev.tokenIds);
       else if (ev.type === 'error') throw new Error(`generation failed: ${ev.message}`);
     }

@@ -27,7 +27,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const demo = modelArg !== undefined && isShippedModel(modelArg);
   const resolved = await resolveModel({
     model: modelArg, preset: opts.preset, config: opts.config, tokenizer: opts.tokenizer,
-    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, randomDtype: opts.randomDtype,
+    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
   const tokenizer = await loadTokenizer(resolved.tokenizerPath);

@@ -38,3 +38,10 @@ test('generate names a bad flag value and the missing prompt', async () => {
   await assert.rejects(runGenerate(['--preset', 'block_main_b4_5', '--prompt-ids', '1,x'], {}), /--prompt-ids: expected comma-separated non-negative integers, got '1,x'/);
   await assert.rejects(runGenerate(['--preset', 'block_main_b4_5'], {}), /give exactly one of --prompt or --prompt-ids/);
 });
+
+test("generate's request errors are the engine's rules, named by the flag", async () => {
+  const dir = join(import.meta.dirname, 'fixtures', 'block_tiny');
+  const quiet = { out: () => {}, err: () => {} };
+  await assert.rejects(runGenerate(['--model', dir, '--prompt-ids', '5,17,999999', '--backend', 'reference'], {}, quiet), /--prompt-ids \(token 2\): token id 999999 is outside the vocabulary \(size 512\)/);
+  await assert.rejects(runGenerate(['--model', dir, '--prompt-ids', '5,17', '--max-tokens', '100000', '--backend', 'reference'], {}, quiet), /--max-tokens: This model's maximum context length is \d+ tokens; you asked for 100002/);
+});
