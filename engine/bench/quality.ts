@@ -4,9 +4,10 @@
 //
 // Perplexity is computed the way tools/train/export.py computes it: the split (cookies joined by
 // <|endoftext|>) is cut into non-overlapping 256-token windows and each window's teacher-forced prompt
-// logprobs are summed (block model: from position L on, token-decoder positions 0..R+L-2, i.e.
-// position mode 'contiguous' = training; vanilla: from position 1 on, and also from L on for a like-for-
-// like figure). Decode throughput: greedy, EOS ignored, a batch of prompts taken from the split.
+// logprobs (echo + logprobs) are summed. The block model is scored with the engine's default rule,
+// --prompt-scoring authors (the authors' lm-eval wrappers: L-1 pad tokens before a model trained with
+// first-block padding, training positions), so both models predict the same tokens: 1..255 of each
+// window. Decode throughput: greedy, EOS ignored, a batch of prompts taken from the split.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ function summary(nll: number[]): Perplexity {
 }
 
 /** -logprob of every prompt token the engine scores, per window, in window order (nulls skipped). */
-async function promptNll(engine: Engine, windows: number[][], fromPosition: number): Promise<number[]> {
+async function promptNll(engine: Engine, windows: number[][]): Promise<number[]> {
   const nll: number[] = [];
   let n = 0;
   for (const w of windows) {
@@ -57,16 +58,16 @@ async function promptNll(engine: Engine, windows: number[][], fromPosition: numb
       if (e.type === 'error') throw new Error(`scoring a validation window: ${e.message}`);
       if (e.type !== 'prompt_logprobs') continue;
       got = true;
-      e.logprobs.forEach((p, i) => { if (i >= fromPosition && p.logprob !== null) nll.push(-p.logprob); });
+      for (const p of e.logprobs) if (p.logprob !== null) nll.push(-p.logprob);
     }
     if (!got) throw new Error('the engine sent no prompt logprobs');
   }
   return nll;
 }
 
-/** The engine's perplexity of `windows`, counting tokens from `fromPosition` of each window on. */
-export async function enginePerplexity(engine: Engine, windows: number[][], fromPosition = 0): Promise<Perplexity> {
-  return summary(await promptNll(engine, windows, fromPosition));
+/** The engine's perplexity of `windows`: every token its prompt scoring gives a logprob. */
+export async function enginePerplexity(engine: Engine, windows: number[][]): Promise<Perplexity> {
+  return summary(await promptNll(engine, windows));
 }
 
 /** Greedy decode of `prompts` all at once, EOS ignored: generated tokens per second of wall time. */
@@ -88,8 +89,9 @@ export async function decodeThroughput(engine: Engine, prompts: number[][], maxT
 export async function openShipped(name: string, backend: BackendName, maxNumSeqs: number): Promise<Engine> {
   const dir = shippedModelDir(name);
   if (!dir) throw new UsageError(`no shipped model '${name}'`);
-  // Training positions: the model was trained (and its figures computed) with them.
-  const { engine } = await createLocalEngine({ model: dir, backend, kvCacheMb: 64, maxNumSeqs, maxQueue: 1024, positionMode: 'contiguous' });
+  // Scoring: the authors' rule (training positions), named rather than left to the default. Decoding:
+  // the model's own config (position_mode: contiguous, as trained).
+  const { engine } = await createLocalEngine({ model: dir, backend, kvCacheMb: 64, maxNumSeqs, maxQueue: 1024, promptScoring: 'authors' });
   return engine;
 }
 
@@ -120,14 +122,12 @@ export async function runQualityBench(argv: string[]): Promise<number> {
     const engine = await openShipped(name, o.backend as BackendName, batch);
     try {
       const windows = validationWindows(engine.tokenizer).slice(0, limit);
-      const L = 4;
-      const own = await enginePerplexity(engine, windows, 0);
-      const fromL = engine.info.kind === 'block' ? own : await enginePerplexity(engine, windows, L);
+      const own = await enginePerplexity(engine, windows);
       if (promptLen + gen > engine.info.contextLength) throw new UsageError(`--prompt ${promptLen} + --gen ${gen} exceeds the model's context length ${engine.info.contextLength}`);
       const prompts = windows.slice(0, batch).map((w) => w.slice(0, promptLen));
       while (prompts.length < batch) prompts.push(prompts[prompts.length % windows.length]!.slice());
       const speed = await decodeThroughput(engine, prompts, gen);
-      rows.push({ model: engine.info.modelName, kind: engine.info.kind, windows: windows.length, ppl: own.ppl, scored: own.tokens, pplFromL: fromL.ppl, decode: speed, tokensPerSecond: speed.tokensPerSecond });
+      rows.push({ model: engine.info.modelName, kind: engine.info.kind, windows: windows.length, ppl: own.ppl, loss: own.loss, scored: own.tokens, decode: speed, tokensPerSecond: speed.tokensPerSecond });
     } finally {
       await engine.close();
     }
@@ -138,9 +138,9 @@ export async function runQualityBench(argv: string[]): Promise<number> {
   }
   process.stdout.write(`held-out fortunes, ${rows[0]!.windows} windows of ${WINDOW} tokens; decode: batch ${batch}, ${promptLen}-token prompts, ${gen} tokens, backend ${o.backend}\n`);
   for (const r of rows) {
-    process.stdout.write(`${r.model.padEnd(28)} ${r.kind.padEnd(8)} ppl ${r.ppl.toFixed(3)} (${r.scored} tokens; from position 4: ${r.pplFromL.toFixed(3)})  decode ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
+    process.stdout.write(`${r.model.padEnd(28)} ${r.kind.padEnd(8)} ppl ${r.ppl.toFixed(3)} (loss ${r.loss.toFixed(4)}, ${r.scored} tokens)  decode ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
   }
   const [b, v] = rows;
-  process.stdout.write(`block / vanilla: perplexity (same targets, from position 4) ${(b!.pplFromL / v!.pplFromL).toFixed(3)}x, decode speed ${(b!.tokensPerSecond / v!.tokensPerSecond).toFixed(2)}x\n`);
+  process.stdout.write(`block / vanilla: perplexity (same targets) ${(b!.ppl / v!.ppl).toFixed(3)}x, decode speed ${(b!.tokensPerSecond / v!.tokensPerSecond).toFixed(2)}x\n`);
   return 0;
 }

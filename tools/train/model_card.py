@@ -113,8 +113,8 @@ def main() -> None:
             row = next(x for x in bench["rows"] if x["model"] == name)
             twin = next(x for x in bench["rows"] if x["model"] != name)
             lines += ["", f"The engine (`blockserve bench quality --batch {bench['batch']} --prompt {bench['prompt']} --gen "
-                      f"{bench['gen']}`, backend {bench['backend']}, {row['windows']} windows): perplexity {row['ppl']:.3f} over "
-                      f"{row['scored']:,} tokens (from position 4: {row['pplFromL']:.3f}); greedy decode "
+                      f"{bench['gen']}`, backend {bench['backend']}, {row['windows']} windows, the authors' scoring rule: positions "
+                      f"1..255 of each window for both models): perplexity {row['ppl']:.3f} over {row['scored']:,} tokens; greedy decode "
                       f"{row['tokensPerSecond']:.0f} tokens/s (its twin: {twin['tokensPerSecond']:.0f}) at batch {bench['batch']}, "
                       f"{bench['prompt']}-token prompts, {bench['gen']} generated tokens, on a shared 2-core machine."]
         lines += ["", "## Sample outputs", "",
