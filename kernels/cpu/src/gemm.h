@@ -18,6 +18,8 @@ struct MatmulArgs {
   bool gelu;
   /** Weights repacked for the tiled GEMM (packWeights), or null: then only the small-M path may run. */
   const float* packed;
+  /** Weights as bf16 vdpbf16ps panels (packWeightsBf16), for matmulBf16. */
+  const uint16_t* packedBf16;
 };
 
 /** Rows of x at or below which the weight-streaming (GEMV-like) path runs instead of the tiled GEMM. */
@@ -39,5 +41,23 @@ int64_t packedSize(int64_t N, int64_t K);
 void packWeights(float* dst, const void* w, int dtype, int64_t N, int64_t K);
 
 void matmul(const MatmulArgs& a);
+
+/** uint16 words needed by packWeightsBf16 for an [N, K] weight. */
+int64_t packedBf16Size(int64_t N, int64_t K);
+/**
+ * Converts W [N, K] (any dtype; f32 rounded to nearest even) once into bf16 panels of 16 output columns
+ * laid out for vdpbf16ps: [ceil(N/16)][ceil(K/2)][16][2] (k pairs innermost), zero-padded.
+ */
+void packWeightsBf16(uint16_t* dst, const void* w, int dtype, int64_t N, int64_t K);
+/**
+ * The bf16 compute path (AVX512_BF16 only; the caller checks isa()): x rounded to bf16, products of bf16
+ * pairs summed in FP32 by vdpbf16ps, same epilogue as matmul. Every M, from decode rows to prefill.
+ */
+void matmulBf16(const MatmulArgs& a);
+
+#if defined(__x86_64__)
+/** dst[0, n) = act(dst + bias) + res (any pointer but dst may be null); AVX2, so isa() >= kIsaAvx2. */
+void epilogueAvx2(float* dst, const float* bias, const float* res, int64_t n, bool gelu);
+#endif
 
 }  // namespace bs

@@ -43,6 +43,14 @@ inline float f16ToF32(uint16_t h) {
   return f;
 }
 
+/** Round-to-nearest-even f32 -> bf16 word; NaN stays a (quiet) NaN. */
+inline uint16_t f32ToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 /** Element i of a weight buffer of the given dtype, widened to f32. */
 inline float loadScalar(const void* p, int dtype, int64_t i) {
   switch (dtype) {
