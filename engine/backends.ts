@@ -9,14 +9,29 @@ export const BACKEND_NAMES: BackendName[] = ['cpu', 'webgpu', 'reference'];
 
 export class BackendUnavailableError extends Error {}
 
-export async function makeBackend(name: BackendName): Promise<Backend> {
+/** --compute-dtype: what the CPU backend's GEMMs multiply in (auto: bf16 where the CPU has AVX512_BF16). */
+export type ComputeDtypeOption = 'f32' | 'bf16' | 'auto';
+export const COMPUTE_DTYPES: readonly ComputeDtypeOption[] = ['f32', 'bf16', 'auto'];
+/** --kv-dtype: KV cache entries (bf16 halves what decode attention streams; CPU backend only). */
+export type KvDtypeOption = 'f32' | 'bf16';
+export const KV_DTYPES: readonly KvDtypeOption[] = ['f32', 'bf16'];
+
+export interface BackendOptions {
+  computeDtype?: ComputeDtypeOption;
+  kvDtype?: KvDtypeOption;
+}
+
+export async function makeBackend(name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
+  if (name !== 'cpu' && (opts.computeDtype === 'bf16' || opts.kvDtype === 'bf16')) {
+    throw new BackendUnavailableError(`--compute-dtype bf16 and --kv-dtype bf16 need the cpu backend (got '${name}')`);
+  }
   switch (name) {
     case 'reference':
       return new ReferenceBackend();
     case 'cpu': {
       const mod = await import('../kernels/cpu/backend.ts');
       if (!mod.cpuBackendAvailable()) throw new BackendUnavailableError(`the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`);
-      return new mod.CpuBackend();
+      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
     }
     case 'webgpu': {
       const mod = await import('../kernels/webgpu/backend.ts');

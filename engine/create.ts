@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Engine } from './api.ts';
-import type { BackendName } from './backends.ts';
+import type { BackendName, ComputeDtypeOption, KvDtypeOption } from './backends.ts';
 import { makeBackend } from './backends.ts';
 import type { PositionMode } from './config/spec.ts';
 import { buildModel } from './model/load.ts';
@@ -25,6 +25,10 @@ export interface EngineOptions {
   /** Name the model is served under (default: preset, config name or directory name). */
   servedModelName?: string;
   backend: BackendName;
+  /** --compute-dtype (CPU backend): f32 (default), bf16 (AVX512_BF16 GEMMs, FP32 sums) or auto. */
+  computeDtype?: ComputeDtypeOption;
+  /** --kv-dtype (CPU backend): f32 (default) or bf16 KV cache entries. */
+  kvDtype?: KvDtypeOption;
   /** Memory for the block-decoder / vanilla paged KV cache. */
   kvCacheMb: number;
   maxNumSeqs: number;
@@ -48,10 +52,11 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     onProgress: opts.onProgress,
   });
   const tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
-  const backend = await makeBackend(opts.backend);
+  const backend = await makeBackend(opts.backend, { computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
   const model = buildModel(backend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
-  const pageBytes = info.bytesPerEntry * PAGE_SIZE;
+  // bytesPerEntry counts f32 entries; a bf16 KV cache fits twice as many in the same memory.
+  const pageBytes = (info.bytesPerEntry * PAGE_SIZE) / (opts.kvDtype === 'bf16' ? 2 : 1);
   const numPages = Math.floor((opts.kvCacheMb * 2 ** 20) / pageBytes);
   if (numPages < 1) throw new Error(`--kv-cache-mb ${opts.kvCacheMb} is too small: one page of ${PAGE_SIZE} entries takes ${(pageBytes / 2 ** 20).toFixed(2)} MB`);
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);

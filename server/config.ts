@@ -15,6 +15,8 @@ export interface ServerConfig {
     config?: string;
     tokenizer?: string;
     backend: BackendName;
+    computeDtype: 'f32' | 'bf16' | 'auto';
+    kvDtype: 'f32' | 'bf16';
     kvCacheMb: number;
     maxNumSeqs: number;
     maxQueue: number;
@@ -54,6 +56,8 @@ const OPTIONS: OptionSpec[] = [
   { flag: 'host', env: 'BLOCKSERVE_HOST', kind: 'string', help: 'Address to listen on. (default 127.0.0.1)' },
   { flag: 'port', env: 'BLOCKSERVE_PORT', kind: 'int', help: 'Port to listen on; 0 picks a free one. (default 8000)' },
   { flag: 'backend', env: 'BLOCKSERVE_BACKEND', kind: 'string', help: 'Kernel backend: cpu | webgpu | reference. (default cpu)' },
+  { flag: 'compute-dtype', env: 'BLOCKSERVE_COMPUTE_DTYPE', kind: 'string', help: 'CPU GEMM inputs: f32 | bf16 (AVX512_BF16, FP32 sums) | auto (bf16 where the CPU has it). (default f32)' },
+  { flag: 'kv-dtype', env: 'BLOCKSERVE_KV_DTYPE', kind: 'string', help: 'CPU KV cache entries: f32 | bf16 (half the bytes for decode attention). (default f32)' },
   { flag: 'kv-cache-mb', env: 'BLOCKSERVE_KV_CACHE_MB', kind: 'int', help: 'KV-cache memory in MiB. (default 512)' },
   { flag: 'max-num-seqs', env: 'BLOCKSERVE_MAX_NUM_SEQS', kind: 'int', help: 'Sequences decoded concurrently. (default 64)' },
   { flag: 'max-queue', env: 'BLOCKSERVE_MAX_QUEUE', kind: 'int', help: 'Requests waiting beyond max-num-seqs before new ones get 429. (default 256)' },
@@ -136,6 +140,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       config: str('config'),
       tokenizer: str('tokenizer'),
       backend: oneOf('backend', ['cpu', 'webgpu', 'reference'] as const, 'cpu'),
+      computeDtype: oneOf('compute-dtype', ['f32', 'bf16', 'auto'] as const, 'f32'),
+      kvDtype: oneOf('kv-dtype', ['f32', 'bf16'] as const, 'f32'),
       kvCacheMb: num('kv-cache-mb', 512, 1, 1 << 20, true),
       maxNumSeqs: num('max-num-seqs', 64, 1, 4096, true),
       maxQueue: num('max-queue', 256, 0, 1 << 20, true),
