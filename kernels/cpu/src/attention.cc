@@ -83,6 +83,30 @@ BS_AVX2 static inline void axpy(float* acc, float p, const void* vc, int64_t v, 
   for (; i < hd; i++) acc[i] += p * loadScalar(vc, D, v + i);
 }
 
+/**
+ * Scores of one cached bf16 K row against nh heads of q (bf16 too, pre-scaled): p[h * pStride] =
+ * q[h] . k[h * hd ..] for h < nh, by vdpbf16ps (32 products per instruction, FP32 sums). Masked loads
+ * cover any hd (zeros past the end contribute nothing).
+ */
+BS_AVX512BF16 static void dotHeadsBf16(const uint16_t* q, int64_t qStride, const uint16_t* k, int64_t nh, int64_t hd, float* p, int64_t pStride) {
+  for (int64_t h = 0; h < nh; h++) {
+    const uint16_t* qh = q + h * qStride;
+    const uint16_t* kh = k + h * hd;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= hd; i += 32) {
+      const __m512i qv = _mm512_loadu_si512(qh + i), kv = _mm512_loadu_si512(kh + i);
+      acc = _mm512_dpbf16_ps(acc, reinterpret_cast<const __m512bh&>(qv), reinterpret_cast<const __m512bh&>(kv));
+    }
+    if (i < hd) {
+      const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (hd - i)) - 1);
+      const __m512i qv = _mm512_maskz_loadu_epi16(m, qh + i), kv = _mm512_maskz_loadu_epi16(m, kh + i);
+      acc = _mm512_dpbf16_ps(acc, reinterpret_cast<const __m512bh&>(qv), reinterpret_cast<const __m512bh&>(kv));
+    }
+    p[h * pStride] = _mm512_reduce_add_ps(acc);
+  }
+}
+
 // Slots run contiguously inside a KV page, and the hardware prefetcher follows such a run by itself;
 // where the next slot jumps elsewhere (a new page, or a scattered test layout) nothing can predict it, so
 // the row that starts each run is fetched kJumpAhead slots early.
@@ -150,6 +174,10 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
   float* p = acc + lanes * hdPad;      // [lanes][kBlock]
   float* runningMax = p + lanes * kBlock;
   float* runningSum = runningMax + lanes;
+  // A bf16 cache on an AVX512_BF16 CPU takes its scores by vdpbf16ps from q rounded to bf16 as well.
+  const bool dp = D == kBF16 && isa() >= kIsaAvx512Bf16;
+  uint16_t* qb = reinterpret_cast<uint16_t*>(runningSum + lanes);  // [lanes][hdPad] when dp
+  const uint16_t* kb = static_cast<const uint16_t*>(a.kCache);
   int64_t maxCtx = 0;
   for (int64_t r = 0; r < R; r++) {
     maxCtx = std::max<int64_t>(maxCtx, a.rowCtxLen[t0 + r]);
@@ -159,6 +187,7 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
       for (int64_t i = 0; i < hdPad; i++) {
         qs[l * hdPad + i] = i < hd ? q[i] * a.scale : 0.0f;
         acc[l * hdPad + i] = 0.0f;
+        if (dp) qb[l * hdPad + i] = f32ToBf16(qs[l * hdPad + i]);
       }
       runningMax[l] = -std::numeric_limits<float>::infinity();
       runningSum[l] = 0.0f;
@@ -183,7 +212,16 @@ BS_AVX2 static void attendRowsAvx2(const AttentionArgs& a, int64_t t0, int64_t R
       for (int64_t j = 0; j < n; j++) {
         prefetchRunStart<D>(a.kCache, slots, j0 + j + kJumpAhead, maxCtx, width, h0 * hd, nh * hd);
         const int64_t k = static_cast<int64_t>(slots[j0 + j]) * width + h0 * hd;
-        for (int64_t h = 0; h < nh; h++) p[h * kBlock + j] = dot<D>(qs + h * hdPad, a.kCache, k + h * hd, hd);
+        if (dp) dotHeadsBf16(qb, hdPad, kb + k, nh, hd, p + j, kBlock);
+        else for (int64_t h = 0; h < nh; h++) p[h * kBlock + j] = dot<D>(qs + h * hdPad, a.kCache, k + h * hd, hd);
+      }
+    } else if (dp) {
+      for (int64_t j = 0; j < n; j++) {
+        prefetchRunStart<D, _MM_HINT_T0>(a.kCache, slots, j0 + j + kJumpAhead, maxCtx, width, h0 * hd, nh * hd);
+        prefetchRunStart<D, _MM_HINT_T1>(a.vCache, slots, j0 + j + kJumpAhead, maxCtx, width, h0 * hd, nh * hd);
+        const int64_t k = static_cast<int64_t>(slots[j0 + j]) * width + h0 * hd;
+        for (int64_t r = 0; r < R; r++)
+          if (visible(r) > j) dotHeadsBf16(qb + r * nh * hdPad, hdPad, kb + k, nh, hd, p + r * nh * kBlock + j, kBlock);
       }
     } else {
       int64_t j = 0;
@@ -312,7 +350,8 @@ void attention(const AttentionArgs& a) {
 #if defined(__x86_64__)
     if (useAvx2()) {
       const int64_t hdPad = (a.headDim + 7) / 8 * 8;
-      const size_t need = static_cast<size_t>(rows * (h1 - h0) * (2 * hdPad + kBlock + 2));
+      // q, acc, p, max, sum, and room for q as bf16 (half a float per element) on the vdpbf16ps path.
+      const size_t need = static_cast<size_t>(rows * (h1 - h0) * (3 * hdPad + kBlock + 2));
       if (tlsAttentionScratch.size() < need) tlsAttentionScratch.resize(need);
       if (a.kvDtype == kBF16) attendRowsAvx2<kBF16>(a, t0, rows, h0, h1, tlsAttentionScratch.data());
       else attendRowsAvx2<kF32>(a, t0, rows, h0, h1, tlsAttentionScratch.data());

@@ -49,7 +49,6 @@ void packWeightsBf16(uint16_t* dst, const void* w, int dtype, int64_t N, int64_t
 }
 
 #if defined(__x86_64__)
-#define BS_AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 /** Rows of x as bf16, each padded to an even length with a zero (the last k pair's second half). */
 BS_AVX512BF16 static void convertRows(uint16_t* dst, const float* x, int64_t rows, int64_t K) {

@@ -67,6 +67,8 @@ inline float geluScalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define BS_AVX2 __attribute__((target("avx2,fma,f16c")))
+// The bf16 compute kernels (vdpbf16ps); only called when isa() >= kIsaAvx512Bf16.
+#define BS_AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace bs {
 
