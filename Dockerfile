@@ -18,12 +18,15 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 WORKDIR /app
 COPY . .
 # The recipe: everything from here to the end of this stage is what test/deploy/recipe.test.ts replays in a
-# fresh clone. `npm ci` installs the locked production dependencies (nothing at run time or build time
-# needs the dev ones: TypeScript runs through tsx) and its install step builds the native CPU addon with
-# npm's node-gyp against this Node's headers (kernels/cpu/build.mjs).
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+# fresh clone. `npm ci` installs the locked dependencies and its install step builds the native CPU addon
+# with npm's node-gyp against this Node's headers (kernels/cpu/build.mjs), then compiles the TypeScript to
+# dist/ (scripts/build.mjs: tsc, a dev dependency); the dev dependencies are pruned after: the server runs
+# `node dist/...` and needs no TypeScript loader.
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund
 # Keep only what runs: of each node-gyp build folder the .node files (not object files); of the webgpu
-# package the Dawn binary for this platform (it ships five, ~110 MB of them for other systems); no tests.
+# package the Dawn binary for this platform (it ships five, ~110 MB of them for other systems); no tests
+# (neither their sources nor their compiled copies).
 RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read -r gyp; do \
       out="$(dirname "$gyp")/build"; \
       if [ -d "$out" ]; then find "$out" -type f ! -name '*.node' -delete && find "$out" -type d -empty -delete; fi; \
@@ -31,7 +34,8 @@ RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read 
  && if [ -d node_modules/webgpu/dist ]; then \
       find node_modules/webgpu/dist -mindepth 1 -maxdepth 1 -type d ! -name "$(node -p 'process.platform + "-" + process.arch')" -exec rm -rf {} +; \
     fi \
- && find . -path ./node_modules -prune -o -name '*.test.ts' -type f -print0 | xargs -0 rm -f
+ && find . -path ./node_modules -prune -o \( -name '*.test.ts' -o -name '*.test.js' \) -type f -print0 | xargs -0 rm -f \
+ && rm -rf dist/test
 
 # ---- server: the runtime image --------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS server

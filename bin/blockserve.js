@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-// Entry point of the `blockserve` command: TypeScript sources run through tsx's loader.
-import { register } from 'tsx/esm/api';
-register();
-await import('../cli/main.ts');
+// Entry point of the `blockserve` command: the compiled build in dist/ (scripts/build.mjs; `npm install`
+// makes it). No TypeScript loader at run time.
+import { existsSync } from 'node:fs';
+
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('blockserve: the compiled build is missing (dist/cli/main.js): run `npm run build` (npm install runs it)\n');
+  process.exit(1);
+}
+await import(main.href);

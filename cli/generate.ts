@@ -1,121 +1,85 @@
-// `blockserve generate`: one prompt in, text out. For people and scripts (--json).
+// `blockserve generate`: one prompt in, text out. For people and scripts (--json). It runs the same
+// engine as the server (createLocalEngine + submit(), in this thread): the same scheduler, padding,
+// sampler and stopping rules, so a prompt generates here what it generates over HTTP.
 
-import { parseArgs } from 'node:util';
-import { resolveModel, resolveTokenizer } from '../engine/resolve.ts';
-import { buildModel } from '../engine/model/load.ts';
-import { makeBackend, BACKEND_NAMES } from '../engine/backends.ts';
-import type { BackendName } from '../engine/backends.ts';
-import { driveOne, argmax } from '../engine/model/generate.ts';
-import { SamplerScratch, SequenceSampler } from '../engine/sampler/sampler.ts';
+import { createLocalEngine } from '../engine/create.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, type SamplingParams } from '../engine/api.ts';
+import { BACKEND_OPTION, MODEL_OPTIONS, OptionError, parseOptions, helpFor, type OptionRow } from '../engine/options.ts';
 
-export class UsageError extends Error {}
+export { OptionError as UsageError };
 
-const HELP = `blockserve generate --prompt TEXT | --prompt-ids 1,2,3 [options]
+const GENERATE_OPTIONS = [
+  { key: 'prompt', flag: 'prompt', kind: 'string', help: 'Prompt text (needs a tokenizer that fits the model).' },
+  { key: 'promptIds', flag: 'prompt-ids', kind: 'string', help: 'Prompt as comma-separated token ids, e.g. 1,2,3.', check: (s: string) => (parseIds(s) ? undefined : 'expected comma-separated non-negative integers') },
+  { key: 'maxTokens', flag: 'max-tokens', kind: 'int', min: 1, default: 32, help: 'Tokens to generate.' },
+  { key: 'temperature', flag: 'temperature', kind: 'number', min: 0, default: 0, help: '0 = greedy.' },
+  { key: 'topP', flag: 'top-p', kind: 'number', min: 0, max: 1, default: 1, help: 'Nucleus sampling (above 0).', check: (p: number) => (p > 0 ? undefined : 'expected a number in (0, 1]') },
+  { key: 'seed', flag: 'seed', kind: 'int', default: 0, help: 'Sampling seed.' },
+  { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print {"prompt_ids", "output_ids", "text"}.' },
+] as const satisfies readonly OptionRow[];
 
-Model (one of; see README):
-  --model PATH           checkpoint: HF GPT-NeoX dir, or the authors' safetensors (config beside it)
-  --preset NAME          built-in config (random weights when no --model): block_main_b4_{5,19,85,300,800,1.2b},
-                         vanilla_{31,70,160,410}
-  --config FILE          the authors' trainer YAML/JSON, or an HF config.json
-  --tokenizer PATH       tokenizer.json (default: beside the model, else the built-in GPT-NeoX tokenizer)
-Generation:
-  --max-tokens N         tokens to generate (default 32)
-  --temperature T        0 = greedy (default 0)
-  --top-p P              nucleus sampling (default 1)
-  --seed S               sampling seed (default 0)
-  --position-mode M      reference | contiguous (block models; default reference, as the authors' generate())
-  --no-pad-first-block   do not left-pad the prompt to a multiple of the block length
-  --backend B            ${BACKEND_NAMES.join(' | ')} (default cpu, the native backend)
-  --json                 print {"prompt_ids", "output_ids", "text"}
-`;
+/** Every row of `generate`: the engine's model rows and backend, then generation's own. */
+export const GENERATE_ROWS = [...MODEL_OPTIONS, BACKEND_OPTION, ...GENERATE_OPTIONS] as const;
 
-function parseIds(s: string): number[] {
+const USAGE = 'Usage: blockserve generate --prompt TEXT | --prompt-ids 1,2,3 [options]\n\nGenerates one continuation through the serving engine. Model and backend options also read their environment variable.';
+
+function parseIds(s: string): number[] | null {
   const ids = s.split(',').map((x) => x.trim()).filter((x) => x.length).map(Number);
-  if (!ids.length || ids.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError(`--prompt-ids must be comma-separated non-negative integers, got '${s}'`);
-  return ids;
+  return ids.length && ids.every((x) => Number.isInteger(x) && x >= 0) ? ids : null;
 }
 
-function num(v: string | undefined, flag: string, fallback: number, ok: (x: number) => boolean): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new UsageError(`${flag}: invalid value '${v}'`);
-  return x;
-}
+/** Where output goes (tests capture it). */
+export interface Output { out(s: string): void; err(s: string): void }
+const STDIO: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-/** The engine's sampler (engine/sampler) over one sequence: same semantics as the server's. */
-function samplerPick(temperature: number, topP: number, seed: number, promptIds: number[], vocabSize: number): (logits: Float32Array) => number {
-  if (temperature === 0) return argmax;
-  const sampler = new SequenceSampler({
-    temperature, topP, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
-    logitBias: {}, seed, stop: [], stopTokenIds: [], maxTokens: 1, ignoreEos: false,
-  }, promptIds);
-  const scratch = new SamplerScratch(vocabSize);
-  return (logits) => {
-    const { token } = sampler.sample(logits, 0, vocabSize, scratch);
-    sampler.observe(token);
-    return token;
-  };
-}
+/** The engine's field names as this command's flags, for its request errors (the engine's checkRequest is the one rule). */
+const FLAG_OF: Record<string, string> = { maxTokens: '--max-tokens', temperature: '--temperature', topP: '--top-p' };
 
-export async function runGenerate(argv: string[]): Promise<number> {
-  let parsed;
+function submit(engine: Engine, req: GenerateRequest, promptFlag: string): AsyncIterable<EngineEvent> {
   try {
-    parsed = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
-      options: {
-        model: { type: 'string' }, preset: { type: 'string' }, config: { type: 'string' }, tokenizer: { type: 'string' },
-        prompt: { type: 'string' }, 'prompt-ids': { type: 'string' }, 'max-tokens': { type: 'string' },
-        temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-        'position-mode': { type: 'string' }, 'no-pad-first-block': { type: 'boolean' },
-        backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
+    return engine.submit(req);
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+    if (!(e instanceof EngineRequestError) || e.field === undefined) throw e;
+    const flag = e.field === 'promptIds' ? promptFlag : FLAG_OF[e.field] ?? e.field;
+    throw new OptionError(`${flag}${e.index !== undefined ? ` (token ${e.index})` : ''}: ${e.detail}`);
   }
-  const o = parsed.values;
-  if (o.help) { process.stdout.write(HELP); return 0; }
-  if ((o.prompt === undefined) === (o['prompt-ids'] === undefined)) throw new UsageError(`give exactly one of --prompt or --prompt-ids\n\n${HELP}`);
-  const positionMode = o['position-mode'];
-  if (positionMode !== undefined && positionMode !== 'reference' && positionMode !== 'contiguous') throw new UsageError(`--position-mode must be reference or contiguous, got '${positionMode}'`);
-  const backendName = (o.backend ?? 'cpu') as BackendName;
-  if (!BACKEND_NAMES.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${o.backend}'`);
-  const maxTokens = num(o['max-tokens'], '--max-tokens', 32, (x) => Number.isInteger(x) && x >= 1);
-  const temperature = num(o.temperature, '--temperature', 0, (x) => x >= 0);
-  const topP = num(o['top-p'], '--top-p', 1, (x) => x > 0 && x <= 1);
-  const seed = num(o.seed, '--seed', 0, Number.isInteger);
+}
 
-  const resolved = await resolveModel({
-    model: o.model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
-    positionMode: positionMode as 'reference' | 'contiguous' | undefined,
-    padFirstBlock: o['no-pad-first-block'] ? false : undefined,
-  });
+export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env, io: Output = STDIO): Promise<number> {
+  const o = parseOptions(GENERATE_ROWS, argv, { env, usage: USAGE });
+  if (o === 'help') { io.out(helpFor(GENERATE_ROWS, USAGE)); return 0; }
+  if ((o.prompt === undefined) === (o.promptIds === undefined)) throw new OptionError(`give exactly one of --prompt or --prompt-ids\n\n${helpFor(GENERATE_ROWS, USAGE)}`);
+
   // With --prompt-ids a model whose vocabulary no tokenizer fits (e.g. the tiny test fixtures) still
   // generates ids; text needs a tokenizer, so --prompt does not forgive a misfit.
-  let tokenizer: Awaited<ReturnType<typeof resolveTokenizer>> | null = null;
+  let misfit = false;
+  const { engine } = await createLocalEngine({
+    model: o.model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
+    positionMode: o.positionMode, padFirstBlock: o.padFirstBlock, backend: o.backend,
+    kvCacheMb: 0, kvCacheSequences: 1, maxNumSeqs: 1, maxQueue: 1,
+    onTokenizerMisfit: o.promptIds === undefined ? undefined : (message) => {
+      misfit = true;
+      io.err(`blockserve: no text output: ${message}\n`);
+    },
+  });
   try {
-    tokenizer = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
-  } catch (e) {
-    if (o['prompt-ids'] === undefined) throw e;
-    process.stderr.write(`blockserve: no text output: ${(e as Error).message}\n`);
-  }
-  const promptIds = o['prompt-ids'] !== undefined ? parseIds(o['prompt-ids']) : tokenizer!.encode(o.prompt!);
-  if (promptIds.length === 0) throw new UsageError('the prompt is empty');
-  const bad = promptIds.find((id) => id >= resolved.spec.vocabSize);
-  if (bad !== undefined) throw new UsageError(`prompt id ${bad} is outside the model's vocabulary (0..${resolved.spec.vocabSize - 1})`);
-  if (promptIds.length + maxTokens > resolved.spec.contextLength) {
-    throw new UsageError(`prompt (${promptIds.length} tokens) + --max-tokens (${maxTokens}) exceeds the model's context length of ${resolved.spec.contextLength} tokens`);
-  }
-  const backend = await makeBackend(backendName);
-  try {
-    const model = buildModel(backend, resolved.spec, resolved.weights);
-    const { outputIds } = await driveOne(model, promptIds, { maxNewTokens: maxTokens, pick: samplerPick(temperature, topP, seed, promptIds, resolved.spec.vocabSize) });
+    const tokenizer = misfit ? null : engine.tokenizer;
+    const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds)! : tokenizer!.encode(o.prompt!);
+    const sampling: SamplingParams = {
+      temperature: o.temperature, topP: o.topP, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
+      logitBias: {}, seed: o.seed, stop: [], stopTokenIds: [], maxTokens: o.maxTokens, ignoreEos: false,
+    };
+    const outputIds: number[] = [];
+    for await (const ev of submit(engine, { id: 'generate', promptIds, sampling }, o.promptIds !== undefined ? '--prompt-ids' : '--prompt')) {
+      if (ev.type === 'token') outputIds.push(...ev.tokenIds);
+      else if (ev.type === 'error') throw new Error(`generation failed: ${ev.message}`);
+    }
     const text = tokenizer ? tokenizer.decode(outputIds) : null;
-    if (o.json) process.stdout.write(JSON.stringify({ prompt_ids: promptIds, output_ids: outputIds, text }) + '\n');
-    else if (tokenizer) process.stdout.write(`${o.prompt ?? tokenizer.decode(promptIds)}${text}\n`);
-    else process.stdout.write(`${outputIds.join(',')}\n`);
+    if (o.json) io.out(JSON.stringify({ prompt_ids: promptIds, output_ids: outputIds, text }) + '\n');
+    else if (tokenizer) io.out(`${o.prompt ?? tokenizer.decode(promptIds)}${text}\n`);
+    else io.out(`${outputIds.join(',')}\n`);
     return 0;
   } finally {
-    backend.dispose();
+    await engine.close();
   }
 }

@@ -17,8 +17,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { runServe } = await import('../server/main.ts');
-      await runServe(rest);
-      return 0;
+      return runServe(rest); // 1 when the engine died
     }
     case 'generate': {
       const { runGenerate } = await import('./generate.ts');
@@ -58,7 +57,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors carry a clear message; anything else also gets its stack for bug reports.
-    const expected = ['ResolveError', 'ConfigError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError'].includes(e?.constructor?.name ?? '');
+    const expected = ['ResolveError', 'ConfigError', 'OptionError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError'].includes(e?.constructor?.name ?? '');
     process.stderr.write(`blockserve: ${expected ? e.message : e?.stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

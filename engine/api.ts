@@ -1,5 +1,6 @@
 // The engine's public face: what server/ (and bench/, tests) may use. Neutral of HTTP and of models:
 // requests in, per-request event streams out. The server renders events as OpenAI chunks.
+import type { RequestLimits } from './requests.ts';
 
 export interface SamplingParams {
   /** 0 means greedy. */
@@ -107,19 +108,34 @@ export interface TokenizerLike {
 export class EngineRequestError extends Error {
   constructor(
     readonly code: 'context_length_exceeded' | 'invalid_request' | 'queue_full' | 'engine_dead',
-    message: string,
+    /** What is wrong, without the field's name when `field` is set (the server names the wire parameter). */
+    readonly detail: string,
+    /** The GenerateRequest field at fault (`maxTokens`, `topP`, `promptIds`, ...), when one is. */
+    readonly field?: string,
+    /** Index into an array field (promptIds, stopTokenIds). */
+    readonly index?: number,
   ) {
-    super(message);
+    super(field && code === 'invalid_request' ? `${field}${index !== undefined ? `[${index}]` : ''} ${detail}` : detail);
   }
 }
 
 export interface Engine {
   readonly info: EngineInfo;
   readonly tokenizer: TokenizerLike;
-  /** Starts a request; its events end with exactly one 'finished' or 'error'. */
+  /** What checkRequest() and admit() (engine/requests.ts) hold every request to. */
+  readonly limits: RequestLimits;
+  /**
+   * Starts a request; its events end with exactly one 'finished' or 'error'. Throws EngineRequestError
+   * synchronously for a request that can never run or does not fit now (queue_full): never as an event.
+   * Leaving the stream early (break, return()) aborts the request.
+   */
   submit(req: GenerateRequest): AsyncIterable<EngineEvent>;
   /** Stops a request at once and frees its cache; its stream ends with finished{reason:'abort'}. */
   abort(id: string): void;
   stats(): EngineStats;
+  /** Why the engine died (null while it is alive). A dead engine refuses every request with engine_dead. */
+  readonly failure: string | null;
+  /** Called once, when the engine dies (a step failed, the worker exited); not called on close(). */
+  onFailure(listener: (reason: string) => void): void;
   close(): Promise<void>;
 }

@@ -4,17 +4,18 @@
 import type { Backend } from '../kernels/backend.ts';
 import { ReferenceBackend } from '../kernels/reference/backend.ts';
 
-export type BackendName = 'cpu' | 'webgpu' | 'reference';
-export const BACKEND_NAMES: BackendName[] = ['cpu', 'webgpu', 'reference'];
+import { BACKENDS, COMPUTE_DTYPES, KV_DTYPES } from './options.ts';
+
+export type BackendName = (typeof BACKENDS)[number];
+export const BACKEND_NAMES: readonly BackendName[] = BACKENDS;
 
 export class BackendUnavailableError extends Error {}
 
 /** --compute-dtype: what the CPU backend's GEMMs multiply in (auto: bf16 where the CPU has AVX512_BF16). */
-export type ComputeDtypeOption = 'f32' | 'bf16' | 'auto';
-export const COMPUTE_DTYPES: readonly ComputeDtypeOption[] = ['f32', 'bf16', 'auto'];
+export type ComputeDtypeOption = (typeof COMPUTE_DTYPES)[number];
 /** --kv-dtype: KV cache entries (bf16 halves what decode attention streams; CPU backend only). */
-export type KvDtypeOption = 'f32' | 'bf16';
-export const KV_DTYPES: readonly KvDtypeOption[] = ['f32', 'bf16'];
+export type KvDtypeOption = (typeof KV_DTYPES)[number];
+export { COMPUTE_DTYPES, KV_DTYPES };
 
 export interface BackendOptions {
   computeDtype?: ComputeDtypeOption;

@@ -8,12 +8,13 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { sourcePath } from '../kernels/assets.ts';
 import { parse as parseYaml } from 'yaml';
 import { blockSpecFromAuthors, vanillaSpecFromHf } from './config/authors.ts';
 import { presetSpec } from './config/presets.ts';
 import { ConfigError } from './config/spec.ts';
-import type { ModelSpec, PositionMode } from './config/spec.ts';
+import type { ModelSpec } from './config/spec.ts';
+import type { ModelRowArgs } from './options.ts';
 import { expectedTensors, UNUSED_BLOCK_TENSORS } from './model/tensors.ts';
 import type { HostTensor } from './model/load.ts';
 import { randomWeights } from './model/random.ts';
@@ -21,20 +22,15 @@ import { checkTensors, isHfNeoxBuffer, loadCheckpoint } from './weights/checkpoi
 import { checkTokenizerFitsModel, loadTokenizer } from './tokenizer/tokenizer.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
-export const BUILTIN_TOKENIZER = join(dirname(fileURLToPath(import.meta.url)), 'tokenizer', 'gpt-neox-20b', 'tokenizer.json');
+export const BUILTIN_TOKENIZER = sourcePath('./tokenizer/gpt-neox-20b/tokenizer.json', import.meta.url);
 
-export interface ModelArgs {
-  model?: string;
-  preset?: string;
-  config?: string;
-  tokenizer?: string;
-  positionMode?: PositionMode;
-  padFirstBlock?: boolean;
+/** The model rows of engine/options.ts, plus what only code sets. */
+export type ModelArgs = ModelRowArgs & {
   /** dtype of random weights (presets without a checkpoint). */
   randomDtype?: 'f32' | 'bf16' | 'f16';
   seed?: number;
   onProgress?: (done: number, total: number, what: string) => void;
-}
+};
 
 export interface ResolvedModel {
   spec: ModelSpec;

@@ -13,6 +13,8 @@
 //   slot-addressed KV cache [numSlots, H * hd] per layer (separate K and V tensors). Paged caches,
 //   contiguous caches and the token decoder's local window are all just lists of slots.
 
+import type { SamplingPasses } from './sampling.ts';
+
 export type DType = 'f32' | 'f16' | 'bf16';
 
 export interface Tensor {
@@ -44,6 +46,11 @@ export interface MatmulOptions {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * Largest tensor (bytes) an op binds whole, where the device has such a limit (WebGPU: the adapter's
+   * maxStorageBufferBindingSize). Absent: no limit beyond memory. The engine sizes the KV cache by it.
+   */
+  readonly maxTensorBytes?: number;
 
   // ---- memory ----
   /** Allocates an f32 tensor; contents are zero. */
@@ -63,6 +70,13 @@ export interface Backend {
   sync(): Promise<void>;
   /** Releases everything the backend holds (device, pools, threads). */
   dispose(): void;
+
+  // ---- sampling ----
+  /**
+   * The sampler's full-vocabulary passes over host logits rows (sampling.ts). Backends without passes of
+   * their own return the JavaScript reference's.
+   */
+  samplingPasses(): SamplingPasses;
 
   // ---- ops ----
   /** out[M,N] = act(x[M,K] W[N,K]^T + bias) + residual. W may be f32/f16/bf16. M = rows of x. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The README's test command: type-check the whole tree, then run every *.test.ts with node's test runner.
+// The README's test command: type-check (and build) the whole tree, then run every *.test.ts with node's test runner.
 // Files run one at a time: this machine has 2 cores and several suites start servers or native pools.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots = ['test', 'server', 'engine', 'kernels', 'loadtest', 'protocol'];
@@ -23,8 +23,12 @@ for (const r of roots) walk(r, files);
 files.sort();
 const selected = filter.length ? files.filter((f) => filter.some((s) => f.includes(s))) : files;
 
-if (!filter.length) {
-  const tc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'], { stdio: 'inherit' });
+// The whole run type-checks first, in the same tsc pass that writes the compiled build (dist/) that
+// `bin/blockserve.js` runs. A filtered run skips it, except that suites starting the real command get a
+// build when a source is newer than the last one.
+const needsBuild = selected.some((f) => readFileSync(f, 'utf8').includes('bin/blockserve.js'));
+if (!filter.length || needsBuild) {
+  const tc = spawnSync(process.execPath, ['scripts/build.mjs', ...(filter.length ? ['--if-stale'] : [])], { stdio: 'inherit' });
   if (tc.status !== 0) { console.error('typecheck failed'); process.exit(1); }
 }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...selected], { stdio: 'inherit' });

@@ -206,13 +206,35 @@ describe('operations', () => {
     assert.equal((await s.app.inject('/ready')).statusCode, 200);
   });
 
-  test('a dead engine: 503 and /health fails', async () => {
-    const s = await server({ failWith: 'engine_dead' }, {}, { listen: false });
+  test('a dead engine: in-flight requests end with engine_dead, /health and /ready 503, counted in /metrics', async () => {
+    const s = await server({ tokenIntervalMs: 10 }, {}, { listen: false });
+    const before = await s.app.inject('/metrics');
+    assert.match(before.body, /blockserve:engine_dead\{model="fake-model"\} 0/);
+    assert.match(before.body, /blockserve:engine_failures_total\{model="fake-model"\} 0/);
+    const body = { prompt: 'x', max_tokens: 400, ignore_eos: true };
+    const plain = s.app.inject({ method: 'POST', url: '/v1/completions', payload: body });
+    const streamed = s.app.inject({ method: 'POST', url: '/v1/completions', payload: { ...body, stream: true } });
+    await new Promise((r) => setTimeout(r, 50));
+    s.engine.kill('scripted death');
+    const [p, st] = await Promise.all([plain, streamed]);
+    assert.equal(p.statusCode, 503, p.body);
+    assert.equal(p.json().error.code, 'engine_dead');
+    assert.match(p.json().error.message, /scripted death/);
+    assert.equal(st.statusCode, 200);
+    assert.match(st.body, /"code":"engine_dead"/);
+    assert.ok(st.body.trimEnd().endsWith('data: [DONE]'), st.body.slice(-200));
     const res = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x' } });
     assert.equal(res.statusCode, 503);
     assert.equal(res.json().error.code, 'engine_dead');
-    assert.equal((await s.app.inject('/health')).statusCode, 503);
-    assert.equal((await s.app.inject('/ready')).statusCode, 503);
+    const health = await s.app.inject('/health');
+    assert.equal(health.statusCode, 503);
+    assert.deepEqual(health.json(), { status: 'engine_dead', reason: 'scripted death' });
+    const ready = await s.app.inject('/ready');
+    assert.equal(ready.statusCode, 503);
+    assert.equal(ready.json().status, 'engine_dead');
+    const after = await s.app.inject('/metrics');
+    assert.match(after.body, /blockserve:engine_dead\{model="fake-model"\} 1/);
+    assert.match(after.body, /blockserve:engine_failures_total\{model="fake-model"\} 1/);
   });
 
   test('CORS: allowed origins get the SDK headers through preflight; others get nothing', async () => {

@@ -9,7 +9,7 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
+  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
   assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
 });
@@ -46,4 +46,16 @@ test('--help lists every public option with its variable, and hides test options
   }
   assert.match(text, /BLOCKSERVE_MAX_QUEUE/);
   assert.doesNotMatch(text, /fake-engine/);
+});
+
+test("serve takes the engine's block-model rows: --position-mode and first-block padding, by flag or variable", () => {
+  assert.deepEqual([load(['--position-mode', 'contiguous', '--no-pad-first-block']).engine.positionMode, load(['--no-pad-first-block']).engine.padFirstBlock], ['contiguous', false]);
+  assert.equal(load(['--pad-first-block']).engine.padFirstBlock, true);
+  const env = load([], { BLOCKSERVE_POSITION_MODE: 'reference', BLOCKSERVE_PAD_FIRST_BLOCK: 'false' });
+  assert.deepEqual([env.engine.positionMode, env.engine.padFirstBlock], ['reference', false]);
+  assert.equal(load(['--pad-first-block'], { BLOCKSERVE_PAD_FIRST_BLOCK: 'false' }).engine.padFirstBlock, true, 'flag over variable');
+  assert.throws(() => loadConfig(['--position-mode', 'sideways']), /--position-mode \(BLOCKSERVE_POSITION_MODE\): expected one of reference, contiguous, got 'sideways'/);
+  assert.throws(() => loadConfig(['--pad-first-block', '--no-pad-first-block']), /not both/);
+  assert.match(helpText(), /--\[no-\]pad-first-block\s+\[BLOCKSERVE_PAD_FIRST_BLOCK\]/);
+  assert.match(helpText(), /--position-mode reference\|contiguous\s+\[BLOCKSERVE_POSITION_MODE\]/);
 });

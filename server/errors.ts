@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from '../protocol/types.ts';
 import { EngineRequestError } from '../engine/api.ts';
+import { discardRequestBody } from './body-drain.ts';
 
 export const ERROR_TABLE = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
@@ -104,7 +105,7 @@ export function toApiError(err: unknown, log?: (e: unknown) => void): ApiError {
       case 'invalid_request':
         return new ApiError('invalid_request', err.message, null);
       case 'queue_full':
-        return new ApiError('rate_limit_exceeded', `Server is at capacity: ${err.message}`, null);
+        return new ApiError('rate_limit_exceeded', `Server is at capacity: ${err.message}; retry later.`, null);
       case 'engine_dead':
         return new ApiError('engine_dead', err.message, null);
     }
@@ -138,8 +139,10 @@ export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
 }
 
 /** Fastify's setErrorHandler target. */
-export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export async function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const apiErr = toApiError(err, (e) => request.log.error({ err: e }, 'unhandled error'));
+  // Answer an oversized body only once the client has stopped sending it (server/body-drain.ts).
+  if (apiErr.code === 'request_too_large') await discardRequestBody(request.raw);
   return sendError(reply, apiErr);
 }
 

@@ -1,9 +1,12 @@
 // One API request as engine requests: prompts x n choices, each its own engine request, their event
-// streams merged into one stream of (choice index, event). Admission, drain tracking, metrics and
-// the per-request log summary all hang here so that SSE, WebSocket and plain JSON share them.
+// streams merged into one stream of (choice index, event). Submission (the engine's checkRequest and
+// admission rules decide, synchronously: a refusal is an ApiError before any response byte), drain
+// tracking, metrics and the per-request log summary all hang here so that SSE, WebSocket and plain
+// JSON share them.
 import { EngineRequestError, type Engine, type EngineEvent, type FinishReason } from '../engine/api.ts';
 import type { ServerMetrics, RequestTimer } from './metrics.ts';
-import type { PreparedRequest } from './prepare.ts';
+import { ApiError } from './errors.ts';
+import { engineRefusal, type PreparedRequest } from './prepare.ts';
 import type { ServerState } from './state.ts';
 
 export interface ChoiceEvent {
@@ -55,11 +58,19 @@ export class Generation {
     return Math.floor(choice / this.req.n);
   }
 
-  /** Admits and submits every choice, or none: a failure aborts those already submitted and throws. */
+  /**
+   * Submits every choice, or none: a refusal (bad value 400, queue full 429, dead engine 503) aborts
+   * those already submitted and throws the ApiError naming the wire parameter.
+   */
   start(): void {
-    this.state.admit(this.engineIds.length);
+    const count = this.engineIds.length;
+    if (count > this.engine.limits.maxInFlight) {
+      // Retrying could never help: a 400, not a 429.
+      throw new ApiError('invalid_request', `This request needs ${count} sequences (prompts x n), more than this server admits at once (${this.engine.limits.maxInFlight}).`, 'n');
+    }
+    let c = 0;
     try {
-      for (let c = 0; c < this.engineIds.length; c++) {
+      for (; c < this.engineIds.length; c++) {
         const sampling = { ...this.req.sampling };
         // Choices of one request must differ even with a seed: choice j uses seed + j.
         if (sampling.seed !== undefined && this.req.n > 1) sampling.seed = ((sampling.seed + (c % this.req.n)) % SEED_SPACE);
@@ -70,12 +81,11 @@ export class Generation {
         this.streams.push(stream);
       }
     } catch (e) {
-      if (e instanceof EngineRequestError && e.code === 'engine_dead') this.state.engineDead = true;
-      for (let c = 0; c < this.streams.length; c++) {
-        this.engine.abort(this.engineIds[c]);
-        this.state.untrack(this.engineIds[c]);
+      for (let k = 0; k < this.streams.length; k++) {
+        this.engine.abort(this.engineIds[k]);
+        this.state.untrack(this.engineIds[k]);
       }
-      throw e;
+      throw e instanceof EngineRequestError ? engineRefusal(e, this.req, this.promptOf(c)) : e;
     }
   }
 

@@ -1,6 +1,11 @@
 // `blockserve serve`: CLI -> config -> listen (health and readiness answer at once) -> load the engine
 // with progress -> ready -> on SIGTERM/SIGINT drain -> exit 0. The engine module is imported
 // dynamically so that tests and `--fake-engine` runs never load it.
+// A dead engine (a step threw, the worker exited, the device ran out of memory) is not restarted in
+// place: its in-flight requests have already ended with engine_dead errors, /health and /ready turn
+// 503, the reason is logged once, and the process exits 1 after the responses are written (within
+// --grace-s). A fresh process is the one state known to be clean (a device that failed an allocation
+// or a worker that crashed mid-kernel may hold anything); the orchestrator's restart does that.
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { Engine } from '../engine/api.ts';
@@ -11,16 +16,20 @@ import type { LoadProgress } from './state.ts';
 
 /** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
 const ABORT_SETTLE_S = 5;
+/** Seconds a server whose engine died keeps answering 503 before it exits 1. */
+const FAILURE_LINGER_S = 1;
 
-interface CreateEngineModule {
-  createEngine(opts: ServerConfig['engine'] & { onProgress?: (done: number, total: number, what: string) => void }): Promise<Engine>;
+/** Test-only inputs that no flag or environment variable of `blockserve serve` can set. */
+export interface ServeTestHooks {
+  /** Faults to inject into the engine (engine/faults.ts). */
+  faults?: Record<string, number>;
 }
 
-export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
+export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env, hooks: ServeTestHooks = {}): Promise<number> {
   const loaded = loadConfig(argv, env);
   if (loaded === 'help') {
     process.stdout.write(helpText());
-    return;
+    return 0;
   }
   const config: ServerConfig = loaded;
   if (config.chatTemplateFile) {
@@ -34,6 +43,8 @@ export async function runServe(argv: string[], env: Record<string, string | unde
   const { app, state } = await buildApp(config, { logger: log });
 
   let stopping: Promise<void> | null = null;
+  /** 0 after a signal's drain, 1 after the engine died. */
+  let exitCode = 0;
   const stopped = new Promise<void>((resolveStopped) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -41,16 +52,24 @@ export async function runServe(argv: string[], env: Record<string, string | unde
         state.abortAll();
         return;
       }
-      stopping = drain(signal).then(resolveStopped, (err) => {
+      stopping = drain(signal, 0).then(resolveStopped, (err) => {
         log.error({ err }, 'shutdown failed');
         resolveStopped();
       });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    state.onEngineFailure((reason) => {
+      log.fatal({ reason, graceS: config.graceS }, 'engine died: failing /health and /ready, exiting with code 1');
+      stopping ??= drain('engine_failure', 1).then(resolveStopped, (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
   });
 
-  async function drain(signal: string): Promise<void> {
+  async function drain(signal: string, code: number): Promise<void> {
+    exitCode = code;
     state.draining = true;
     log.info({ signal, inFlight: state.inFlight.size, graceS: config.graceS }, 'draining: not ready, new requests get 503');
     const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.graceS * 1000).unref());
@@ -61,15 +80,18 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     }
     // Let the last chunks, finish reasons and [DONE] frames reach the clients before connections close.
     await Promise.race([state.responsesDone(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
+    // A dead engine: keep answering 503 (health, readiness, requests) a moment so probes and load
+    // balancers see why, instead of only a refused connection.
+    if (code !== 0) await new Promise((r) => setTimeout(r, Math.min(FAILURE_LINGER_S, config.graceS) * 1000).unref());
     await app.close();
     await state.engine?.close();
-    log.info('stopped');
+    log.info({ exitCode: code }, 'stopped');
     // Anything still holding the event loop open must not keep a stopped server alive.
-    setTimeout(() => process.exit(0), 1000).unref();
+    setTimeout(() => process.exit(code), 1000).unref();
   }
 
   await app.listen({ host: config.host, port: config.port });
-  const engine = await loadEngine(config, log, (p) => (state.loadProgress = p)).catch(async (err) => {
+  const engine = await loadEngine(config, log, (p) => (state.loadProgress = p), hooks).catch(async (err) => {
     await app.close();
     throw err;
   });
@@ -83,19 +105,20 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     if (info.demo) log.warn('serving the built-in demo model: its weights are random, its text is noise');
   }
   await stopped;
+  return exitCode;
 }
 
-async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadProgress) => void): Promise<Engine> {
+async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadProgress) => void, hooks: ServeTestHooks): Promise<Engine> {
   if (config.fakeEngine !== undefined) {
     const { FakeEngine } = await import('./testing/fake-engine.ts');
     log.warn('serving the scripted fake engine (test mode)');
     return new FakeEngine(JSON.parse(config.fakeEngine));
   }
   const progress = progressReporter(log);
-  const modulePath = new URL('../engine/create.ts', import.meta.url).href;
-  const { createEngine } = (await import(modulePath)) as CreateEngineModule;
+  const { createEngine } = await import('../engine/create.ts');
   const engine = await createEngine({
     ...config.engine,
+    ...(hooks.faults ? { faults: hooks.faults } : {}),
     onProgress: (done, total, what) => {
       onState({ done, total, what });
       progress(done, total, what);

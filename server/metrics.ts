@@ -53,6 +53,20 @@ export class ServerMetrics {
       name: 'blockserve:server_requests_in_flight', help: 'Engine requests admitted by the HTTP layer and not finished.', labelNames: ['model'], registers,
       collect() { this.set({ model: model() }, state.inFlight.size); },
     });
+    new Gauge({
+      name: 'blockserve:engine_dead', help: '1 once the engine has failed (the process is about to exit), else 0.', labelNames: ['model'], registers,
+      collect() { this.set({ model: model() }, state.engineDead ? 1 : 0); },
+    });
+    let failures = 0;
+    let failuresExported = 0;
+    state.onEngineFailure(() => failures++);
+    new Counter({
+      name: 'blockserve:engine_failures_total', help: 'Engine deaths (a failed step, the engine worker exiting).', labelNames: ['model'], registers,
+      collect() {
+        this.inc({ model: model() }, failures - failuresExported); // inc(0) still exports the series
+        failuresExported = failures;
+      },
+    });
     this.promptTokens = new Counter({ name: 'blockserve:prompt_tokens_total', help: 'Prompt tokens processed.', labelNames: ['model'], registers });
     this.generationTokens = new Counter({ name: 'blockserve:generation_tokens_total', help: 'Tokens generated.', labelNames: ['model'], registers });
     this.requestSuccess = new Counter({ name: 'blockserve:request_success_total', help: 'Finished requests by finish reason.', labelNames: ['model', 'finished_reason'], registers });

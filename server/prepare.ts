@@ -1,8 +1,9 @@
 // A schema-valid request body -> what the engine needs: prompt token ids (chat rendered through the
-// template), SamplingParams, and the output options the renderers need. Checks that depend on the
-// model (context length, vocabulary) or on combinations of parameters live here, each throwing a
-// 400 that names the parameter.
-import type { Engine, SamplingParams } from '../engine/api.ts';
+// template), SamplingParams, and the output options the renderers need. This file only maps wire
+// names to engine names (and back, for errors): the rules on values (context length, vocabulary,
+// bounds) are the engine's checkRequest (engine/requests.ts), applied when the request is submitted;
+// only rules about the wire shape itself (parameters that need each other) are checked here.
+import { EngineRequestError, type Engine, type SamplingParams } from '../engine/api.ts';
 import type { ChatCompletionRequest, CommonRequestParams, CompletionRequest } from '../protocol/types.ts';
 import type { ChatTemplate } from './chat-template.ts';
 import { ApiError } from './errors.ts';
@@ -54,8 +55,8 @@ export function prepareCompletion(body: CompletionRequest, ctx: PrepareContext):
   let prompts: PromptInput[];
   if (typeof raw === 'string') prompts = [{ ids: tok.encode(raw), text: raw }];
   else if (raw.every((p) => typeof p === 'string')) prompts = (raw as string[]).map((t) => ({ ids: tok.encode(t), text: t }));
-  else if (raw.every((p) => typeof p === 'number')) prompts = [idsPrompt(raw as number[], ctx, 'prompt')];
-  else prompts = (raw as number[][]).map((ids, i) => idsPrompt(ids, ctx, `prompt[${i}]`));
+  else if (raw.every((p) => typeof p === 'number')) prompts = [idsPrompt(raw as number[], ctx)];
+  else prompts = (raw as number[][]).map((ids) => idsPrompt(ids, ctx));
   const n = body.n ?? 1;
   const maxTokensDefault = COMPLETIONS_DEFAULT_MAX_TOKENS;
   return {
@@ -63,7 +64,7 @@ export function prepareCompletion(body: CompletionRequest, ctx: PrepareContext):
     model,
     prompts,
     n,
-    sampling: sampling(body, prompts, ctx, body.max_tokens, maxTokensDefault, 'prompt', body.logprobs),
+    sampling: sampling(body, prompts, ctx, body.max_tokens, maxTokensDefault, body.logprobs),
     stream: body.stream === true,
     includeUsage: streamUsage(body),
     echo: body.echo === true,
@@ -91,7 +92,7 @@ export function prepareChat(body: ChatCompletionRequest, ctx: PrepareContext): P
     model,
     prompts,
     n: body.n ?? 1,
-    sampling: sampling(body, prompts, ctx, maxTokens, undefined, 'messages', logprobs),
+    sampling: sampling(body, prompts, ctx, maxTokens, undefined, logprobs),
     stream: body.stream === true,
     includeUsage: streamUsage(body),
     echo: false,
@@ -101,11 +102,10 @@ export function prepareChat(body: ChatCompletionRequest, ctx: PrepareContext): P
   };
 }
 
-function idsPrompt(ids: number[], ctx: PrepareContext, param: string): PromptInput {
+function idsPrompt(ids: number[], ctx: PrepareContext): PromptInput {
+  // Ids outside the vocabulary cannot be decoded; checkRequest refuses them at submit.
   const vocab = ctx.engine.info.vocabSize;
-  const bad = ids.findIndex((id) => id >= vocab);
-  if (bad >= 0) throw new ApiError('invalid_request', `${param}[${bad}]: token id ${ids[bad]} is outside the vocabulary (size ${vocab}).`, `${param}[${bad}]`);
-  return { ids, text: ctx.engine.tokenizer.decode(ids) };
+  return { ids, text: ids.every((id) => id < vocab) ? ctx.engine.tokenizer.decode(ids) : '' };
 }
 
 function streamUsage(body: CommonRequestParams): boolean {
@@ -121,41 +121,15 @@ function sampling(
   ctx: PrepareContext,
   requestedMaxTokens: number | undefined,
   defaultMaxTokens: number | undefined,
-  promptParam: string,
   logprobs: number | undefined,
 ): SamplingParams {
-  const { contextLength, vocabSize } = ctx.engine.info;
-  const longest = Math.max(...prompts.map((p) => p.ids.length));
-  const emptyAt = prompts.findIndex((p) => p.ids.length === 0);
-  if (emptyAt >= 0) throw new ApiError('invalid_request', 'The prompt is empty.', prompts.length > 1 ? `${promptParam}[${emptyAt}]` : promptParam);
-  if (longest >= contextLength) {
-    throw new ApiError(
-      'context_length_exceeded',
-      `This model's maximum context length is ${contextLength} tokens, but the ${promptParam} has ${longest} tokens (at least one token must be left to generate).`,
-      promptParam,
-    );
-  }
-  const room = contextLength - longest;
-  const maxTokens = requestedMaxTokens ?? Math.min(defaultMaxTokens ?? room, room);
-  if (maxTokens > room) {
-    throw new ApiError(
-      'context_length_exceeded',
-      `This model's maximum context length is ${contextLength} tokens; you asked for ${longest + maxTokens} (${longest} in the ${promptParam}, ${maxTokens} to generate). Lower max_tokens to at most ${room}.`,
-      'max_tokens',
-    );
-  }
-  for (const name of ['top_p', 'repetition_penalty'] as const) {
-    if (body[name] === 0) throw new ApiError('invalid_request', `Invalid value for '${name}': must be above 0.`, name);
-  }
+  // The default fills the rest of the context (capped by the endpoint's default); checkRequest judges
+  // whatever results, so a prompt that leaves no room is refused there, naming the prompt.
+  const room = ctx.engine.limits.contextLength - Math.max(...prompts.map((p) => p.ids.length));
+  const maxTokens = requestedMaxTokens ?? Math.max(1, Math.min(defaultMaxTokens ?? room, room));
   const logitBias: Record<number, number> = {};
-  for (const [key, bias] of Object.entries(body.logit_bias ?? {})) {
-    const id = Number(key);
-    if (id >= vocabSize) throw new ApiError('invalid_request', `logit_bias names token ${id}, outside the vocabulary (size ${vocabSize}).`, 'logit_bias');
-    logitBias[id] = bias;
-  }
+  for (const [key, bias] of Object.entries(body.logit_bias ?? {})) logitBias[Number(key)] = bias;
   const stopTokenIds = body.stop_token_ids ?? [];
-  const badStop = stopTokenIds.findIndex((id) => id >= vocabSize);
-  if (badStop >= 0) throw new ApiError('invalid_request', `stop_token_ids[${badStop}]: token id ${stopTokenIds[badStop]} is outside the vocabulary.`, `stop_token_ids[${badStop}]`);
   const params: SamplingParams = {
     temperature: body.temperature ?? 1,
     topP: body.top_p ?? 1,
@@ -173,4 +147,45 @@ function sampling(
   if (body.seed !== undefined) params.seed = body.seed;
   if (logprobs !== undefined) params.logprobs = logprobs;
   return params;
+}
+
+/** Engine request fields by their wire names (for errors); promptIds is handled by wireParam. */
+const WIRE_NAMES: Record<string, string> = {
+  maxTokens: 'max_tokens',
+  temperature: 'temperature',
+  topP: 'top_p',
+  topK: 'top_k',
+  minP: 'min_p',
+  frequencyPenalty: 'frequency_penalty',
+  presencePenalty: 'presence_penalty',
+  repetitionPenalty: 'repetition_penalty',
+  logitBias: 'logit_bias',
+  stopTokenIds: 'stop_token_ids',
+  seed: 'seed',
+};
+
+/** The wire parameter an engine request field came from, for the prompt at `promptIndex`. */
+export function wireParam(req: PreparedRequest, field: string, promptIndex: number, index?: number): string | null {
+  const at = index !== undefined ? `[${index}]` : '';
+  if (field === 'promptIds') {
+    if (req.kind === 'chat') return 'messages';
+    return `${req.prompts.length > 1 ? `prompt[${promptIndex}]` : 'prompt'}${at}`;
+  }
+  if (field === 'logprobs') return req.kind === 'chat' ? 'top_logprobs' : 'logprobs';
+  if (field === 'promptLogprobs') return 'echo';
+  if (field === 'maxTokens' && req.kind === 'chat') return 'max_tokens';
+  const name = WIRE_NAMES[field];
+  return name ? `${name}${at}` : null;
+}
+
+/** An engine refusal as the API error naming the wire parameter. */
+export function engineRefusal(e: EngineRequestError, req: PreparedRequest, promptIndex: number): ApiError {
+  if (e.code === 'queue_full') return new ApiError('rate_limit_exceeded', `Server is at capacity: ${e.detail}; retry later.`, null);
+  if (e.code === 'engine_dead') return new ApiError('engine_dead', e.detail, null);
+  const param = e.field ? wireParam(req, e.field, promptIndex, e.index) : null;
+  if (e.code === 'context_length_exceeded') {
+    const base = param?.split('[')[0];
+    return new ApiError('context_length_exceeded', base && !e.detail.includes(base) ? `${param}: ${e.detail}` : e.detail, param);
+  }
+  return new ApiError('invalid_request', param ? `Invalid value for '${param}': ${e.detail}.` : e.message, param);
 }

@@ -165,7 +165,8 @@ describe('openai SDK: overload', () => {
   after(async () => server.close());
 
   test('a full server answers RateLimitError at once, with retry-after', async () => {
-    server = await startTestServer({ tokenIntervalMs: 20 }, { engine: { maxNumSeqs: 2, maxQueue: 1 } });
+    // Admission is the engine's rule (engine/requests.ts): this engine admits 3 running + 0 waiting.
+    server = await startTestServer({ tokenIntervalMs: 20, maxRunning: 3, maxQueue: 0 });
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'none', maxRetries: 0 });
     const long = { model: 'fake-model', prompt: 'x', max_tokens: 100, ignore_eos: true, stream: true } as const;
     const streams = await Promise.all([1, 2, 3].map(() => client.completions.create(long)));

@@ -1,7 +1,7 @@
 // What the HTTP layer knows about the serving process: the engine (null while it loads), readiness,
-// draining, and admission control. Admission bounds the engine requests in flight to
-// max-num-seqs + max-queue: beyond that a request gets 429 at once instead of waiting in an unbounded
-// queue (serving.md). Every engine request in flight is registered here so a drain can abort them.
+// draining, and a dead engine. Admission is the engine's rule (engine/requests.ts admit(), applied by
+// Engine.submit): this file counts nothing against it. Every engine request in flight is registered
+// here so a drain can abort them.
 import type { Engine } from '../engine/api.ts';
 import type { ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -13,11 +13,18 @@ export interface LoadProgress {
 }
 
 export class ServerState {
-  engine: Engine | null = null;
+  private current: Engine | null = null;
+  private readonly failureHandlers: ((reason: string) => void)[] = [];
   loadProgress: LoadProgress | null = null;
   draining = false;
-  /** Set when the engine reported itself dead: /health fails and requests get 503. */
-  engineDead = false;
+  /** Why the engine died (null while alive): /health and /ready fail and requests get 503. */
+  get engineFailure(): string | null {
+    return this.engine?.failure ?? null;
+  }
+
+  get engineDead(): boolean {
+    return this.engineFailure !== null;
+  }
   /** Engine request ids in flight -> their engine, so drain can abort them. */
   readonly inFlight = new Map<string, Engine>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -27,8 +34,22 @@ export class ServerState {
 
   constructor(readonly config: ServerConfig) {}
 
-  get capacity(): number {
-    return this.config.engine.maxNumSeqs + this.config.engine.maxQueue;
+  get engine(): Engine | null {
+    return this.current;
+  }
+
+  /** Setting the engine subscribes to its death: handlers (metrics, main.ts's log and exit) run once. */
+  set engine(engine: Engine | null) {
+    this.current = engine;
+    engine?.onFailure((reason) => {
+      if (this.current !== engine) return;
+      for (const h of this.failureHandlers) h(reason);
+    });
+  }
+
+  /** Runs `handler` once when the engine in use dies. */
+  onEngineFailure(handler: (reason: string) => void): void {
+    this.failureHandlers.push(handler);
   }
 
   get ready(): boolean {
@@ -41,24 +62,10 @@ export class ServerState {
 
   /** The engine, or the 503 that explains why there is none to use right now. */
   requireEngine(): Engine {
+    if (this.engineDead) throw new ApiError('engine_dead', `The engine has failed (${this.engineFailure}); this instance cannot serve requests.`);
     if (this.draining) throw new ApiError('server_shutting_down', 'The server is shutting down; retry on another instance.');
-    if (this.engineDead) throw new ApiError('engine_dead', 'The engine has failed; this instance cannot serve requests.');
     if (!this.engine) throw new ApiError('model_loading', 'The model is still loading; retry when /ready says true.');
     return this.engine;
-  }
-
-  /** Reserves room for `count` engine requests or throws 429. */
-  admit(count: number): void {
-    if (count > this.capacity) {
-      // Retrying could never help: a 400, not a 429.
-      throw new ApiError('invalid_request', `This request needs ${count} sequences (prompts x n), more than this server admits at once (${this.capacity}).`, 'n');
-    }
-    if (this.inFlight.size + count > this.capacity) {
-      throw new ApiError(
-        'rate_limit_exceeded',
-        `Server is at capacity (${this.inFlight.size} requests in flight, limit ${this.capacity}); retry later.`,
-      );
-    }
   }
 
   track(id: string, engine: Engine): void {

@@ -121,7 +121,7 @@ test('a prompt longer than the model context', async () => {
   // The tiny model's vocabulary (64) is smaller than the GPT-NeoX tokenizer's, so give one that fits.
   const tokDir = mkdtempSync(join(tmpdir(), 'bs-tok-'));
   writeFileSync(join(tokDir, 'tokenizer.json'), JSON.stringify(tinyTokenizer()));
-  await assert.rejects(runGenerate(['--model', dir, '--tokenizer', join(tokDir, 'tokenizer.json'), '--prompt-ids', ids, '--max-tokens', '4']), /exceeds the model's context length of 64 tokens/);
+  await assert.rejects(runGenerate(['--model', dir, '--tokenizer', join(tokDir, 'tokenizer.json'), '--prompt-ids', ids, '--max-tokens', '4']), /--prompt-ids: This model's maximum context length is 64 tokens, but the prompt has 70 tokens/);
 });
 
 /** A byte-level BPE tokenizer.json with 64 entries (no merges): small enough for the tiny model. */

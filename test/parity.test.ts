@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { resolveModel } from '../engine/resolve.ts';
 import { buildModel } from '../engine/model/load.ts';
 import type { Model } from '../engine/model/load.ts';
-import { driveOne } from '../engine/model/generate.ts';
+import { driveOne } from '../engine/testing/drive-one.ts';
 import { makeBackend } from '../engine/backends.ts';
 import type { BackendName } from '../engine/backends.ts';
 import type { Backend } from '../kernels/backend.ts';

@@ -2,37 +2,38 @@
 // from presets, random prompt ids, EOS ignored; throughput = generated tokens / wall time. Each model
 // is measured in the same run as the machine's peaks and (with --vs) the other model.
 
-import { parseArgs } from 'node:util';
 import { presetSpec } from '../config/presets.ts';
 import type { ModelSpec } from '../config/spec.ts';
 import { createLocalEngine } from '../create.ts';
-import type { BackendName, ComputeDtypeOption, KvDtypeOption } from '../backends.ts';
-import { BACKEND_NAMES, COMPUTE_DTYPES, KV_DTYPES } from '../backends.ts';
+import type { BackendName } from '../backends.ts';
+import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
+import type { ComputeDtypeOption, KvDtypeOption } from '../backends.ts';
+import type { PositionMode } from '../config/spec.ts';
 import type { SamplingParams } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
 import { rooflineTokensPerSecond, tokenCost } from './roofline.ts';
 import { measureMachine } from '../../kernels/bench/main.ts';
 
-export class UsageError extends Error {}
+export { OptionError as UsageError };
 
-const HELP = `blockserve bench --preset A [--vs B] --prompt P --gen G [options]
+const BENCH_OPTIONS = [
+  { key: 'vs', flag: 'vs', kind: 'string', help: 'A second preset measured in the same run (e.g. vanilla_160); prints A/B.' },
+  { key: 'prompt', flag: 'prompt', kind: 'int', min: 1, default: 128, help: 'Prompt tokens per sequence.' },
+  { key: 'gen', flag: 'gen', kind: 'int', min: 1, default: 512, help: 'Generated tokens per sequence.' },
+  { key: 'batch', flag: 'batch', kind: 'string', default: 'auto', help: 'Batch sizes: auto (the largest that fits --mem-mb) or N,N,...', check: (b: string) => (b === 'auto' || /^\s*[1-9]\d*\s*(,\s*[1-9]\d*\s*)*$/.test(b) ? undefined : 'expected auto or comma-separated positive integers') },
+  { key: 'memMb', flag: 'mem-mb', kind: 'int', min: 1, default: 8192, help: 'Memory budget in MiB for --batch auto.' },
+  { key: 'dtype', flag: 'dtype', kind: 'choice', choices: ['bf16', 'f32'], default: 'bf16', help: 'Weight dtype.' },
+  { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
+] as const satisfies readonly OptionRow[];
+
+/** Every row of `bench`: the preset and block-model rows of the engine, its backend, then the bench's own. */
+export const BENCH_ROWS = [...pick(MODEL_OPTIONS, 'preset', 'positionMode', 'padFirstBlock'), BACKEND_OPTION, ...COMPUTE_OPTIONS, ...BENCH_OPTIONS] as const;
+
+const USAGE = `Usage: blockserve bench --preset A [--vs B] [--prompt P] [--gen G] [options]
 
 The paper's benchmark: random weights, random prompt ids, EOS ignored, generated tokens / wall time.
-  --preset A         model to measure (e.g. block_main_b4_85)
-  --vs B             a second model measured in the same run (e.g. vanilla_160); prints A/B
-  --prompt P         prompt tokens per sequence (default 128)
-  --gen G            generated tokens per sequence (default 512)
-  --batch auto|N,..  batch sizes (default auto: the largest that fits --mem-mb)
-  --mem-mb M         memory budget for --batch auto (default 8192)
-  --backend B        ${BACKEND_NAMES.join(' | ')} (default cpu)
-  --dtype D          weight dtype: bf16 | f32 (default bf16)
-  --compute-dtype C  CPU GEMM inputs: f32 | bf16 | auto (default f32); the roofline uses the peak of
-                     the dtype that ran (bf16 dot peak for bf16)
-  --kv-dtype K       CPU KV cache entries: f32 | bf16 (default f32)
-  --json             print one JSON object
 Settings the paper reports: prefill-heavy 2048/128 (run it as --prompt 1920 --gen 128: the released
-configs allow 2048 tokens in all), decode-heavy --prompt 128 --gen 2048.
-`;
+configs allow 2048 tokens in all), decode-heavy --prompt 128 --gen 2048.`;
 
 export interface BenchRun {
   model: string;
@@ -56,11 +57,11 @@ export interface BenchRun {
 }
 
 /** KV bytes one sequence of `tokens` needs, and the weights' bytes, from the shapes. */
-function memoryPlan(spec: ModelSpec, tokens: number, weightBytes: number, kvBytes = 4): { kvBytesPerSeq: number; weightsBytes: number } {
+function memoryPlan(spec: ModelSpec, tokens: number, weightBytes: number): { kvBytesPerSeq: number; weightsBytes: number } {
   const stack = spec.kind === 'block' ? spec.blockDecoder : spec.decoder;
   const tpe = spec.kind === 'block' ? spec.blockLength : 1;
   const entries = Math.ceil(tokens / tpe) + 1;
-  const kvBytesPerSeq = entries * stack.numLayers * 2 * stack.hiddenSize * kvBytes;
+  const kvBytesPerSeq = entries * stack.numLayers * 2 * stack.hiddenSize * 4;
   const params = spec.kind === 'block'
     ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) + 12 * (spec.blockDecoder.numLayers + spec.tokenDecoder.numLayers) * stack.hiddenSize ** 2
     : 2 * spec.vocabSize * spec.decoder.hiddenSize + 12 * spec.decoder.numLayers * spec.decoder.hiddenSize ** 2;
@@ -84,10 +85,11 @@ interface Peaks { peak_gflops: number; peak_bf16_gflops: number | null; triad_gb
 /** Peak FLOP/s and triad bandwidth now (they swing on a shared machine: probed around every run). */
 async function probe(log: (s: string) => void): Promise<Peaks & { threads: number }> {
   const m = await measureMachine(log);
-  if (m.peak_gflops === null || m.triad_gbs === null) throw new UsageError('machine peaks need the native CPU addon (npm install builds it)');
+  if (m.peak_gflops === null || m.triad_gbs === null) throw new OptionError('machine peaks need the native CPU addon (npm install builds it)');
   return { peak_gflops: m.peak_gflops, peak_bf16_gflops: m.peak_bf16_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
 }
 
+interface ModelRows { positionMode?: PositionMode; padFirstBlock?: boolean }
 interface Compute { computeDtype: ComputeDtypeOption; kvDtype: KvDtypeOption }
 
 /** The compute dtype a CPU backend asked for `c` really uses here (bf16 needs AVX512_BF16). */
@@ -99,14 +101,14 @@ async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption): Pro
   return ran;
 }
 
-async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32', compute: Compute, prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
+async function runOne(preset: string, rows: ModelRows, backend: BackendName, dtype: 'bf16' | 'f32', compute: Compute, prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
   const spec = presetSpec(preset);
   const kvBytes = compute.kvDtype === 'bf16' ? 2 : 4;
-  // The engine sizes its pages in f32 entries and fits twice as many when they are bf16.
+  const ran = await computeThatRuns(backend, compute.computeDtype);
   const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
   const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
-  const ran = await computeThatRuns(backend, compute.computeDtype);
-  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, computeDtype: compute.computeDtype, kvDtype: compute.kvDtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, padFirstBlock: spec.kind === 'block' ? spec.padFirstBlock : undefined });
+  // kvCacheMb counts f32 entries; with a bf16 cache the engine fits twice as many in it (harmless slack).
+  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, computeDtype: compute.computeDtype, kvDtype: compute.kvDtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, ...rows });
   const rand = mulberry32(42);
   const sampling: SamplingParams = {
     temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
@@ -153,48 +155,18 @@ async function runOne(preset: string, backend: BackendName, dtype: 'bf16' | 'f32
   }
 }
 
-function intArg(v: string | undefined, flag: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);
-  return x;
-}
-
-export async function runBench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, strict: true,
-      options: {
-        preset: { type: 'string' }, vs: { type: 'string' }, prompt: { type: 'string' }, gen: { type: 'string' },
-        batch: { type: 'string' }, 'mem-mb': { type: 'string' }, backend: { type: 'string' }, dtype: { type: 'string' },
-        'compute-dtype': { type: 'string' }, 'kv-dtype': { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  const o = parsed.values;
-  if (o.help) { process.stdout.write(HELP); return 0; }
-  if (!o.preset) throw new UsageError(`--preset is required\n\n${HELP}`);
+export async function runBench(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const o = parseOptions(BENCH_ROWS, argv, { env, usage: USAGE });
+  if (o === 'help') { process.stdout.write(helpFor(BENCH_ROWS, USAGE)); return 0; }
+  if (!o.preset) throw new OptionError(`--preset is required\n\n${helpFor(BENCH_ROWS, USAGE)}`);
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
-  const prompt = intArg(o.prompt, '--prompt', 128), gen = intArg(o.gen, '--gen', 512);
-  const memMb = intArg(o['mem-mb'], '--mem-mb', 8192);
-  const backend = (o.backend ?? 'cpu') as BackendName;
-  if (!BACKEND_NAMES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
-  const dtype = (o.dtype ?? 'bf16') as 'bf16' | 'f32';
-  if (dtype !== 'bf16' && dtype !== 'f32') throw new UsageError(`--dtype must be bf16 or f32, got '${o.dtype}'`);
-  const computeDtype = (o['compute-dtype'] ?? 'f32') as ComputeDtypeOption;
-  if (!COMPUTE_DTYPES.includes(computeDtype)) throw new UsageError(`--compute-dtype must be one of ${COMPUTE_DTYPES.join(', ')}, got '${o['compute-dtype']}'`);
-  const kvDtype = (o['kv-dtype'] ?? 'f32') as KvDtypeOption;
-  if (!KV_DTYPES.includes(kvDtype)) throw new UsageError(`--kv-dtype must be one of ${KV_DTYPES.join(', ')}, got '${o['kv-dtype']}'`);
-  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16')) throw new UsageError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
-  const batchArg = o.batch ?? 'auto';
-  const batchesFor = (preset: string): number[] => batchArg === 'auto'
+  const { prompt, gen, memMb, backend, dtype } = o;
+  const computeDtype = o.computeDtype ?? 'f32', kvDtype = o.kvDtype ?? 'f32';
+  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16')) throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
+  const batchesFor = (preset: string): number[] => o.batch === 'auto'
     ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
-    : batchArg.split(',').map((b) => intArg(b.trim(), '--batch', 1));
+    : o.batch.split(',').map((b) => Number(b.trim()));
 
   const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
   log('measuring machine peaks (FMA throughput, triad bandwidth), again after every run...');
@@ -206,7 +178,7 @@ export async function runBench(argv: string[]): Promise<number> {
   for (const m of models) {
     for (const batch of batchesFor(m)) {
       log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype} ...`);
-      const r = await runOne(m, backend, dtype, { computeDtype, kvDtype }, prompt, gen, batch, peaks, log);
+      const r = await runOne(m, { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock }, backend, dtype, { computeDtype, kvDtype }, prompt, gen, batch, peaks, log);
       runs.push(r);
       peaks = { ...peaks, peak_gflops: r.probes.peak_gflops[1], peak_bf16_gflops: r.probes.peak_bf16_gflops[1], triad_gbs: r.probes.triad_gbs[1] };
       const [t0, t1] = r.probes.triad_gbs, [p0, p1] = r.probes.peak_gflops, [q0, q1] = r.probes.peak_bf16_gflops;

@@ -3,29 +3,32 @@
 // has two kinds of step: a token-decoder step (the common one, 3 of 4) and a step whose fed token
 // completes a block (block decoder + expansion + token decoder on the prefix rows); both are timed.
 
-import { parseArgs } from 'node:util';
 import { presetSpec } from '../config/presets.ts';
 import { randomWeights } from '../model/random.ts';
 import { buildModel } from '../model/load.ts';
 import { makeBackend, BACKEND_NAMES } from '../backends.ts';
 import type { BackendName } from '../backends.ts';
 import type { FeedItem } from '../runner-api.ts';
-import { UsageError } from './main.ts';
+import { helpFor, MODEL_OPTIONS, parseOptions, pick, type OptionRow } from '../options.ts';
+
+const STEP_ROWS = [
+  { ...pick(MODEL_OPTIONS, 'preset')[0], default: 'block_main_b4_85' },
+  { key: 'batch', flag: 'batch', kind: 'int', min: 1, default: 64, help: 'Sequences in the step.' },
+  { key: 'backends', flag: 'backends', kind: 'string', default: 'cpu,reference', help: `Comma-separated backends to time side by side (${BACKEND_NAMES.join(', ')}).`, check: (v: string) => (v.split(',').every((b) => (BACKEND_NAMES as readonly string[]).includes(b)) ? undefined : `expected backends among ${BACKEND_NAMES.join(', ')}`) },
+  { key: 'reps', flag: 'reps', kind: 'int', min: 1, default: 5, help: 'Timed repetitions (the median is reported).' },
+  { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
+] as const satisfies readonly OptionRow[];
+
+const USAGE = 'Usage: blockserve bench step [options]\n\nOne decode step of a preset at a batch size, per backend, same weights, side by side.';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runStepBench(argv: string[]): Promise<number> {
-  const { values: o } = parseArgs({
-    args: argv, strict: true,
-    options: { preset: { type: 'string' }, batch: { type: 'string' }, backends: { type: 'string' }, reps: { type: 'string' }, json: { type: 'boolean' } },
-  });
-  const preset = o.preset ?? 'block_main_b4_85';
+  const o = parseOptions(STEP_ROWS, argv, { env: process.env, usage: USAGE });
+  if (o === 'help') { process.stdout.write(helpFor(STEP_ROWS, USAGE)); return 0; }
+  const { preset, batch, reps } = o;
   const spec = presetSpec(preset);
-  const batch = Number(o.batch ?? 64);
-  const reps = Number(o.reps ?? 5);
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer`);
-  const backends = (o.backends ?? 'cpu,reference').split(',') as BackendName[];
-  for (const b of backends) if (!BACKEND_NAMES.includes(b)) throw new UsageError(`unknown backend '${b}'`);
+  const backends = o.backends.split(',') as BackendName[];
   const weights = randomWeights(spec, { dtype: 'bf16' });
   const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
   const results: { backend: string; step: string; ms: number; reps: number }[] = [];

@@ -169,8 +169,10 @@ test('stop token ids, eos, ignore_eos and max_tokens', async () => {
 
 test('context length ends generation with length; longer prompts are refused', async () => {
   const { engine } = makeFakeEngine({ kind: 'block', padFirstBlock: true, contextLength: 32 });
-  const r = await collect(engine.submit(request('c', randomPrompt(1, 21), { maxTokens: 100 })));
-  // 21 -> padded 24; room for 8 more tokens
+  // 21 + 11 = 32 passes checkRequest (padding is not counted against max_tokens, as OpenAI counts),
+  // but 21 -> padded 24 leaves room for 8 tokens: generation ends with 'length' there.
+  assert.throws(() => engine.submit(request('c0', randomPrompt(1, 21), { maxTokens: 12 })), (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded' && e.field === 'maxTokens');
+  const r = await collect(engine.submit(request('c', randomPrompt(1, 21), { maxTokens: 11 })));
   assert.equal(r.tokens.length, 8);
   assert.equal(r.terminal.type === 'finished' && r.terminal.reason, 'length');
   assert.throws(() => engine.submit(request('d', randomPrompt(1, 30))), (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded');
@@ -179,16 +181,15 @@ test('context length ends generation with length; longer prompts are refused', a
   await engine.close();
 });
 
-test('a full queue refuses with queue_full', async () => {
+test('admission: at most maxNumSeqs + maxQueue requests in flight, whatever the scheduler is doing', async () => {
   const { engine } = makeFakeEngine({ delayMs: 5 }, { maxNumSeqs: 1, maxQueue: 2 });
-  const streams = [engine.submit(request('q0', [1], { maxTokens: 3 })), engine.submit(request('q1', [1], { maxTokens: 3 }))];
-  assert.throws(() => engine.submit(request('q2', [1])), (e) => e instanceof EngineRequestError && e.code === 'queue_full');
-  // q0 starts running and leaves the queue: one place frees up
-  for (let i = 0; i < 100 && engine.stats().running === 0; i++) await sleep(1);
-  assert.equal(engine.stats().running, 1);
-  assert.equal(engine.stats().waiting, 1);
-  streams.push(engine.submit(request('q2', [1], { maxTokens: 3 })));
+  const streams = [0, 1, 2].map((i) => engine.submit(request(`q${i}`, [1], { maxTokens: 3 })));
   assert.throws(() => engine.submit(request('q3', [1])), (e) => e instanceof EngineRequestError && e.code === 'queue_full');
+  // One ends: one place frees up (and only one).
+  const first = await collect(streams.shift()!);
+  assert.equal(first.terminal.type, 'finished');
+  streams.push(engine.submit(request('q3', [1], { maxTokens: 3 })));
+  assert.throws(() => engine.submit(request('q4', [1])), (e) => e instanceof EngineRequestError && e.code === 'queue_full');
   await Promise.all(streams.map(collect));
   await engine.close();
 });
@@ -217,7 +218,7 @@ test('a runner failure fails in-flight requests with an error event and kills th
     assert.equal(r.terminal.type, 'error');
     if (r.terminal.type === 'error') assert.match(r.terminal.message, /fake runner failure/);
   }
-  assert.equal(engine.isDead, true);
+  assert.notEqual(engine.failure, null);
   assert.throws(() => engine.submit(request('c', [1])), (e) => e instanceof EngineRequestError && e.code === 'engine_dead');
   await engine.close();
 });
@@ -298,7 +299,7 @@ test('aborting everything while the loop yields between steps is not a stall', a
     engine.abort(`z${round}`);
     await t;
   }
-  assert.equal(engine.isDead, false);
+  assert.equal(engine.failure, null);
   assert.equal(engine.stats().kvPagesUsed, 0);
   await engine.close();
 });

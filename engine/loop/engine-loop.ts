@@ -8,7 +8,9 @@
 //   runner.allocateCache(numPages * pageSize, maxNumSeqs)   (numPagesFor() sizes numPages from MiB)
 import { EngineRequestError } from '../api.ts';
 import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, PromptTokenLogprob, TokenizerLike, TokenLogprob } from '../api.ts';
-import { RequestStream } from './request-stream.ts';
+import { EngineStream } from '../stream.ts';
+import { admit, checkRequest, type RequestLimits } from '../requests.ts';
+import type { FaultInjector } from '../faults.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import type { Runner, StepOutput } from '../runner-api.ts';
 import { logprobsOf, rowPeak, SamplerScratch, SequenceSampler, type SampleResult } from '../sampler/sampler.ts';
@@ -42,8 +44,15 @@ export interface EngineLoopOptions {
   /** KV entries per page (entries are blocks of L tokens for block models). */
   pageSize: number;
   maxNumSeqs: number;
-  /** Requests waiting beyond this are refused with queue_full. */
+  /** Requests admitted beyond maxNumSeqs (waiting); more in flight are refused with queue_full. */
   maxQueue: number;
+  /**
+   * 'caller': the one in front of this loop (the worker client) already applied admit() with a count
+   * that is never below this loop's, so the loop does not apply it again (default: 'loop').
+   */
+  admission?: 'loop' | 'caller';
+  /** Test hook: makes steps fail on purpose (engine/faults.ts). */
+  faults?: FaultInjector;
   /** Token budget per step (chunked prefill). */
   maxBatchTokens: number;
   /** Block-synchronous admission (default on for block models). */
@@ -56,7 +65,7 @@ export interface EngineLoopOptions {
 
 interface LiveRequest {
   req: GenerateRequest;
-  stream: RequestStream;
+  stream: EngineStream<EngineEvent>;
   sampler: SequenceSampler;
   detok: DetokenizerLike;
   stopper: StopStringMatcher;
@@ -75,6 +84,8 @@ export class EngineLoop implements Engine {
   private deadReason: string | null = null;
   private closing = false;
   private abortedCount = 0;
+  private readonly failureListeners: ((reason: string) => void)[] = [];
+  readonly limits: RequestLimits;
 
   readonly info: EngineInfo;
   readonly tokenizer: TokenizerLike;
@@ -105,22 +116,29 @@ export class EngineLoop implements Engine {
       enablePrefixCache: options.enablePrefixCache,
     });
     this.scratch = new SamplerScratch(ri.vocabSize);
+    this.limits = {
+      vocabSize: ri.vocabSize,
+      contextLength: this.contextLength,
+      tokensPerEntry: ri.tokensPerEntry,
+      padFirstBlock: ri.padFirstBlock,
+      numPages,
+      pageSize: options.pageSize,
+      canScorePrompt: runner.scoreTokens !== undefined,
+      maxInFlight: options.maxNumSeqs + options.maxQueue,
+    };
   }
 
   // ------------------------------------------------------------------ Engine
 
   submit(req: GenerateRequest): AsyncIterable<EngineEvent> {
     if (this.deadReason !== null || this.closing) throw new EngineRequestError('engine_dead', `engine is not running: ${this.deadReason ?? 'closing'}`);
-    this.validate(req);
-    const reject = this.scheduler.rejectReason(req.promptIds.length);
-    if (reject) throw new EngineRequestError('context_length_exceeded', reject);
-    if (this.scheduler.numWaiting >= this.options.maxQueue) {
-      throw new EngineRequestError('queue_full', `the queue is full (${this.options.maxQueue} requests waiting)`);
-    }
+    if (this.live.has(req.id)) throw new EngineRequestError('invalid_request', `is already in use`, 'id');
+    checkRequest(req, this.limits);
+    if (this.options.admission !== 'caller') admit(this.live.size, 1, this.limits);
     const s = req.sampling;
     const live: LiveRequest = {
       req,
-      stream: new RequestStream(() => this.abort(req.id)),
+      stream: new EngineStream<EngineEvent>(() => this.abort(req.id)),
       sampler: new SequenceSampler(s, req.promptIds),
       detok: this.detokenizerFactory(),
       stopper: new StopStringMatcher(s.stop ?? []),
@@ -165,35 +183,15 @@ export class EngineLoop implements Engine {
     await this.options.onClose?.();
   }
 
-  /** True once a runner failure killed the engine. */
-  get isDead(): boolean {
-    return this.deadReason !== null;
+  get failure(): string | null {
+    return this.deadReason;
+  }
+
+  onFailure(listener: (reason: string) => void): void {
+    this.failureListeners.push(listener);
   }
 
   // ------------------------------------------------------------------ the loop
-
-  private validate(req: GenerateRequest): void {
-    const bad = (msg: string): never => {
-      throw new EngineRequestError('invalid_request', msg);
-    };
-    if (typeof req.id !== 'string' || req.id === '') bad('request id must be a non-empty string');
-    if (this.live.has(req.id)) bad(`request id ${req.id} is already in use`);
-    if (!Array.isArray(req.promptIds) || req.promptIds.length === 0) bad('the prompt must hold at least one token');
-    const V = this.runner.info.vocabSize;
-    for (const t of req.promptIds) if (!Number.isInteger(t) || t < 0 || t >= V) bad(`prompt token ${t} is outside the vocabulary (0..${V - 1})`);
-    const s = req.sampling;
-    if (!Number.isInteger(s.maxTokens) || s.maxTokens < 1) bad(`maxTokens must be a positive integer, got ${s.maxTokens}`);
-    if (!(s.temperature >= 0)) bad(`temperature must be >= 0, got ${s.temperature}`);
-    if (!(s.topP > 0 && s.topP <= 1)) bad(`topP must be in (0, 1], got ${s.topP}`);
-    if (!Number.isInteger(s.topK) || s.topK < -1) bad(`topK must be -1, 0 or a positive integer, got ${s.topK}`);
-    if (!(s.minP >= 0 && s.minP <= 1)) bad(`minP must be in [0, 1], got ${s.minP}`);
-    if (!(s.repetitionPenalty > 0)) bad(`repetitionPenalty must be > 0, got ${s.repetitionPenalty}`);
-    if (s.logprobs !== undefined && !(Number.isInteger(s.logprobs) && s.logprobs >= 0)) bad(`logprobs must be a non-negative integer`);
-    if (req.promptLogprobs !== undefined) {
-      if (!(Number.isInteger(req.promptLogprobs) && req.promptLogprobs >= 0)) bad(`promptLogprobs must be a non-negative integer`);
-      if (!this.runner.scoreTokens) bad('this model runner cannot compute prompt logprobs');
-    }
-  }
 
   private kick(): void {
     if (this.loopRunning || this.deadReason !== null) return;
@@ -212,6 +210,7 @@ export class EngineLoop implements Engine {
       // Everything may have been aborted during the yield.
       if (this.deadReason !== null || this.closing || !this.scheduler.hasWork) break;
       try {
+        this.options.faults?.beforeStep();
         await this.step();
       } catch (e) {
         this.die(e); // a bug in scheduling or sampling must not leave streams hanging
@@ -360,11 +359,13 @@ export class EngineLoop implements Engine {
 
   /** A runner failure: every request gets an error event, and the engine refuses new ones. */
   private die(e: unknown): void {
+    if (this.deadReason !== null) return;
     const message = e instanceof Error ? e.message : String(e);
     this.deadReason = message;
     for (const live of [...this.live.values()]) {
       this.scheduler.abort(live.req.id);
       this.end(live, { type: 'error', code: 'engine_dead', message: `engine failed: ${message}` });
     }
+    for (const l of this.failureListeners) l(message);
   }
 }

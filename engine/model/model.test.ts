@@ -6,7 +6,7 @@ import { randomWeights } from './random.ts';
 import { buildModel } from './load.ts';
 import { BlockModel } from './block.ts';
 import { VanillaModel } from './vanilla.ts';
-import { driveOne } from './generate.ts';
+import { driveOne } from '../testing/drive-one.ts';
 
 const tinyBlock = (positionMode: 'reference' | 'contiguous') => blockSpecFromAuthors({
   block_length: 4,

@@ -4,7 +4,9 @@
 // Logits are drawn as a language model's look: a few tokens near the top, a long Gaussian tail.
 import type { SamplingParams } from '../api.ts';
 import { Rng } from './rng.ts';
-import { defaultSamplingParams, nativePasses, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { defaultSamplingParams, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { nativeSamplingPasses } from '../../kernels/cpu/backend.ts';
+import { ReferenceSamplingPasses } from '../../kernels/reference/sampling.ts';
 
 const rows = Number(process.argv[2] ?? 64);
 const vocab = Number(process.argv[3] ?? 50304);
@@ -25,7 +27,7 @@ const cases: [string, Partial<SamplingParams>][] = [
   ['greedy + logprobs 5', { temperature: 0, logprobs: 5 }],
 ];
 
-const native = nativePasses();
+const native = nativeSamplingPasses();
 const logits = new Float32Array(source.length);
 console.log(`sampling ${rows} rows x ${vocab} vocab, median ms per step of ${reps} steps${native ? '' : ' (the CPU addon is not built: JavaScript only)'}`);
 console.log(`${'request kind'.padEnd(40)} ${'addon'.padStart(8)} ${'js'.padStart(8)}  js/addon`);
@@ -48,7 +50,7 @@ function stepMs(p: Partial<SamplingParams>, scratch: SamplerScratch): number {
 }
 
 for (const [name, p] of cases) {
-  const js = stepMs(p, new SamplerScratch(vocab, null));
+  const js = stepMs(p, new SamplerScratch(vocab, new ReferenceSamplingPasses()));
   const addon = native ? stepMs(p, new SamplerScratch(vocab, native)) : NaN;
   console.log(`${name.padEnd(40)} ${addon.toFixed(2).padStart(8)} ${js.toFixed(2).padStart(8)}  ${(js / addon).toFixed(1)}x`);
 }

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SamplingParams } from '../api.ts';
-import { expNeg } from './fast-exp.ts';
+import { expNeg } from '../../kernels/fast-exp.ts';
 import { cpuAddon } from '../../kernels/cpu/backend.ts';
 import { Rng } from './rng.ts';
-import { defaultSamplingParams, nativePasses, SamplerScratch, SequenceSampler } from './sampler.ts';
-import { topKIndices } from './top-k.ts';
+import { defaultSamplingParams, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { nativeSamplingPasses as nativePasses } from '../../kernels/cpu/backend.ts';
+import { ReferenceSamplingPasses } from '../../kernels/reference/sampling.ts';
+import { topKIndices } from '../../kernels/reference/top-k.ts';
 
 function sampler(p: Partial<SamplingParams>, prompt: number[] = []): SequenceSampler {
   return new SequenceSampler(defaultSamplingParams({ seed: 1, ...p }), prompt);
@@ -265,7 +267,7 @@ test('the addon\'s sampling passes draw the same tokens and logprobs as the Java
     { temperature: 0.8, topP: 0.9, frequencyPenalty: 0.5, presencePenalty: 0.3, repetitionPenalty: 1.1 },
   ];
   const native = new SamplerScratch(V, passes);
-  const js = new SamplerScratch(V, null);
+  const js = new SamplerScratch(V, new ReferenceSamplingPasses());
   // Both addon paths: AVX2 lanes, then the portable loops.
   const addon = cpuAddon();
   const { threads, avx2 } = addon.info();

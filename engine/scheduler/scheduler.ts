@@ -16,6 +16,7 @@
 //    token comes out in phase with them (length congruent mod L to theirs); from then on
 //    it completes its blocks in the same steps as the batch, so those steps share one block-decoder
 //    pass over the whole batch and the steps between are pure token-decoder steps.
+import { firstBlockPad } from '../requests.ts';
 import type { FeedItem } from '../runner-api.ts';
 import { LocalSlotPool } from '../kv/local-slots.ts';
 import { PagePool } from '../kv/page-pool.ts';
@@ -85,27 +86,9 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- requests in and out
 
-  /**
-   * Left-pad length (token 0) for a prompt of `promptLength` tokens: to a multiple of L with first-block
-   * padding; without it, only a prompt shorter than one block is padded to one block, because the token
-   * decoder cannot run before the block decoder has seen a complete block (it would read a stale window).
-   */
+  /** Left-pad length (token 0) for a prompt of `promptLength` tokens (the rule: engine/requests.ts). */
   padFor(promptLength: number): number {
-    if (this.config.padFirstBlock) return (this.tpe - (promptLength % this.tpe)) % this.tpe;
-    return promptLength < this.tpe ? this.tpe - promptLength : 0;
-  }
-
-  /** Why a prompt can never run here (null when it can): too long for the context or the whole pool. */
-  rejectReason(promptLength: number): string | null {
-    const padded = promptLength + this.padFor(promptLength);
-    if (padded >= this.config.contextLength) {
-      return `prompt of ${promptLength} tokens${padded > promptLength ? ` (${padded} with block padding)` : ''} leaves no room to generate within the context length of ${this.config.contextLength}`;
-    }
-    const pages = this.pagesFor(Math.floor(padded / this.tpe) + 1);
-    if (pages > this.pool.numPages) {
-      return `prompt of ${promptLength} tokens needs ${pages} KV pages but the cache holds ${this.pool.numPages}`;
-    }
-    return null;
+    return firstBlockPad(promptLength, this.tpe, this.config.padFirstBlock);
   }
 
   add(id: string, promptIds: readonly number[]): Sequence {

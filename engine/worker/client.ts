@@ -1,29 +1,40 @@
 // WorkerEngine: the Engine interface on the main thread, with the real engine in a worker thread.
-// Checks that need no model (context length, queue bound, dead engine) answer synchronously here,
-// as the Engine contract asks; everything else crosses a MessagePort.
+// The request rules (checkRequest, admit: engine/requests.ts) are applied here, synchronously, so a
+// request is refused before the server writes any byte of a 200; the loop in the worker trusts this
+// admission (EngineLoopOptions.admission = 'caller'). Everything else crosses a MessagePort.
 
 import { Worker } from 'node:worker_threads';
 import { EngineRequestError } from '../api.ts';
 import type { Engine, EngineEvent, EngineInfo, EngineStats, GenerateRequest, TokenizerLike } from '../api.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { EventQueue } from './queue.ts';
-import type { EngineOptions } from '../create.ts';
+import { EngineStream } from '../stream.ts';
+import type { EngineOptions } from '../options.ts';
+import { admit, checkRequest, type RequestLimits } from '../requests.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 
 export class EngineStartError extends Error {}
 
+/** How long close() waits for the worker to finish its requests before terminating it. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+// Compiled (dist/), the worker is plain worker.js; run from the sources (tests, development), boot.js
+// first registers tsx in the new thread, which does not inherit the loader.
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './boot.js' : './worker.js', import.meta.url);
+
 export class WorkerEngine implements Engine {
-  private readonly streams = new Map<string, EventQueue<EngineEvent>>();
+  /** Requests submitted whose end the worker has not reported yet: the count admission uses. */
+  private readonly streams = new Map<string, EngineStream<EngineEvent>>();
   private latestStats: EngineStats;
   private dead: string | null = null;
   private closed: Promise<void> | null = null;
+  private readonly failureListeners: ((reason: string) => void)[] = [];
 
   private constructor(
     private readonly worker: Worker,
     readonly info: EngineInfo,
+    readonly limits: RequestLimits,
     readonly tokenizer: TokenizerLike,
     stats: EngineStats,
-    private readonly maxInFlight: number,
   ) {
     this.latestStats = stats;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -33,7 +44,7 @@ export class WorkerEngine implements Engine {
 
   static async start(opts: EngineOptions): Promise<WorkerEngine> {
     const { onProgress, ...data } = opts;
-    const worker = new Worker(new URL('./boot.js', import.meta.url), { workerData: data });
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'progress') onProgress?.(m.done, m.total, m.what);
@@ -42,9 +53,18 @@ export class WorkerEngine implements Engine {
       };
       worker.on('message', onMessage);
       worker.once('error', (e) => reject(new EngineStartError(`engine worker failed to start: ${e.message}`)));
+      worker.once('exit', (code) => reject(new EngineStartError(`engine worker exited with code ${code} while starting`)));
     });
     const tokenizer = await loadTokenizer(ready.tokenizerPath);
-    return new WorkerEngine(worker, ready.info, tokenizer, ready.stats, opts.maxNumSeqs + opts.maxQueue);
+    return new WorkerEngine(worker, ready.info, ready.limits, tokenizer, ready.stats);
+  }
+
+  get failure(): string | null {
+    return this.dead;
+  }
+
+  onFailure(listener: (reason: string) => void): void {
+    this.failureListeners.push(listener);
   }
 
   private onMessage(m: FromWorker): void {
@@ -60,33 +80,34 @@ export class WorkerEngine implements Engine {
       this.streams.delete(m.id);
     } else if (m.type === 'stats') {
       this.latestStats = m.stats;
+    } else if (m.type === 'dead') {
+      this.die(`engine failed: ${m.reason}`);
     }
   }
 
+  /** Every stream in flight ends with an engine_dead error; later submits are refused; listeners hear it once. */
   private die(reason: string): void {
     if (this.dead) return;
     this.dead = reason;
     for (const q of this.streams.values()) { q.push({ type: 'error', code: 'engine_dead', message: reason }); q.end(); }
     this.streams.clear();
+    for (const l of this.failureListeners) l(reason);
   }
 
   submit(req: GenerateRequest): AsyncIterable<EngineEvent> {
     if (this.dead) throw new EngineRequestError('engine_dead', this.dead);
     if (this.closed) throw new EngineRequestError('engine_dead', 'the engine is shutting down');
-    if (this.streams.has(req.id)) throw new EngineRequestError('invalid_request', `request id ${req.id} is already in flight`);
-    const total = req.promptIds.length + req.sampling.maxTokens;
-    if (req.promptIds.length >= this.info.contextLength || total > this.info.contextLength) {
-      throw new EngineRequestError('context_length_exceeded', `prompt (${req.promptIds.length} tokens) + max_tokens (${req.sampling.maxTokens}) exceeds the model's context length of ${this.info.contextLength} tokens`);
-    }
-    if (this.streams.size >= this.maxInFlight) throw new EngineRequestError('queue_full', `engine queue is full (${this.maxInFlight} requests in flight)`);
-    const q = new EventQueue<EngineEvent>();
+    if (this.streams.has(req.id)) throw new EngineRequestError('invalid_request', `request id ${req.id} is already in flight`, 'id');
+    checkRequest(req, this.limits);
+    admit(this.streams.size, 1, this.limits);
+    const q = new EngineStream<EngineEvent>(() => this.abort(req.id));
     this.streams.set(req.id, q);
     this.post({ type: 'submit', req });
     return q;
   }
 
   abort(id: string): void {
-    if (this.streams.has(id)) this.post({ type: 'abort', id });
+    if (this.streams.has(id) && !this.dead) this.post({ type: 'abort', id });
   }
 
   stats(): EngineStats {
@@ -99,10 +120,12 @@ export class WorkerEngine implements Engine {
 
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
-      const timeout = setTimeout(() => { void this.worker.terminate().then(() => resolve()); }, 5000);
+      if (this.dead) { void this.worker.terminate().then(() => resolve()); return; }
+      const timeout = setTimeout(() => { void this.worker.terminate().then(() => resolve()); }, CLOSE_TIMEOUT_MS);
       this.worker.on('message', (m: FromWorker) => {
         if (m.type === 'closed') { clearTimeout(timeout); void this.worker.terminate().then(() => resolve()); }
       });
+      this.worker.once('exit', () => { clearTimeout(timeout); resolve(); });
       this.post({ type: 'close' });
     });
     return this.closed;

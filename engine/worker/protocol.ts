@@ -1,6 +1,7 @@
 // Messages between the main thread's WorkerEngine and the engine worker (engine/worker/worker.ts).
 
 import type { EngineEvent, EngineInfo, EngineStats, GenerateRequest } from '../api.ts';
+import type { RequestLimits } from '../requests.ts';
 
 export type ToWorker =
   | { type: 'submit'; req: GenerateRequest }
@@ -9,10 +10,15 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'progress'; done: number; total: number; what: string }
-  | { type: 'ready'; info: EngineInfo; tokenizerPath: string; stats: EngineStats }
+  | { type: 'ready'; info: EngineInfo; limits: RequestLimits; tokenizerPath: string; stats: EngineStats }
   | { type: 'failed'; message: string; errorName: string }
   | { type: 'event'; id: string; event: EngineEvent }
-  /** submit() threw synchronously in the worker (queue full, prompt too long, engine dead). */
+  /**
+   * submit() threw in the worker although the client's checkRequest() passed it: only a race with the
+   * engine's death (engine_dead) or a bug; the client ends that stream with an error event.
+   */
   | { type: 'rejected'; id: string; code: string; message: string }
+  /** The engine died (a step failed); the worker stays up only to say so. */
+  | { type: 'dead'; reason: string }
   | { type: 'stats'; stats: EngineStats }
   | { type: 'closed' };

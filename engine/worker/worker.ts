@@ -2,25 +2,26 @@
 // thread. All compute (kernels, sampling, detokenizing) happens here, never on the HTTP event loop.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Engine } from '../api.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { createLocalEngine } from '../create.ts';
-import type { EngineOptions } from '../create.ts';
+import type { EngineOptions } from '../options.ts';
+import type { EngineLoop } from '../loop/engine-loop.ts';
 
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
 const STATS_INTERVAL_MS = 250;
 
-async function pump(engine: Engine, id: string, events: AsyncIterable<unknown>): Promise<void> {
+async function pump(id: string, events: AsyncIterable<unknown>): Promise<void> {
   for await (const event of events) send({ type: 'event', id, event: event as never });
 }
 
 async function start(): Promise<void> {
   const opts = workerData as Omit<EngineOptions, 'onProgress'>;
-  let engine: Engine;
+  let engine: EngineLoop;
   let tokenizerPath: string;
   try {
-    ({ engine, tokenizerPath } = await createLocalEngine({ ...opts, onProgress: (done, total, what) => send({ type: 'progress', done, total, what }) }));
+    // admission 'caller': the client on the main thread applied admit() already (engine/requests.ts).
+    ({ engine, tokenizerPath } = await createLocalEngine({ ...opts, admission: 'caller', onProgress: (done, total, what) => send({ type: 'progress', done, total, what }) }));
   } catch (e) {
     const err = e as Error;
     send({ type: 'failed', message: err.message, errorName: err.constructor?.name ?? 'Error' });
@@ -37,7 +38,7 @@ async function start(): Promise<void> {
         send({ type: 'rejected', id: m.req.id, code: err.code ?? 'invalid_request', message: err.message });
         return;
       }
-      pump(engine, m.req.id, events).catch((e: Error) => send({ type: 'event', id: m.req.id, event: { type: 'error', code: 'internal_error', message: e.message } }));
+      pump(m.req.id, events).catch((e: Error) => send({ type: 'event', id: m.req.id, event: { type: 'error', code: 'internal_error', message: e.message } }));
     } else if (m.type === 'abort') {
       engine.abort(m.id);
     } else if (m.type === 'close') {
@@ -45,7 +46,8 @@ async function start(): Promise<void> {
       engine.close().finally(() => { send({ type: 'closed' }); port.close(); });
     }
   });
-  send({ type: 'ready', info: engine.info, tokenizerPath, stats: engine.stats() });
+  engine.onFailure((reason) => send({ type: 'dead', reason }));
+  send({ type: 'ready', info: engine.info, limits: engine.limits, tokenizerPath, stats: engine.stats() });
 }
 
 void start();

@@ -81,10 +81,8 @@ async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 
     const { CpuBackend } = await import('../cpu/backend.ts');
     return new CpuBackend({ threads, computeDtype: compute, kvDtype: compute });
   }
-  // Imported by a computed path so this file type-checks and runs before the WebGPU backend exists.
-  const path = '../webgpu/backend.ts';
-  const mod = (await import(path)) as { WebGpuBackend: { create(): Promise<Backend | null> } };
-  const b = await mod.WebGpuBackend.create();
+  const { WebGpuBackend } = await import('../webgpu/backend.ts');
+  const b = await WebGpuBackend.create();
   if (!b) throw new Error('no WebGPU adapter on this machine');
   return b;
 }

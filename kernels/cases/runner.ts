@@ -4,7 +4,7 @@ import type { Backend } from '../backend.ts';
 import { ReferenceBackend } from '../reference/backend.ts';
 import { Rng, hashName } from './rng.ts';
 import { defaultTolerances, opCases } from './table.ts';
-import type { OpCase, OpName, Tolerance } from './table.ts';
+import type { CaseOutput, OpCase, OpName, Tolerance } from './table.ts';
 
 export interface RunOpCasesOptions {
   seed?: number;
@@ -35,7 +35,7 @@ interface Mismatch {
   want: number;
 }
 
-function compare(got: Float32Array, want: Float32Array, tol: Tolerance): { maxAbsErr: number; bad?: Mismatch; badCount: number } {
+function compare(got: CaseOutput, want: CaseOutput, tol: Tolerance): { maxAbsErr: number; bad?: Mismatch; badCount: number } {
   let maxAbsErr = 0;
   let bad: Mismatch | undefined;
   let badCount = 0;
@@ -56,7 +56,7 @@ function compare(got: Float32Array, want: Float32Array, tol: Tolerance): { maxAb
 export async function runOpCase(c: OpCase, backend: Backend, reference: Backend, seed: number, tol: Tolerance): Promise<CaseResult> {
   const caseSeed = (seed ^ hashName(c.name)) >>> 0;
   const want = await c.run(reference, new Rng(caseSeed));
-  let got: Float32Array[];
+  let got: CaseOutput[];
   try {
     got = await c.run(backend, new Rng(caseSeed));
   } catch (e) {

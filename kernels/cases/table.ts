@@ -9,9 +9,13 @@
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
 import { numel } from '../backend.ts';
 import { fromF32Array } from '../dtype.ts';
+import { samplingCases } from './sampling-cases.ts';
 import type { Rng } from './rng.ts';
 
-export type OpName = 'matmul' | 'layerNorm' | 'add' | 'gatherRows' | 'rotary' | 'kvWrite' | 'attention';
+export type OpName = 'matmul' | 'layerNorm' | 'add' | 'gatherRows' | 'rotary' | 'kvWrite' | 'attention' | 'sampling';
+
+/** What a case read back: f32 tensors, or f64 results of the sampling passes (compared as doubles). */
+export type CaseOutput = Float32Array | Float64Array;
 
 /** |got - want| <= atol + rtol * |want|, elementwise. */
 export interface Tolerance {
@@ -28,6 +32,7 @@ export const defaultTolerances: Record<OpName, Tolerance> = {
   rotary: { atol: 2e-6, rtol: 1e-5 }, // angles are formed in f32 from the position, like torch's tables
   kvWrite: { atol: 0, rtol: 0 },
   attention: { atol: 1e-5, rtol: 1e-4 },
+  sampling: { atol: 0, rtol: 0 }, // the passes promise the reference's doubles exactly: a seeded draw must not move
 };
 
 /**
@@ -48,7 +53,7 @@ export interface OpCase {
   name: string;
   op: OpName;
   /** Builds inputs from `rng` on `b`, runs the op, returns every output it wrote (read back). */
-  run(b: Backend, rng: Rng): Promise<Float32Array[]>;
+  run(b: Backend, rng: Rng): Promise<CaseOutput[]>;
 }
 
 /** Tracks tensors a case allocates so they are freed even when the op throws. */
@@ -385,4 +390,5 @@ export const opCases: OpCase[] = [
   kvWriteCase(33, 2, 8, 33),
   kvWriteCase(4, 3, 12, 10),
   ...attentionCases(),
+  ...samplingCases(),
 ];

@@ -3,8 +3,11 @@
 // over the addon's thread pool inside, so callers run it off the HTTP event loop (the engine's worker).
 
 import { createRequire } from 'node:module';
+import { sourceUrl } from '../assets.ts';
 import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../backend.ts';
 import { checkReadDestination, numel, rowsOf } from '../backend.ts';
+import type { SamplingPasses } from '../sampling.ts';
+import { addonSamplingPasses } from './sampling.ts';
 
 /** The addon's exports (src/addon.cc). Tensor handles are opaque externals. */
 /** Kernel paths, each a superset of the one before (src/cpu.h). */
@@ -48,27 +51,42 @@ export interface CpuAddon {
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
 
-let addon: CpuAddon | null = null;
+// Loaded on first use, not at import: importing this module (the sampler does, through ./sampling.ts)
+// must not open a native library in a process that never runs the CPU backend.
+let addon: CpuAddon | null | undefined;
 let loadError: string | null = null;
-try {
-  addon = createRequire(import.meta.url)('./build/Release/blockserve_cpu.node') as CpuAddon;
-} catch (e) {
-  loadError = (e as Error).message.split('\n')[0] ?? String(e);
+function load(): CpuAddon | null {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(sourceUrl('./backend.ts', import.meta.url))('./build/Release/blockserve_cpu.node') as CpuAddon;
+  } catch (e) {
+    addon = null;
+    loadError = (e as Error).message.split('\n')[0] ?? String(e);
+  }
+  return addon;
 }
 
 export function cpuBackendAvailable(): boolean {
-  return addon !== null;
+  return load() !== null;
 }
 
 /** Why the addon did not load (null when it did). */
 export function cpuBackendLoadError(): string | null {
+  load();
   return loadError;
+}
+
+/** The addon's sampling passes (the sampler runs them whatever the model's backend); null when it is not built. */
+export function nativeSamplingPasses(): SamplingPasses | null {
+  const a = load();
+  return a ? addonSamplingPasses(a) : null;
 }
 
 /** The raw addon (the kernel benchmark's machine probes use it). Throws when it is not built. */
 export function cpuAddon(): CpuAddon {
-  if (!addon) throw new Error(`the native CPU backend is not built: ${loadError} (run npm install, or node kernels/cpu/build.mjs)`);
-  return addon;
+  const a = load();
+  if (!a) throw new Error(`the native CPU backend is not built: ${loadError} (run npm install, or node kernels/cpu/build.mjs)`);
+  return a;
 }
 
 export interface CpuBackendOptions {
@@ -168,6 +186,10 @@ export class CpuBackend implements Backend {
   }
 
   async sync(): Promise<void> {}
+
+  samplingPasses(): SamplingPasses {
+    return addonSamplingPasses(this.native);
+  }
 
   dispose(): void {
     // The pool is process-wide and parks its threads when idle; tensors are freed by their owners (or

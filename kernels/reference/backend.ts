@@ -6,6 +6,8 @@ import type { AttentionPlan, Backend, DType, MatmulOptions, Tensor } from '../ba
 import { checkReadDestination, numel, rowsOf } from '../backend.ts';
 import { toF32Array } from '../dtype.ts';
 import { erf } from './erf.ts';
+import type { SamplingPasses } from '../sampling.ts';
+import { ReferenceSamplingPasses } from './sampling.ts';
 
 interface RefHandle {
   data: Float32Array; // always f32 (weights widened at upload)
@@ -57,6 +59,10 @@ export class ReferenceBackend implements Backend {
 
   async sync(): Promise<void> {}
   dispose(): void {}
+
+  samplingPasses(): SamplingPasses {
+    return new ReferenceSamplingPasses();
+  }
 
   matmul(out: Tensor, x: Tensor, w: Tensor, opts: MatmulOptions = {}): void {
     const [N, K] = w.shape as [number, number];

@@ -19,6 +19,8 @@ import { encodeMatmul } from './matmul.ts';
 import { Recorder } from './recorder.ts';
 import { encodeRotary } from './rotary.ts';
 import { gpuHandle, payloadBytes, type GpuHandle } from './tensor.ts';
+import type { SamplingPasses } from '../sampling.ts';
+import { ReferenceSamplingPasses } from '../reference/sampling.ts';
 
 export { webgpuUnavailableReason };
 
@@ -40,6 +42,10 @@ export class WebGpuBackend implements Backend {
   private readonly rec: Recorder;
   /** Largest tensor bound whole (the device's maxStorageBufferBindingSize). */
   readonly maxBinding: number;
+  /** What the engine sizes whole-bound tensors (the KV cache) by: the same binding limit. */
+  get maxTensorBytes(): number {
+    return this.maxBinding;
+  }
   /** Largest window of a weight / embedding table bound per dispatch (see WebGpuBackendOptions). */
   readonly windowBytes: number;
 
@@ -132,6 +138,11 @@ export class WebGpuBackend implements Backend {
     this.rec.flush();
     await this.device.queue.onSubmittedWorkDone();
     this.rec.checkErrors();
+  }
+
+  /** Logits are read back to the host for sampling; no GPU sampling passes (yet): the JavaScript ones. */
+  samplingPasses(): SamplingPasses {
+    return new ReferenceSamplingPasses();
   }
 
   dispose(): void {

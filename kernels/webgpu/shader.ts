@@ -2,13 +2,14 @@
 // flags) are prepended as `const` declarations, so each distinct header is one cached pipeline.
 
 import { readFileSync } from 'node:fs';
+import { sourceUrl } from '../assets.ts';
 
 const sources = new Map<string, string>();
 
 export function wgslSource(file: string): string {
   let src = sources.get(file);
   if (src === undefined) {
-    src = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
+    src = readFileSync(sourceUrl(`./${file}`, import.meta.url), 'utf8');
     sources.set(file, src);
   }
   return src;

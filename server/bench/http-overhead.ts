@@ -147,8 +147,7 @@ export async function runHttpOverheadBench(argv: string[]): Promise<void> {
     const { FakeEngine } = await import('../testing/fake-engine.ts');
     engine = new FakeEngine({ tokenIntervalMs: 0, contextLength: 4096, maxRunning: o.concurrency });
   } else {
-    const modulePath = new URL('../../engine/create.ts', import.meta.url).href;
-    const { createEngine } = await import(modulePath);
+    const { createEngine } = await import('../../engine/create.ts');
     engine = await createEngine({ ...config.engine, model: o.model, preset: o.preset, kvCacheMb: 512, computeDtype: o.computeDtype, kvDtype: o.kvDtype });
   }
   const { app, state } = await buildApp(config);

@@ -36,6 +36,9 @@ export function startGeneration(ctx: AppContext, prepared: PreparedRequest): { g
 
 /** An engine error after submit, for a response that has not started yet. */
 export function engineErrorToApi(e: ErrorObject): ApiError {
+  // queue_full is decided at submit (a 429 before the response starts); should it ever arrive late,
+  // it is still a 429, never a 500.
+  if (e.code === 'queue_full') return new ApiError('rate_limit_exceeded', `Server is at capacity: ${e.message}`, null);
   const code = (e.code && e.code in ERROR_TABLE ? e.code : 'server_error') as ErrorCode;
   return new ApiError(code, e.message, null);
 }

@@ -1,5 +1,6 @@
-// Operator endpoints: GET /health (liveness: the process and engine are alive; true while loading),
-// GET /ready (model loaded and not draining: route traffic here), GET /metrics (Prometheus).
+// Operator endpoints: GET /health (liveness: 200 while the process and engine are alive, loading
+// included; 503 once the engine has died, so an orchestrator restarts the pod), GET /ready (model
+// loaded, engine alive and not draining: route traffic here), GET /metrics (Prometheus).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 
@@ -8,6 +9,7 @@ const statusSchema = {
   required: ['status'],
   properties: {
     status: { type: 'string' },
+    reason: { type: 'string' },
     ready: { type: 'boolean' },
     loading: { type: 'object', nullable: true, properties: { done: { type: 'number' }, total: { type: 'number' }, what: { type: 'string' } } },
   },
@@ -16,11 +18,11 @@ const statusSchema = {
 export async function opsRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { state, metrics } = opts.ctx;
   app.get('/health', { schema: { summary: 'Liveness', response: { 200: statusSchema, 503: statusSchema } } }, async (_req, reply) => {
-    if (state.engineDead) return reply.code(503).send({ status: 'engine_dead' });
+    if (state.engineDead) return reply.code(503).send({ status: 'engine_dead', reason: state.engineFailure });
     return { status: 'ok' };
   });
   app.get('/ready', { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: statusSchema } } }, async (_req, reply) => {
-    const status = state.ready ? 'ready' : state.draining ? 'draining' : state.engineDead ? 'engine_dead' : 'loading';
+    const status = state.ready ? 'ready' : state.engineDead ? 'engine_dead' : state.draining ? 'draining' : 'loading';
     return reply.code(state.ready ? 200 : 503).send({ status, ready: state.ready, loading: state.engine ? null : state.loadProgress });
   });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {

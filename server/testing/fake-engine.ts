@@ -1,9 +1,10 @@
 // A scripted stand-in for the real engine, implementing engine/api.ts's Engine so that server/ can be
 // tested without a model. It replies with a fixed text (then EOS) one token per `tokenIntervalMs`,
 // honours maxTokens / stop strings / ignoreEos / logprobs, admits at most `maxRunning` requests at a
-// time and queues up to `maxQueue` more (beyond that submit throws queue_full, as the real engine
-// does), emits `started` when a request leaves its queue, and counts aborts so tests can prove that a
-// disconnect reached the engine.
+// time and queues up to `maxQueue` more (beyond that submit throws queue_full: the engine's own
+// checkRequest and admit rules, engine/requests.ts), emits `started` when a request leaves its queue,
+// counts aborts so tests can prove that a disconnect reached the engine, and can be killed (`kill`) to
+// test what a dead engine looks like.
 import {
   EngineRequestError,
   type Engine,
@@ -14,6 +15,8 @@ import {
   type TokenizerLike,
   type TokenLogprob,
 } from '../../engine/api.ts';
+import { admit, checkRequest, type RequestLimits } from '../../engine/requests.ts';
+import { EngineStream } from '../../engine/stream.ts';
 import { ByteTokenizer } from './byte-tokenizer.ts';
 
 export interface FakeEngineOptions {
@@ -33,38 +36,9 @@ export interface FakeEngineOptions {
   errorAfterTokens?: number;
 }
 
-class Channel<T> implements AsyncIterable<T> {
-  private items: T[] = [];
-  private waiter: (() => void) | null = null;
-  private closed = false;
-  push(item: T): void {
-    this.items.push(item);
-    this.wake();
-  }
-  close(): void {
-    this.closed = true;
-    this.wake();
-  }
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      if (this.items.length) {
-        yield this.items.shift()!;
-        continue;
-      }
-      if (this.closed) return;
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-  }
-}
-
 interface Active {
   req: GenerateRequest;
-  out: Channel<EngineEvent>;
+  out: EngineStream<EngineEvent>;
   aborted: boolean;
   /** Wakes the producer early (abort). */
   wake: (() => void) | null;
@@ -78,6 +52,9 @@ export class FakeEngine implements Engine {
   abortCount = 0;
   finishedCount = 0;
   closed = false;
+  readonly limits: RequestLimits;
+  failure: string | null = null;
+  private readonly failureListeners: ((reason: string) => void)[] = [];
   private readonly opts: Required<Omit<FakeEngineOptions, 'tokenizer' | 'failWith' | 'errorAfterTokens'>> & FakeEngineOptions;
   private readonly active = new Map<string, Active>();
   private running = 0;
@@ -106,20 +83,45 @@ export class FakeEngine implements Engine {
       eosTokenId: this.tokenizer.vocabSize - 1,
       demo: this.opts.demo,
     };
+    this.limits = {
+      vocabSize: this.tokenizer.vocabSize,
+      contextLength: this.opts.contextLength,
+      tokensPerEntry: 1,
+      padFirstBlock: false,
+      numPages: Math.ceil(this.opts.contextLength / 16) * (this.opts.maxRunning + 1),
+      pageSize: 16,
+      canScorePrompt: true,
+      maxInFlight: this.opts.maxRunning + this.opts.maxQueue,
+    };
+  }
+
+  onFailure(listener: (reason: string) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  /** Dies as a real engine does: every stream in flight ends with engine_dead, later submits are refused. */
+  kill(reason: string): void {
+    if (this.failure !== null) return;
+    this.failure = reason;
+    for (const a of [...this.active.values()]) {
+      const qi = this.queue.indexOf(a);
+      if (qi >= 0) this.queue.splice(qi, 1);
+      a.aborted = true;
+      a.wake?.();
+      this.finish(a, { type: 'error', code: 'engine_dead', message: `engine failed: ${reason}` });
+    }
+    for (const l of this.failureListeners) l(reason);
   }
 
   submit(req: GenerateRequest): AsyncIterable<EngineEvent> {
+    if (this.failure !== null) throw new EngineRequestError('engine_dead', `engine failed: ${this.failure}`);
     if (this.closed || this.opts.failWith === 'engine_dead') throw new EngineRequestError('engine_dead', 'fake engine is closed');
     if (this.opts.failWith === 'invalid_request') throw new EngineRequestError('invalid_request', 'fake engine rejects everything');
-    if (this.active.has(req.id)) throw new EngineRequestError('invalid_request', `duplicate request id ${req.id}`);
-    if (req.promptIds.length + 1 > this.info.contextLength) {
-      throw new EngineRequestError('context_length_exceeded', `prompt of ${req.promptIds.length} tokens does not fit ${this.info.contextLength}`);
-    }
-    if (this.running >= this.opts.maxRunning && this.queue.length >= this.opts.maxQueue) {
-      throw new EngineRequestError('queue_full', 'fake engine queue is full');
-    }
+    if (this.active.has(req.id)) throw new EngineRequestError('invalid_request', `duplicate request id ${req.id}`, 'id');
+    checkRequest(req, this.limits);
+    admit(this.active.size, 1, this.limits);
     this.submitted.push(req);
-    const a: Active = { req, out: new Channel(), aborted: false, wake: null };
+    const a: Active = { req, out: new EngineStream<EngineEvent>(() => this.abort(req.id)), aborted: false, wake: null };
     this.active.set(req.id, a);
     if (this.running < this.opts.maxRunning) this.start(a);
     else this.queue.push(a);
@@ -207,6 +209,7 @@ export class FakeEngine implements Engine {
     let emitted = 0; // characters of decoder.text already sent
     let generated = 0;
     for (;;) {
+      if (!this.active.has(a.req.id)) return; // ended elsewhere (kill)
       if (a.aborted) return this.finish(a, { type: 'finished', reason: 'abort', usage: { promptTokens: promptIds.length, completionTokens: generated } });
       if (this.opts.errorAfterTokens !== undefined && generated >= this.opts.errorAfterTokens) {
         return this.finish(a, { type: 'error', code: 'engine_error', message: 'scripted failure' });
@@ -252,10 +255,10 @@ export class FakeEngine implements Engine {
 
   private finish(a: Active, ev: EngineEvent): void {
     if (ev.type === 'finished' && ev.text === '') delete ev.text;
-    this.active.delete(a.req.id);
+    if (!this.active.delete(a.req.id)) return;
     this.finishedCount++;
     a.out.push(ev);
-    a.out.close();
+    a.out.end();
   }
 }
 

@@ -118,7 +118,7 @@ test('Deployment: non-root, read-only root filesystem with a writable /tmp, mode
   assert.equal(podSpec.securityContext.runAsUser, uid, 'the same uid as the image USER');
   assert.equal(container.securityContext.readOnlyRootFilesystem, true);
   const mounts: { name: string; mountPath: string; readOnly?: boolean }[] = container.volumeMounts;
-  assert.ok(mounts.some((m) => m.mountPath === '/tmp'), 'tsx writes its transpile cache under /tmp');
+  assert.ok(mounts.some((m) => m.mountPath === '/tmp'), 'a writable /tmp on a read-only root filesystem');
   const model = podConfig.engine.model;
   assert.ok(model, 'the Deployment serves a real model (BLOCKSERVE_MODEL)');
   const modelMount = mounts.find((m) => model!.startsWith(m.mountPath + '/'));

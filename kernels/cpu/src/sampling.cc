@@ -67,7 +67,7 @@ static inline int32_t toInt32(double t) {
   return toInt32Slow(t);
 }
 
-/** expNeg of fast-exp.ts. */
+/** expNeg of kernels/fast-exp.ts. */
 static inline double expNeg(double d) {
   const double t = d * gScale;
   if (!(t < gLimit)) return t == t ? 0.0 : NAN;
@@ -77,15 +77,15 @@ static inline double expNeg(double d) {
 }
 
 /**
- * Adds weight e (of exponent d) to its bucket's mass, as sampler.ts does for every entry it weighs; only
- * e != 0 is passed here (adding 0 is a no-op there), and a NaN e lands in bucket 0 there as here.
+ * Adds weight e (of exponent d) to its bucket's mass, as the JavaScript reference does for every entry it
+ * weighs; only e != 0 is passed here (adding 0 is a no-op there), and a NaN e lands in bucket 0 there as here.
  */
 static inline void addMass(double* mass, double d, double e) {
   const int32_t b = toInt32(d * gBucketsPerNat);
   if (b >= 0 && b < gNumBuckets) mass[b] += e;
 }
 
-/** binOf of sampler.ts: exponent bin, numBuckets for the overflow, numBuckets + 1 for never-counted. */
+/** binOf of kernels/reference/sampling.ts: exponent bin, numBuckets for the overflow, numBuckets + 1 for never-counted. */
 static inline int binOf(float x, double max, double scale, double floor) {
   if (!(x >= floor)) return gNumBuckets + 1;
   const double t = (max - x) * scale;
@@ -209,7 +209,7 @@ BS_AVX2_EXACT static void expSumAvx2(const float* row, int64_t n, double max, do
 #endif
 
 double expWeights(const float* row, int64_t V, double max, double invT, double floor, double* w, double* mass) {
-  // Four sums, entry i into sum i % 4, added as (s0 + s1) + (s2 + s3): the order sampler.ts uses, and
+  // Four sums, entry i into sum i % 4, added as (s0 + s1) + (s2 + s3): the order the JavaScript reference uses, and
   // the lanes of one AVX2 vector.
   double s[4] = {0, 0, 0, 0};
   int64_t i = 0;
@@ -234,7 +234,7 @@ double expWeights(const float* row, int64_t V, double max, double invT, double f
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-/** Bucket of an entry as sampler.ts computes it. */
+/** Bucket of an entry as the JavaScript reference computes it. */
 static inline int32_t bucketOf(float x, double max, double invT) { return toInt32((max - x) * invT * gBucketsPerNat); }
 
 #if defined(__x86_64__)

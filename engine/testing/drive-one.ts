@@ -1,5 +1,6 @@
-// A single-sequence driver over a Runner, with the cache laid out contiguously: what parity tests
-// and scripted use need without the engine loop's scheduler. Prompt handling follows the reference:
+// A single-sequence driver over a Runner, with the cache laid out contiguously: what the parity and
+// model tests need without the engine loop's scheduler (they compare a runner against the reference
+// step by step). Not a generation path: `blockserve generate` and the server both go through the engine. Prompt handling follows the reference:
 // left padding with token 0 to a multiple of L when the model was trained with it.
 
 import type { Runner } from '../runner-api.ts';
@@ -16,7 +17,7 @@ export interface DriveOptions {
   chunkSize?: number;
 }
 
-export function argmax(row: Float32Array): number {
+function argmax(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
   return best;

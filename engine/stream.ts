@@ -1,11 +1,10 @@
-// One request's event stream: events are buffered until the consumer pulls them. If the consumer stops
-// iterating early (break, or return() from a closed socket), `onCancel` runs so the engine can abort the
-// request and free its cache.
-import type { EngineEvent } from '../api.ts';
-
-export class RequestStream implements AsyncIterable<EngineEvent> {
-  private readonly buffer: EngineEvent[] = [];
-  private waiter: ((r: IteratorResult<EngineEvent>) => void) | null = null;
+// One request's event stream, the only stream class of the engine (the loop's and the worker
+// client's): the producer pushes, the consumer pulls with for-await. Events are buffered until pulled.
+// Leaving early (break, or return() from a closed socket) runs `onCancel` once so the engine aborts
+// the request and frees its cache; a stream that already ended cancels nothing.
+export class EngineStream<T> implements AsyncIterable<T> {
+  private readonly buffer: T[] = [];
+  private waiter: ((r: IteratorResult<T>) => void) | null = null;
   private ended = false;
   private iterated = false;
 
@@ -15,7 +14,7 @@ export class RequestStream implements AsyncIterable<EngineEvent> {
     return this.ended;
   }
 
-  push(event: EngineEvent): void {
+  push(event: T): void {
     if (this.ended) return;
     if (this.waiter) {
       const w = this.waiter;
@@ -36,13 +35,12 @@ export class RequestStream implements AsyncIterable<EngineEvent> {
     }
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<EngineEvent> {
+  [Symbol.asyncIterator](): AsyncIterator<T> {
     if (this.iterated) throw new Error('a request stream can be iterated only once');
     this.iterated = true;
     return {
       next: () => {
-        const e = this.buffer.shift();
-        if (e) return Promise.resolve({ value: e, done: false });
+        if (this.buffer.length) return Promise.resolve({ value: this.buffer.shift()!, done: false });
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => {
           this.waiter = resolve;
