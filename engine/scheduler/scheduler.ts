@@ -16,7 +16,6 @@
 //    token comes out in phase with them (length congruent mod L to theirs); from then on
 //    it completes its blocks in the same steps as the batch, so those steps share one block-decoder
 //    pass over the whole batch and the steps between are pure token-decoder steps.
-import { firstBlockPad } from '../requests.ts';
 import type { FeedItem } from '../runner-api.ts';
 import { LocalSlotPool } from '../kv/local-slots.ts';
 import { PagePool } from '../kv/page-pool.ts';
@@ -24,6 +23,7 @@ import { PrefixCache } from '../kv/prefix-cache.ts';
 import type { PlannedFeed, SampledToken, StepMetrics, StepPlan } from './plan.ts';
 import { SeqState, Sequence } from './sequence.ts';
 import { StepMeter } from './step-meter.ts';
+import { firstBlockPad } from '../config/padding.ts';
 
 export interface SchedulerConfig {
   /** Tokens per KV entry: L for block models, 1 for vanilla. */
@@ -86,7 +86,7 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- requests in and out
 
-  /** Left-pad length (token 0) for a prompt of `promptLength` tokens (the rule: engine/requests.ts). */
+  /** Left-pad length (token 0) for a prompt: the one first-block padding rule (config/padding.ts). */
   padFor(promptLength: number): number {
     return firstBlockPad(promptLength, this.tpe, this.config.padFirstBlock);
   }
