@@ -9,7 +9,10 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
+  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256, computeDtype: undefined, kvDtype: undefined });
+  const bf16 = load(['--compute-dtype', 'bf16'], { BLOCKSERVE_KV_DTYPE: 'bf16' });
+  assert.deepEqual([bf16.engine.computeDtype, bf16.engine.kvDtype], ['bf16', 'bf16']);
+  assert.throws(() => load(['--compute-dtype', 'f16']), /compute-dtype/);
   assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
 });
@@ -35,12 +38,12 @@ test('bad values are rejected with the flag named', () => {
     [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
     [[], { BLOCKSERVE_KV_CACHE_MB: '-1' }, /BLOCKSERVE_KV_CACHE_MB/],
     [[], { BLOCKSERVE_PROTECT_METRICS: 'maybe' }, /BLOCKSERVE_PROTECT_METRICS/],
-    [['--fake-engine', '{nope'], {}, /--fake-engine/],
+    [['--fake-engine', '{}'], {}, /Unknown option '--fake-engine'/],
   ];
   for (const [argv, env, re] of cases) assert.throws(() => loadConfig(argv, env), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), argv.join(' '));
 });
 
-test('--help lists every public option with its variable, and hides test options', () => {
+test('--help lists every public option with its variable, and names no test entry', () => {
   assert.equal(loadConfig(['--help']), 'help');
   const text = helpText();
   for (const flag of ['--model', '--preset', '--config', '--tokenizer', '--served-model-name', '--host', '--port', '--backend', '--kv-cache-mb', '--max-num-seqs', '--max-queue', '--api-key', '--cors-origin', '--chat-template', '--log-level', '--grace-s', '--body-limit-mb']) {
