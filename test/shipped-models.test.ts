@@ -16,7 +16,11 @@ import { resolveSpec, ResolveError } from '../engine/resolve.ts';
 import { parse as parseYaml } from 'yaml';
 import type { PromptScoring } from '../engine/config/padding.ts';
 
-interface Figure { tokens: number; nll_sum: number; ppl: number }
+interface Figure {
+  tokens: number;
+  nll_sum: number;
+  ppl: number;
+}
 interface EvalJson {
   model: string;
   /** Block: positions 4..255 of each window, unpadded. Vanilla: positions 1..255. */
@@ -58,7 +62,7 @@ for (const name of ['demo-block', 'demo-vanilla']) {
   });
 
   if (name === 'demo-block') {
-    test('demo-block: scored as decoded (--prompt-scoring decoding, the config\'s contiguous positions, no padding of whole windows) equals the training forward on the bare windows', async () => {
+    test("demo-block: scored as decoded (--prompt-scoring decoding, the config's contiguous positions, no padding of whole windows) equals the training forward on the bare windows", async () => {
       const { engine, expected } = await open(name, 'decoding');
       try {
         assertClose(await enginePerplexity(engine, expected.subset.ids), expected.subset);
@@ -112,12 +116,18 @@ test('config position_mode: the shipped block model decodes with training positi
   assert.equal(blockSpecFromAuthors(tree).positionMode, 'contiguous');
   assert.equal(blockSpecFromAuthors(tree, { positionMode: 'reference' }).positionMode, 'reference', 'the flag wins');
   const { position_mode: _, ...without } = tree;
-  assert.equal(blockSpecFromAuthors(without).positionMode, 'reference', 'absent: the authors\' generate() convention');
-  assert.throws(() => blockSpecFromAuthors({ ...tree, position_mode: 'training' }), (e: Error) => e instanceof ConfigError && /position_mode/.test(e.message) && /"training"/.test(e.message));
+  assert.equal(blockSpecFromAuthors(without).positionMode, 'reference', "absent: the authors' generate() convention");
+  assert.throws(
+    () => blockSpecFromAuthors({ ...tree, position_mode: 'training' }),
+    (e: Error) => e instanceof ConfigError && /position_mode/.test(e.message) && /"training"/.test(e.message),
+  );
 });
 
 test('--model names: demo-block / demo-vanilla and the full names resolve to models/; unknown names list the shipped ones', () => {
   assert.equal(resolveSpec({ model: 'demo-vanilla' }).spec.name, 'blockserve-demo-vanilla-2m');
   assert.equal(resolveSpec({ model: 'blockserve-demo-block-2m' }).spec.kind, 'block');
-  assert.throws(() => resolveSpec({ model: 'demo-blok' }), (e: Error) => e instanceof ResolveError && /demo-blok/.test(e.message) && /demo-block, demo-vanilla/.test(e.message));
+  assert.throws(
+    () => resolveSpec({ model: 'demo-blok' }),
+    (e: Error) => e instanceof ResolveError && /demo-blok/.test(e.message) && /demo-block, demo-vanilla/.test(e.message),
+  );
 });

@@ -24,8 +24,18 @@ export const WINDOW = 256;
 const EOS = 0;
 
 export const greedy = (maxTokens: number, ignoreEos = false): SamplingParams => ({
-  temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
-  logitBias: {}, stop: [], stopTokenIds: [], maxTokens, ignoreEos,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+  minP: 0,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+  repetitionPenalty: 1,
+  logitBias: {},
+  stop: [],
+  stopTokenIds: [],
+  maxTokens,
+  ignoreEos,
 });
 
 /** The held-out cookies as one token stream (each followed by EOS), cut into whole windows. */
@@ -40,7 +50,12 @@ export function validationWindows(tokenizer: TokenizerLike, file = VAL_SPLIT, wi
   return out;
 }
 
-export interface Perplexity { tokens: number; nllSum: number; loss: number; ppl: number }
+export interface Perplexity {
+  tokens: number;
+  nllSum: number;
+  loss: number;
+  ppl: number;
+}
 
 function summary(nll: number[]): Perplexity {
   const nllSum = nll.reduce((a, b) => a + b, 0);
@@ -71,16 +86,22 @@ export async function enginePerplexity(engine: Engine, windows: number[][]): Pro
 }
 
 /** Greedy decode of `prompts` all at once, EOS ignored: generated tokens per second of wall time. */
-export async function decodeThroughput(engine: Engine, prompts: number[][], maxTokens: number): Promise<{ tokens: number; seconds: number; tokensPerSecond: number }> {
+export async function decodeThroughput(
+  engine: Engine,
+  prompts: number[][],
+  maxTokens: number,
+): Promise<{ tokens: number; seconds: number; tokensPerSecond: number }> {
   const t0 = performance.now();
-  const counts = await Promise.all(prompts.map(async (p, i) => {
-    let k = 0;
-    for await (const e of engine.submit({ id: `decode-${i}`, promptIds: p, sampling: greedy(maxTokens, true) })) {
-      if (e.type === 'error') throw new Error(`decoding: ${e.message}`);
-      if (e.type === 'token') k += e.tokenIds.length;
-    }
-    return k;
-  }));
+  const counts = await Promise.all(
+    prompts.map(async (p, i) => {
+      let k = 0;
+      for await (const e of engine.submit({ id: `decode-${i}`, promptIds: p, sampling: greedy(maxTokens, true) })) {
+        if (e.type === 'error') throw new Error(`decoding: ${e.message}`);
+        if (e.type === 'token') k += e.tokenIds.length;
+      }
+      return k;
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
   const tokens = counts.reduce((a, b) => a + b, 0);
   return { tokens, seconds, tokensPerSecond: tokens / seconds };
@@ -97,10 +118,16 @@ export async function openShipped(name: string, backend: BackendName, maxNumSeqs
 
 export async function runQualityBench(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({
-    args: argv, strict: true,
+    args: argv,
+    strict: true,
     options: {
-      backend: { type: 'string', default: 'cpu' }, windows: { type: 'string' }, batch: { type: 'string', default: '16' },
-      gen: { type: 'string', default: '128' }, prompt: { type: 'string', default: '16' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      backend: { type: 'string', default: 'cpu' },
+      windows: { type: 'string' },
+      batch: { type: 'string', default: '16' },
+      gen: { type: 'string', default: '128' },
+      prompt: { type: 'string', default: '16' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (o.help) {
@@ -111,23 +138,37 @@ export async function runQualityBench(argv: string[]): Promise<number> {
   (the block model's advantage grows with batch and context), in one run.\n`);
     return 0;
   }
-  const batch = Number(o.batch), gen = Number(o.gen), promptLen = Number(o.prompt);
-  if (!Number.isInteger(promptLen) || promptLen < 1 || promptLen > WINDOW) throw new UsageError(`--prompt must be an integer in 1..${WINDOW}, got ${o.prompt}`);
+  const batch = Number(o.batch),
+    gen = Number(o.gen),
+    promptLen = Number(o.prompt);
+  if (!Number.isInteger(promptLen) || promptLen < 1 || promptLen > WINDOW)
+    throw new UsageError(`--prompt must be an integer in 1..${WINDOW}, got ${o.prompt}`);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${o.batch}`);
   if (!Number.isInteger(gen) || gen < 1) throw new UsageError(`--gen must be a positive integer, got ${o.gen}`);
   const limit = o.windows === undefined ? undefined : Number(o.windows);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--windows must be a positive integer, got ${o.windows}`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+    throw new UsageError(`--windows must be a positive integer, got ${o.windows}`);
   const rows = [];
   for (const name of ['demo-block', 'demo-vanilla']) {
     const engine = await openShipped(name, o.backend as BackendName, batch);
     try {
       const windows = validationWindows(engine.tokenizer).slice(0, limit);
       const own = await enginePerplexity(engine, windows);
-      if (promptLen + gen > engine.info.contextLength) throw new UsageError(`--prompt ${promptLen} + --gen ${gen} exceeds the model's context length ${engine.info.contextLength}`);
+      if (promptLen + gen > engine.info.contextLength)
+        throw new UsageError(`--prompt ${promptLen} + --gen ${gen} exceeds the model's context length ${engine.info.contextLength}`);
       const prompts = windows.slice(0, batch).map((w) => w.slice(0, promptLen));
       while (prompts.length < batch) prompts.push(prompts[prompts.length % windows.length]!.slice());
       const speed = await decodeThroughput(engine, prompts, gen);
-      rows.push({ model: engine.info.modelName, kind: engine.info.kind, windows: windows.length, ppl: own.ppl, loss: own.loss, scored: own.tokens, decode: speed, tokensPerSecond: speed.tokensPerSecond });
+      rows.push({
+        model: engine.info.modelName,
+        kind: engine.info.kind,
+        windows: windows.length,
+        ppl: own.ppl,
+        loss: own.loss,
+        scored: own.tokens,
+        decode: speed,
+        tokensPerSecond: speed.tokensPerSecond,
+      });
     } finally {
       await engine.close();
     }
@@ -136,11 +177,17 @@ export async function runQualityBench(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ backend: o.backend, batch, prompt: promptLen, gen, rows }) + '\n');
     return 0;
   }
-  process.stdout.write(`held-out fortunes, ${rows[0]!.windows} windows of ${WINDOW} tokens; decode: batch ${batch}, ${promptLen}-token prompts, ${gen} tokens, backend ${o.backend}\n`);
+  process.stdout.write(
+    `held-out fortunes, ${rows[0]!.windows} windows of ${WINDOW} tokens; decode: batch ${batch}, ${promptLen}-token prompts, ${gen} tokens, backend ${o.backend}\n`,
+  );
   for (const r of rows) {
-    process.stdout.write(`${r.model.padEnd(28)} ${r.kind.padEnd(8)} ppl ${r.ppl.toFixed(3)} (loss ${r.loss.toFixed(4)}, ${r.scored} tokens)  decode ${r.tokensPerSecond.toFixed(0)} tokens/s\n`);
+    process.stdout.write(
+      `${r.model.padEnd(28)} ${r.kind.padEnd(8)} ppl ${r.ppl.toFixed(3)} (loss ${r.loss.toFixed(4)}, ${r.scored} tokens)  decode ${r.tokensPerSecond.toFixed(0)} tokens/s\n`,
+    );
   }
   const [b, v] = rows;
-  process.stdout.write(`block / vanilla: perplexity (same targets) ${(b!.ppl / v!.ppl).toFixed(3)}x, decode speed ${(b!.tokensPerSecond / v!.tokensPerSecond).toFixed(2)}x\n`);
+  process.stdout.write(
+    `block / vanilla: perplexity (same targets) ${(b!.ppl / v!.ppl).toFixed(3)}x, decode speed ${(b!.tokensPerSecond / v!.tokensPerSecond).toFixed(2)}x\n`,
+  );
   return 0;
 }
