@@ -72,8 +72,9 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
   let serverLog = '';
   try {
     const port = await freePort();
-    // One sequence at a time, so concurrent requests queue: the state the HPA's metric is about.
-    const server = spawn(process.execPath, ['bin/blockserve.js', 'serve'], {
+    // One sequence at a time, so concurrent requests queue: the state the HPA's metric is about. The
+    // random b4_5 config, not the much faster trained default, so the queue lasts past a scrape.
+    const server = spawn(process.execPath, ['bin/blockserve.js', 'serve', '--config', 'models/demo/config.yaml'], {
       cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BLOCKSERVE_PORT: String(port), BLOCKSERVE_MAX_NUM_SEQS: '1', BLOCKSERVE_LOG_LEVEL: 'warn' },
     });
