@@ -47,13 +47,16 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: 
   });
 }
 
-export async function runPull(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  let parsed;
+function parsePullArgs(argv: string[]) {
   try {
-    parsed = parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+    return parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
   } catch (e) {
     throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
   }
+}
+
+export async function runPull(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const parsed = parsePullArgs(argv);
   if (parsed.values.help) {
     process.stdout.write(USAGE);
     return 0;

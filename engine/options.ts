@@ -108,11 +108,11 @@ export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv
   }
   if (values.help) return 'help';
   const out: Record<string, unknown> = {};
-  for (const r of rows as readonly OptionRow[]) out[r.key] = valueOf(r, values, env);
+  for (const r of rows as readonly OptionRow[]) out[r.key] = optionValue(r, values, env);
   return Object.freeze(out) as Parsed<Rows>;
 }
 
-function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
+function optionValue(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
   if (r.kind === 'bool' && values[r.flag] !== undefined && values[`no-${r.flag}`] !== undefined) {
     throw new OptionError(`give --${r.flag} or --no-${r.flag}, not both`);
   }

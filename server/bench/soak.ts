@@ -124,7 +124,7 @@ export async function runSoak(argv: string[]): Promise<void> {
       const { value, done } = await reader.read();
       if (done) return { frames, done: false, errorCode };
       buf += dec.decode(value, { stream: true });
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const frame = buf.slice(0, i);
         buf = buf.slice(i + 2);

@@ -51,15 +51,15 @@ export class FakeArchiveHosts {
     const folder = /^\/scl\/fo\/([^/]+)\//.exec(url.pathname);
     if (folder) {
       if (!this.files.has(folder[1]!)) return void s.writeHead(404).end();
-      if (url.searchParams.get('dl') !== '1') return this.page(s, '<!DOCTYPE html><html><body>Dropbox preview</body></html>');
+      if (url.searchParams.get('dl') !== '1') return void this.page(s, '<!DOCTYPE html><html><body>Dropbox preview</body></html>');
       s.writeHead(302, { location: `${this.downloadOrigin}/zip_download_get/${folder[1]}?token=t` });
       return void s.end();
     }
     if (url.pathname === '/uc' || url.pathname === '/download') {
       const id = url.searchParams.get('id') ?? '';
       if (!this.files.has(id)) return void s.writeHead(404).end();
-      if (url.searchParams.get('confirm') === 't' && url.searchParams.get('uuid') === 'u-123') return serveBytes(q, s, this.files.get(id)!, this);
-      return this.page(
+      if (url.searchParams.get('confirm') === 't' && url.searchParams.get('uuid') === 'u-123') return void serveBytes(q, s, this.files.get(id)!, this);
+      return void this.page(
         s,
         `<!DOCTYPE html><html><body><p>Google Drive can't scan this file for viruses.</p>` +
           `<form id="download-form" action="${this.origin}/download" method="get">` +
@@ -68,7 +68,7 @@ export class FakeArchiveHosts {
           `<input type="hidden" name="uuid" value="u-123"></form></body></html>`,
       );
     }
-    if (url.pathname === '/expired') return this.page(s, '<html><body>This link has expired</body></html>');
+    if (url.pathname === '/expired') return void this.page(s, '<html><body>This link has expired</body></html>');
     s.writeHead(404).end();
   }
 
