@@ -132,7 +132,12 @@ export async function runSoak(argv: string[]): Promise<void> {
         const data = frame.slice(6);
         if (data === '[DONE]') return { frames, done: true, errorCode };
         frames++;
-        if (data.includes('"error"')) errorCode = (JSON.parse(data).error?.code as string) ?? 'unknown';
+        // Parsed, not searched: generated text may itself contain the word "error".
+        const parsed = JSON.parse(data) as { error?: { code?: string } };
+        if (parsed.error) {
+          errorCode = parsed.error.code ?? 'unknown';
+          console.log(`stream error frame: ${data.slice(0, 300)}`);
+        }
         if (stopAfter !== undefined && frames >= stopAfter) {
           ac?.abort();
           await reader.cancel().catch(() => {});
