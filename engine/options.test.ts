@@ -54,7 +54,7 @@ test('types, bounds, choices, switches and precedence', () => {
     [['--c', 'z'], {}, /expected one of a, b, got 'z'/],
     [[], { BLOCKSERVE_S: 'maybe' }, /^BLOCKSERVE_S: expected true or false/],
     [['--l', 'ok', '--l', 'bad'], {}, /^--l \(BLOCKSERVE_L\): not that one, got 'bad'$/],
-    [['--nope'], {}, /Unknown option '--nope'[\s\S]*\n  --n N/],
+    [['--nope'], {}, /Unknown option '--nope'[\s\S]*\n {2}--n N/],
   ];
   for (const [argv, env, re] of bad) assert.throws(() => parse(argv, env), (e: unknown) => e instanceof OptionError && re.test((e as Error).message), argv.join(' ') || JSON.stringify(env));
 });
