@@ -47,16 +47,17 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: 
   });
 }
 
-function parsePullArgs(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
-  } catch (e) {
-    throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
-  }
+function parseArgsFor(argv: string[]) {
+  return parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
 }
 
 export async function runPull(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  const parsed = parsePullArgs(argv);
+  let parsed: ReturnType<typeof parseArgsFor>;
+  try {
+    parsed = parseArgsFor(argv);
+  } catch (e) {
+    throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
+  }
   if (parsed.values.help) {
     process.stdout.write(USAGE);
     return 0;
