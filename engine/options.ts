@@ -55,7 +55,7 @@ export const KV_DTYPES = ['f32', 'bf16'] as const;
 
 /** What model to run and how to read it: every command that loads a model takes these. */
 export const MODEL_OPTIONS = [
-  { key: 'model', flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull). Without it and --preset/--config: the built-in demo model." },
+  { key: 'model', flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull); or a shipped demo model: demo-block | demo-vanilla (models/, trained on fortune cookies, not the paper's). Without it and --preset/--config: demo-block." },
   { key: 'revision', flag: 'revision', env: 'BLOCKSERVE_REVISION', kind: 'string', help: 'Hub branch, tag or commit of a Hub --model. (default: main)' },
   { key: 'preset', flag: 'preset', env: 'BLOCKSERVE_PRESET', kind: 'string', help: 'Built-in config (random weights without --model): block_main_b4_{5,19,85,300,800,1.2b}, vanilla_{31,70,160,410}.' },
   { key: 'config', flag: 'config', env: 'BLOCKSERVE_CONFIG', kind: 'string', help: "Model config file: the authors' trainer YAML/JSON, or an HF config.json." },
