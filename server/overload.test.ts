@@ -57,11 +57,11 @@ describe('overload: a full queue is always 429 with retry-after (real engine, --
     }
     // At once, while those aborts are still reaching the engine: many more than it admits, each client
     // retrying its 429s after a short jittered wait (as the openai SDK does), so refused requests keep
-    // arriving while admitted ones finish at staggered block phases (max_tokens 1..7).
+    // arriving while admitted ones finish at staggered block phases (max_tokens 4..16).
     const results: { status: number; retryAfter: string | null; body: { error: { code: string; type: string }; choices: { finish_reason: string }[] } }[] = [];
     await Promise.all(Array.from({ length: 150 }, async (_, i) => {
       for (let attempt = 0; attempt < 6; attempt++) {
-        const res = await post({ prompt: `burst ${i}`, max_tokens: 1 + (i % 7), ignore_eos: true });
+        const res = await post({ prompt: `burst ${i}`, max_tokens: 4 + (i % 13), ignore_eos: true });
         const r = { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
         results.push(r);
         if (r.status !== 429) return;
