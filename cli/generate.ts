@@ -45,6 +45,17 @@ function submit(engine: Engine, req: GenerateRequest, promptFlag: string): Async
   }
 }
 
+/** Hub ids and released names are fetched (or found in their caches) first; HF_* are read here, at the edge. */
+async function locateForCli(model: string, revision: string | undefined, env: Record<string, string | undefined>, io: Output): Promise<{ path: string }> {
+  const { locateModel } = await import('../engine/hub/locate.ts');
+  const { hubSettingsFromEnv } = await import('../engine/hub/settings.ts');
+  const { progressPrinter } = await import('./pull.ts');
+  const progress = progressPrinter();
+  const located = await locateModel(model, hubSettingsFromEnv(env), { revision, onProgress: progress, onLog: (l) => io.err(`${l}\n`) });
+  progress.end();
+  return located;
+}
+
 export async function runGenerate(argv: string[], env: Record<string, string | undefined> = process.env, io: Output = STDIO): Promise<number> {
   const o = parseOptions(GENERATE_ROWS, argv, { env, usage: USAGE });
   if (o === 'help') { io.out(helpFor(GENERATE_ROWS, USAGE)); return 0; }
@@ -53,8 +64,10 @@ export async function runGenerate(argv: string[], env: Record<string, string | u
   // With --prompt-ids a model whose vocabulary no tokenizer fits (e.g. the tiny test fixtures) still
   // generates ids; text needs a tokenizer, so --prompt does not forgive a misfit.
   let misfit = false;
+  if (o.revision !== undefined && o.model === undefined) throw new OptionError('--revision needs a Hub id in --model');
+  const model = o.model === undefined ? undefined : (await locateForCli(o.model, o.revision, env, io)).path;
   const { engine } = await createLocalEngine({
-    model: o.model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
+    model, preset: o.preset, config: o.config, tokenizer: o.tokenizer,
     positionMode: o.positionMode, padFirstBlock: o.padFirstBlock, backend: o.backend,
     kvCacheMb: 0, kvCacheSequences: 1, maxNumSeqs: 1, maxQueue: 1,
     onTokenizerMisfit: o.promptIds === undefined ? undefined : (message) => {

@@ -6,6 +6,7 @@ const USAGE = `blockserve — an inference server for the Block Transformer and 
 Usage:
   blockserve serve [options]          OpenAI-compatible HTTP server (see: blockserve serve --help)
   blockserve generate [options]       generate text from a prompt (see: blockserve generate --help)
+  blockserve pull MODEL               download a Hub model (ORG/NAME) or an authors' checkpoint (block_main_b4_85)
   blockserve bench [options]          the paper's throughput benchmark (see: blockserve bench --help)
   blockserve bench kernels [options]  kernel benchmark against this machine's peaks
   blockserve bench step [options]     one decode step per backend, side by side (--preset, --batch, --backends)
@@ -18,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
     case 'serve': {
       const { runServe } = await import('../server/main.ts');
       return runServe(rest); // 1 when the engine died
+    }
+    case 'pull': {
+      const { runPull } = await import('./pull.ts');
+      return runPull(rest);
     }
     case 'generate': {
       const { runGenerate } = await import('./generate.ts');
@@ -57,7 +62,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors carry a clear message; anything else also gets its stack for bug reports.
-    const expected = ['ResolveError', 'ConfigError', 'OptionError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError'].includes(e?.constructor?.name ?? '');
+    const expected = ['ResolveError', 'ConfigError', 'OptionError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError', 'HubError'].includes(e?.constructor?.name ?? '');
     process.stderr.write(`blockserve: ${expected ? e.message : e?.stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

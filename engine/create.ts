@@ -24,7 +24,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const demo = !opts.model && !opts.preset && !opts.config;
   const resolved = await resolveModel({
     model: opts.model, preset: opts.preset, config: demo ? DEMO_CONFIG : opts.config, tokenizer: opts.tokenizer,
-    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, randomDtype: opts.randomDtype,
+    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
   const tokenizer = await loadTokenizer(resolved.tokenizerPath);

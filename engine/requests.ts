@@ -5,6 +5,7 @@
 // server's scripted fake engine. The HTTP schema stays the outer gate for wire types; the server maps
 // `field` back to the wire parameter name.
 import { EngineRequestError, type GenerateRequest } from './api.ts';
+import { firstBlockPad } from './config/padding.ts'; // the one first-block padding rule
 
 /** What a request is checked against; the engine sends it across the worker boundary once, at start. */
 export interface RequestLimits {
@@ -21,16 +22,6 @@ export interface RequestLimits {
   canScorePrompt: boolean;
   /** Engine requests admitted at once: running (max-num-seqs) + waiting (max-queue). */
   maxInFlight: number;
-}
-
-/**
- * Left-pad length for a prompt of `promptLength` tokens: to a multiple of L with first-block padding;
- * without it only a prompt shorter than one block is padded to one block, because the token decoder
- * cannot run before the block decoder has seen a complete block.
- */
-export function firstBlockPad(promptLength: number, tokensPerEntry: number, padFirstBlock: boolean): number {
-  if (padFirstBlock) return (tokensPerEntry - (promptLength % tokensPerEntry)) % tokensPerEntry;
-  return promptLength < tokensPerEntry ? tokensPerEntry - promptLength : 0;
 }
 
 /** Throws the EngineRequestError (with the offending field) that says why `req` can never run here. */
@@ -83,7 +74,7 @@ export function checkRequest(req: GenerateRequest, limits: RequestLimits): void 
 }
 
 /** The context-length and cache rules for the prompt itself (with its block padding). */
-function checkPromptFits(promptLength: number, limits: RequestLimits): void {
+export function checkPromptFits(promptLength: number, limits: RequestLimits): void {
   const C = limits.contextLength;
   const pad = firstBlockPad(promptLength, limits.tokensPerEntry, limits.padFirstBlock);
   const padded = promptLength + pad;

@@ -57,7 +57,7 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
   const tree = readTree(file) as Record<string, unknown>;
   try {
     if (tree && typeof tree === 'object' && 'block_length' in tree) {
-      return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock });
+      return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock, promptScoring: args.promptScoring });
     }
     if (tree && typeof tree === 'object' && 'model_type' in tree) return vanillaSpecFromHf(tree, name ?? basename(dirname(resolvePath(file))));
   } catch (e) {
@@ -69,7 +69,7 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
 
 function withOverrides(spec: ModelSpec, args: ModelArgs): ModelSpec {
   if (spec.kind !== 'block') return spec;
-  return Object.freeze({ ...spec, positionMode: args.positionMode ?? spec.positionMode, padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock });
+  return Object.freeze({ ...spec, positionMode: args.positionMode ?? spec.positionMode, padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock, promptScoring: args.promptScoring ?? spec.promptScoring });
 }
 
 const CONFIG_NAMES = ['config.yaml', 'config.yml', 'config.json'];

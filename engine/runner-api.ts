@@ -61,8 +61,8 @@ export interface Runner {
   allocateCache(numSlots: number, numLocalSlots: number): void;
   execute(items: FeedItem[]): Promise<StepOutput>;
   /**
-   * Teacher-forced logits over a whole token sequence (as fed: with any first-block padding), computed
-   * as decoding would see them, for prompt logprobs. Row r predicts ids[first + r]; there are
+   * Teacher-forced logits over a prompt (as given: without padding; the runner pads as its scoring rule
+   * says, config/padding.ts), for prompt logprobs. Row r predicts ids[first + r]; there are
    * max(0, ids.length - first) rows. Uses no cache slot and leaves running sequences untouched.
    */
   scoreTokens?(ids: number[]): Promise<{ logits: Float32Array; first: number }>;

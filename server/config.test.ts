@@ -9,7 +9,7 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
+  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256 });
   assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
 });
@@ -18,6 +18,8 @@ test('flags, env, and flags over env; repeatable lists', () => {
   const env = { BLOCKSERVE_PORT: '9000', BLOCKSERVE_API_KEY: 'a, b', BLOCKSERVE_BACKEND: 'webgpu', BLOCKSERVE_PROTECT_METRICS: 'true', BLOCKSERVE_GRACE_S: '2.5' };
   const fromEnv = load([], env);
   assert.deepEqual([fromEnv.port, fromEnv.apiKeys, fromEnv.engine.backend, fromEnv.protectMetrics, fromEnv.graceS], [9000, ['a', 'b'], 'webgpu', true, 2.5]);
+  assert.equal(load([], { BLOCKSERVE_PROMPT_SCORING: 'decoding' }).engine.promptScoring, 'decoding');
+  assert.throws(() => load(['--prompt-scoring', 'vllm']), (e: unknown) => e instanceof ConfigError && /--prompt-scoring/.test((e as Error).message));
   const both = load(['--port', '9100', '--api-key', 'x', '--api-key', 'y', '--cors-origin', 'https://a.example', '--model', '/m', '--max-num-seqs', '8'], env);
   assert.deepEqual([both.port, both.apiKeys, both.corsOrigins, both.engine.model, both.engine.maxNumSeqs], [9100, ['x', 'y'], ['https://a.example'], '/m', 8]);
 });

@@ -16,6 +16,8 @@ import type { LoadProgress } from './state.ts';
 
 /** Seconds an aborted request may take to deliver its finish before the process exits anyway. */
 const ABORT_SETTLE_S = 5;
+/** Seconds a server whose engine died keeps answering 503 before it exits 1. */
+const FAILURE_LINGER_S = 1;
 
 /** Test-only inputs that no flag or environment variable of `blockserve serve` can set. */
 export interface ServeTestHooks {
@@ -78,6 +80,9 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     }
     // Let the last chunks, finish reasons and [DONE] frames reach the clients before connections close.
     await Promise.race([state.responsesDone(), new Promise((r) => setTimeout(r, ABORT_SETTLE_S * 1000).unref())]);
+    // A dead engine: keep answering 503 (health, readiness, requests) a moment so probes and load
+    // balancers see why, instead of only a refused connection.
+    if (code !== 0) await new Promise((r) => setTimeout(r, Math.min(FAILURE_LINGER_S, config.graceS) * 1000).unref());
     await app.close();
     await state.engine?.close();
     log.info({ exitCode: code }, 'stopped');
@@ -86,7 +91,7 @@ export async function runServe(argv: string[], env: Record<string, string | unde
   }
 
   await app.listen({ host: config.host, port: config.port });
-  const engine = await loadEngine(config, log, (p) => (state.loadProgress = p), hooks).catch(async (err) => {
+  const engine = await loadEngine(config, env, log, (p) => (state.loadProgress = p), hooks).catch(async (err) => {
     await app.close();
     throw err;
   });
@@ -103,16 +108,22 @@ export async function runServe(argv: string[], env: Record<string, string | unde
   return exitCode;
 }
 
-async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadProgress) => void, hooks: ServeTestHooks): Promise<Engine> {
+async function loadEngine(config: ServerConfig, env: Record<string, string | undefined>, log: Logger, onState: (p: LoadProgress) => void, hooks: ServeTestHooks): Promise<Engine> {
   if (config.fakeEngine !== undefined) {
     const { FakeEngine } = await import('./testing/fake-engine.ts');
     log.warn('serving the scripted fake engine (test mode)');
     return new FakeEngine(JSON.parse(config.fakeEngine));
   }
   const progress = progressReporter(log);
+  const located = await locateModelForServe(config, env, log, (done, total, what) => {
+    onState({ done, total, what });
+    progress(done, total, what);
+  });
   const { createEngine } = await import('../engine/create.ts');
   const engine = await createEngine({
     ...config.engine,
+    model: located.path,
+    servedModelName: config.servedModelName ?? located.name,
     ...(hooks.faults ? { faults: hooks.faults } : {}),
     onProgress: (done, total, what) => {
       onState({ done, total, what });
@@ -121,6 +132,26 @@ async function loadEngine(config: ServerConfig, log: Logger, onState: (p: LoadPr
   });
   progress.end();
   return engine;
+}
+
+/** A Hub id or an authors' released name is downloaded (or found in its cache) before the engine starts. */
+async function locateModelForServe(
+  config: ServerConfig,
+  env: Record<string, string | undefined>,
+  log: Logger,
+  onProgress: (done: number, total: number, what: string) => void,
+): Promise<{ path?: string; name?: string }> {
+  if (config.engine.model === undefined) {
+    if (config.engine.revision !== undefined) throw new ConfigError('--revision needs a Hub id in --model');
+    return {};
+  }
+  const { locateModel } = await import('../engine/hub/locate.ts');
+  const { hubSettingsFromEnv } = await import('../engine/hub/settings.ts');
+  return locateModel(config.engine.model, hubSettingsFromEnv(env), {
+    revision: config.engine.revision,
+    onProgress: (p) => onProgress(p.done, p.total ?? 0, `download ${p.label}`),
+    onLog: (line) => log.info(line),
+  });
 }
 
 /** A bar on a terminal, otherwise a log line per 10% (and per new phase). */

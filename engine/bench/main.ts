@@ -59,7 +59,7 @@ function memoryPlan(spec: ModelSpec, tokens: number, weightBytes: number): { kvB
   const entries = Math.ceil(tokens / tpe) + 1;
   const kvBytesPerSeq = entries * stack.numLayers * 2 * stack.hiddenSize * 4;
   const params = spec.kind === 'block'
-    ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) + 12 * (spec.blockDecoder.numLayers + spec.tokenDecoder.numLayers) * stack.hiddenSize ** 2
+    ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) + 12 * spec.blockDecoder.numLayers * stack.hiddenSize ** 2 + 12 * spec.tokenDecoder.numLayers * spec.tokenDecoder.hiddenSize ** 2
     : 2 * spec.vocabSize * spec.decoder.hiddenSize + 12 * spec.decoder.numLayers * spec.decoder.hiddenSize ** 2;
   return { kvBytesPerSeq, weightsBytes: params * weightBytes };
 }

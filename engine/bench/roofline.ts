@@ -41,18 +41,18 @@ export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, ba
     return { flopsPerToken: flops, bytesPerToken: weights / batch + kvRead };
   }
   const L = spec.blockLength, R = spec.expansionRatio, V = spec.vocabSize;
-  const b = spec.blockDecoder, t = spec.tokenDecoder, d = b.hiddenSize;
+  const b = spec.blockDecoder, t = spec.tokenDecoder, d = b.hiddenSize, dt = t.hiddenSize; // dt < d: narrow token decoder
   const W = R + L - 1; // token-decoder rows per block
   const blockCtx = meanCtx / L;
   // Per block of L generated tokens: one block-decoder row, the expansion, W token-decoder rows
   // attending over <= W entries, and L LM-head rows.
-  const perBlockMacs = layerMacsPerRow(b) + attnMacs(b, blockCtx) + d * R * d
-    + W * layerMacsPerRow(t) + W * attnMacs(t, (W + 1) / 2) + L * d * V;
-  const prefillMacs = (promptLen / L) * (layerMacsPerRow(b) + attnMacs(b, promptLen / L / 2)) + d * R * d + R * layerMacsPerRow(t) + d * V;
+  const perBlockMacs = layerMacsPerRow(b) + attnMacs(b, blockCtx) + d * R * dt
+    + W * layerMacsPerRow(t) + W * attnMacs(t, (W + 1) / 2) + L * dt * V;
+  const prefillMacs = (promptLen / L) * (layerMacsPerRow(b) + attnMacs(b, promptLen / L / 2)) + d * R * dt + R * layerMacsPerRow(t) + dt * V;
   const flops = 2 * (perBlockMacs / L + prefillMacs / genLen);
   // A step of the batch reads the token decoder + LM head; the block decoder once every L steps.
-  const weightsPerStep = (layerWeightElems(t) + d * V + (layerWeightElems(b) + d * R * d) / L) * weightBytes;
-  const kvRead = (b.numLayers * 2 * d * 4 * blockCtx) / L + t.numLayers * 2 * d * 4 * W;
+  const weightsPerStep = (layerWeightElems(t) + dt * V + (layerWeightElems(b) + d * R * dt) / L) * weightBytes;
+  const kvRead = (b.numLayers * 2 * d * 4 * blockCtx) / L + t.numLayers * 2 * dt * 4 * W;
   return { flopsPerToken: flops, bytesPerToken: weightsPerStep / batch + kvRead };
 }
 

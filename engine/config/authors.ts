@@ -4,6 +4,7 @@
 
 import { ConfigError, PYTHIA_DEFAULTS, validateStack } from './spec.ts';
 import type { BlockModelSpec, NeoxStackSpec, PositionMode, VanillaModelSpec } from './spec.ts';
+import type { PromptScoring } from './padding.ts';
 
 type Tree = Record<string, unknown>;
 
@@ -52,6 +53,7 @@ export interface AuthorsConfigOptions {
   positionMode?: PositionMode;
   /** Overrides the file's first-block padding setting. */
   padFirstBlock?: boolean;
+  promptScoring?: PromptScoring;
 }
 
 /** Parses the authors' trainer tree. Throws ConfigError naming the offending key. */
@@ -88,13 +90,21 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
   if (embedderDim * L !== blockDecoder.hiddenSize) {
     throw new ConfigError(`config.embedder.config.hidden_size ${embedderDim} x block_length ${L} must equal block_decoder hidden_size ${blockDecoder.hiddenSize} (concat embedder)`);
   }
-  if (tokenDecoder.hiddenSize !== blockDecoder.hiddenSize) {
-    throw new ConfigError(`token_decoder hidden_size ${tokenDecoder.hiddenSize} must equal block_decoder hidden_size ${blockDecoder.hiddenSize}`);
-  }
   const R = num(tokenDec, 'expansion_ratio', 'config.token_decoder', 1);
+  if (!Number.isInteger(R) || R < 1) throw new ConfigError(`config.token_decoder.expansion_ratio must be a positive integer, got ${R}`);
+  // The expansion layer maps the block decoder's width to R rows of the token decoder's (a narrower
+  // token decoder is allowed, as in the authors' BaseTokenDecoder); the token decoder's window must
+  // still fit its own position table.
+  if (R + L - 1 > tokenDecoder.maxPositions) {
+    throw new ConfigError(`token decoder window R + L - 1 = ${R + L - 1} exceeds its max_position_embeddings ${tokenDecoder.maxPositions}`);
+  }
   const maxLength = num(tree, 'max_length', 'config', blockDecoder.maxPositions);
-  // The authors' default (util/config.py) is to pad; the file may say otherwise.
-  const filePad = tree.random_pad_first_block === undefined ? true : tree.random_pad_first_block === true;
+  // Absent means trained without first-block padding: the released configs that lack the key are the
+  // 300M+ ones, which their eval notes say were trained without it (config/padding.ts). Their training
+  // code defaults to true today, but a YAML describes a released checkpoint, not a new run.
+  const rawPad = tree.random_pad_first_block;
+  if (rawPad !== undefined && typeof rawPad !== 'boolean') throw new ConfigError(`config.random_pad_first_block must be true or false, got ${JSON.stringify(rawPad)}`);
+  const filePad = rawPad === true;
   const name = opts.name ?? (typeof tree.name === 'string' ? tree.name : 'block-transformer');
   return Object.freeze({
     kind: 'block',
@@ -107,6 +117,7 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
     tokenDecoder,
     padFirstBlock: opts.padFirstBlock ?? filePad,
     positionMode: opts.positionMode ?? 'reference',
+    promptScoring: opts.promptScoring ?? 'authors',
     contextLength: Math.min(maxLength, blockDecoder.maxPositions * L),
   } satisfies BlockModelSpec);
 }

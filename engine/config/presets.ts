@@ -7,8 +7,9 @@ import type { ModelSpec } from './spec.ts';
 
 interface BlockPreset { d: number; layers: number; pad: boolean }
 
-// 300M and larger were trained without first-block padding (the issue and the paper's notes);
-// the smaller ones with it (random_pad_first_block: true in their YAML).
+// `pad`: their YAML sets random_pad_first_block: true (5M-85M). The 300M+ YAMLs lack the key, and their
+// eval notes say those models were trained without first-block padding: the tree below leaves the key
+// out for them, so the preset goes through the same absent-key rule as their YAML (config/padding.ts).
 const BLOCK_PRESETS: Record<string, BlockPreset> = {
   block_main_b4_5: { d: 256, layers: 3, pad: true },
   block_main_b4_19: { d: 512, layers: 3, pad: true },
@@ -37,23 +38,29 @@ export function authorsTreeForPreset(name: string): Record<string, unknown> | un
     name,
     block_length: 4,
     max_length: 2048,
-    random_pad_first_block: p.pad,
+    ...(p.pad ? { random_pad_first_block: true } : {}),
     embedder: { cls: 'lookup', projection_method: 'concat', config: { vocab_size: 50304, hidden_size: p.d / 4 } },
     block_decoder: { cls: 'gpt-neo-x', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
     token_decoder: { cls: 'gpt-neo-x', expansion_method: 'expansion_layer', expansion_ratio: 2, decoding_strategy: 'prefix', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
   };
 }
 
+/** The HF config.json of a vanilla preset (what is written beside the authors' vanilla checkpoints). */
+export function hfConfigForPreset(name: string): Record<string, unknown> | undefined {
+  const v = VANILLA_PRESETS[name];
+  if (!v) return undefined;
+  return {
+    architectures: ['GPTNeoXForCausalLM'], model_type: 'gpt_neox', hidden_size: v.d, num_hidden_layers: v.layers,
+    num_attention_heads: v.heads, intermediate_size: 4 * v.d, vocab_size: 50304, rotary_pct: 0.25,
+    rotary_emb_base: 10000, max_position_embeddings: 2048, layer_norm_eps: 1e-5, use_parallel_residual: true,
+    hidden_act: 'gelu', tie_word_embeddings: false,
+  };
+}
+
 export function presetSpec(name: string): ModelSpec {
   const tree = authorsTreeForPreset(name);
   if (tree) return blockSpecFromAuthors(tree, { name });
-  const v = VANILLA_PRESETS[name];
-  if (v) {
-    return vanillaSpecFromHf({
-      model_type: 'gpt_neox', hidden_size: v.d, num_hidden_layers: v.layers, num_attention_heads: v.heads,
-      intermediate_size: 4 * v.d, vocab_size: 50304, rotary_pct: 0.25, rotary_emb_base: 10000,
-      max_position_embeddings: 2048, layer_norm_eps: 1e-5, use_parallel_residual: true, hidden_act: 'gelu',
-    }, name);
-  }
+  const hf = hfConfigForPreset(name);
+  if (hf) return vanillaSpecFromHf(hf, name);
   throw new ConfigError(`unknown preset '${name}'; known presets: ${PRESET_NAMES.join(', ')}`);
 }

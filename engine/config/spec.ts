@@ -1,6 +1,8 @@
 // The one frozen description of a model the engine runs, whatever it was configured from
 // (built-in preset, the authors' trainer YAML/JSON, or an HF config.json).
 
+import type { PromptScoring } from './padding.ts';
+
 /** One GPT-NeoX / Pythia stack (the vanilla model, or either decoder of a Block Transformer). */
 export interface NeoxStackSpec {
   readonly hiddenSize: number;
@@ -19,7 +21,7 @@ export interface NeoxStackSpec {
 /**
  * How the token decoder's local rows [P0..P(R-1), t0..t(L-2)] are numbered for rotary:
  * - 'reference': what the authors' generate() really does (HF 4.39 derives positions from a mask):
- *   every prefix vector at 0, then token k of the block at k+1 (see engine/model/block.ts).
+ *   every prefix vector at 0, then token k of the block at k+1 (see BlockTransformer.windowPosition).
  * - 'contiguous': 0 .. R+L-2, as in training and scoring.
  */
 export type PositionMode = 'reference' | 'contiguous';
@@ -36,9 +38,14 @@ export interface BlockModelSpec {
   readonly expansionRatio: number;
   readonly blockDecoder: NeoxStackSpec;
   readonly tokenDecoder: NeoxStackSpec;
-  /** Left-pad the prompt with token 0 to a multiple of L (models trained with first-block padding). */
+  /**
+   * Trained with first-block padding (the authors' random_pad_first_block): decides how prompts are
+   * padded for generation and for scoring (config/padding.ts).
+   */
   readonly padFirstBlock: boolean;
   readonly positionMode: PositionMode;
+  /** How echo + logprobs scores a prompt (config/padding.ts): the authors' evaluation by default. */
+  readonly promptScoring: PromptScoring;
   /** Max tokens (prompt + generated). */
   readonly contextLength: number;
 }

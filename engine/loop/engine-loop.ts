@@ -317,16 +317,14 @@ export class EngineLoop implements Engine {
 
   /**
    * Each prompt token's log-softmax under the logits that predict it, from one teacher-forced pass over
-   * the prompt as the model is fed it (with the scheduler's first-block padding, which gets no entries).
+   * the prompt; the runner adds whatever padding its scoring rule wants (config/padding.ts).
    */
   private async promptLogprobs(req: GenerateRequest): Promise<PromptTokenLogprob[]> {
-    const pad = this.scheduler.padFor(req.promptIds.length);
-    const fed = [...new Array<number>(pad).fill(0), ...req.promptIds];
-    const { logits, first } = await this.runner.scoreTokens!(fed);
+    const { logits, first } = await this.runner.scoreTokens!(req.promptIds);
     const V = this.runner.info.vocabSize;
     const numTop = req.promptLogprobs!;
     return req.promptIds.map((tokenId, i) => {
-      const row = pad + i - first;
+      const row = i - first;
       const entry: PromptTokenLogprob = { tokenId, token: this.tokenizer.decode([tokenId]), logprob: null, top: null };
       if (row < 0 || (row + 1) * V > logits.length) return entry;
       const x = logits.subarray(row * V, (row + 1) * V);

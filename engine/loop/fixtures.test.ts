@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { EngineEvent, TokenizerLike } from '../api.ts';
+import type { PromptScoring } from '../config/padding.ts';
 import { makeBackend } from '../backends.ts';
 import { buildModel } from '../model/load.ts';
 import { resolveModel } from '../resolve.ts';
@@ -33,10 +34,10 @@ const idTokenizer = (vocabSize: number): TokenizerLike => ({
   decode: (ids) => ids.map((i) => `<${i}>`).join(''),
 });
 
-async function engineFor(dir: string, g: GenerateCase, opts: { numPages: number; pageSize: number; maxNumSeqs: number }) {
+async function engineFor(dir: string, g: GenerateCase, opts: { numPages: number; pageSize: number; maxNumSeqs: number }, scoring: PromptScoring = 'authors') {
   const resolved = await resolveModel({ model: dir });
   const spec = resolved.spec.kind === 'block'
-    ? { ...resolved.spec, positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode, padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock }
+    ? { ...resolved.spec, positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode, padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock, promptScoring: scoring }
     : resolved.spec;
   const backend = await makeBackend('reference');
   const model = buildModel(backend, spec, resolved.weights);
@@ -144,9 +145,11 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
   const present = existsSync(join(dir, 'expected.json'));
   test(`${fixture}: prompt logprobs equal the reference's teacher-forced log-softmax`, { skip: !present && 'fixture missing' }, async () => {
     const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { score: ScoreCase[]; generate: GenerateCase[] };
-    // The reference's teacher-forced pass uses training positions: the contiguous mode of the block model.
-    const g = e.generate.find((x) => x.position_mode !== 'reference') ?? e.generate[0]!;
-    const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 });
+    // The fixture's scores are forward() over the ids as given: the authors' scoring of a model trained
+    // without first-block padding (their no-pad wrapper: no padding, training positions, block 0 unscored).
+    // Their padded wrapper is checked on the authors' own figures in test/authors-scoring.test.ts.
+    const g = { ...(e.generate.find((x) => x.position_mode !== 'reference') ?? e.generate[0]!), pad_first_block: false };
+    const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 }, 'authors');
     const first = fixture === 'block_tiny' ? 4 : 1; // a block model cannot predict its first block
     for (const [k, sc] of e.score.entries()) {
       const raw = readFileSync(join(dir, sc.logits));
@@ -173,9 +176,10 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
 
   test(`${fixture}: a prompt token's logprob equals the one it got when it was generated`, { skip: !present && 'fixture missing' }, async () => {
     const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { generate: GenerateCase[] };
-    // Every position mode and padding the fixture has (the block model's 'reference' mode included).
+    // Every position mode and padding the fixture has (the block model's 'reference' mode included),
+    // with --prompt-scoring decoding: the scoring that promises generation's logprobs.
     for (const g of e.generate.filter((x, i, all) => all.findIndex((y) => y.position_mode === x.position_mode && y.pad_first_block === x.pad_first_block) === i)) {
-      const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 });
+      const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 }, 'decoding');
       const gen = await collect(engine.submit({ id: 'g', promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: 12, logprobs: 0, ignoreEos: true }) }));
       const genLps = gen.events.flatMap((x) => (x.type === 'token' ? x.logprobs ?? [] : []));
       const again = await collect(engine.submit({ id: 'p', promptIds: [...g.prompt_ids, ...gen.tokens], promptLogprobs: 0, sampling: defaultSamplingParams({ maxTokens: 1 }) }));

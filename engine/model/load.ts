@@ -4,7 +4,7 @@
 import type { Backend, Tensor } from '../../kernels/backend.ts';
 import { toF32Array } from '../../kernels/dtype.ts';
 import type { ModelSpec } from '../config/spec.ts';
-import { BlockModel } from './block.ts';
+import { BlockModel } from './block-runner.ts';
 import { VanillaModel } from './vanilla.ts';
 import { expectedTensors } from './tensors.ts';
 

@@ -4,12 +4,13 @@ import { ReferenceBackend } from '../../kernels/reference/backend.ts';
 import { blockSpecFromAuthors, vanillaSpecFromHf } from '../config/authors.ts';
 import { randomWeights } from './random.ts';
 import { buildModel } from './load.ts';
-import { BlockModel } from './block.ts';
+import { BlockModel } from './block-runner.ts';
 import { VanillaModel } from './vanilla.ts';
 import { driveOne } from '../testing/drive-one.ts';
 
 const tinyBlock = (positionMode: 'reference' | 'contiguous') => blockSpecFromAuthors({
   block_length: 4,
+  random_pad_first_block: true,
   embedder: { config: { vocab_size: 97, hidden_size: 8 } },
   block_decoder: { config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },
   token_decoder: { expansion_ratio: 2, config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },

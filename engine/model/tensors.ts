@@ -41,16 +41,16 @@ function stackTensors(prefix: string, s: NeoxStackSpec): TensorSpec[] {
 export const UNUSED_BLOCK_TENSORS = new Set(['block_decoder.gpt_neox.embed_in.weight']);
 
 function blockTensors(spec: BlockModelSpec): TensorSpec[] {
-  const d = spec.blockDecoder.hiddenSize, V = spec.vocabSize, R = spec.expansionRatio;
+  const db = spec.blockDecoder.hiddenSize, dt = spec.tokenDecoder.hiddenSize, V = spec.vocabSize, R = spec.expansionRatio;
   return [
     { name: 'embedder.embeddings.weight', shape: [V, spec.embedderDim], init: 'normal' },
     ...stackTensors('block_decoder.gpt_neox', spec.blockDecoder),
-    { name: 'token_decoder.gpt_neox.embed_in.weight', shape: [V, d], init: 'normal' },
+    { name: 'token_decoder.gpt_neox.embed_in.weight', shape: [V, dt], init: 'normal' },
     ...stackTensors('token_decoder.gpt_neox', spec.tokenDecoder),
-    { name: 'token_decoder.embed_out.weight', shape: [V, d], init: 'normal' },
-    // Conv1d(d, R*d, kernel 1): a Linear d -> R*d stored with a trailing kernel dim.
-    { name: 'token_decoder.expansion_layer.weight', shape: [R * d, d, 1], init: 'normal' },
-    { name: 'token_decoder.expansion_layer.bias', shape: [R * d], init: 'zeros' },
+    { name: 'token_decoder.embed_out.weight', shape: [V, dt], init: 'normal' },
+    // Conv1d(db, R*dt, kernel 1): a Linear db -> R*dt stored with a trailing kernel dim.
+    { name: 'token_decoder.expansion_layer.weight', shape: [R * dt, db, 1], init: 'normal' },
+    { name: 'token_decoder.expansion_layer.bias', shape: [R * dt], init: 'zeros' },
   ];
 }
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../sampler/rng.ts';
+import { checkPromptFits } from '../requests.ts';
 import { Scheduler } from './scheduler.ts';
 import { SeqState } from './sequence.ts';
 
@@ -39,6 +40,16 @@ for (const tpe of [1, 4]) {
     const int = (n: number) => Math.floor(rng.next() * n);
     const maxBatchTokens = 48;
     const s = new Scheduler({ tokensPerEntry: tpe, padFirstBlock: tpe > 1, contextLength: 4096, numPages: 24, pageSize: 2, maxNumSeqs: 6, maxBatchTokens });
+    // The engine's rule for prompts that can ever run (engine/requests.ts), as the loop applies it.
+    const limits = { vocabSize: 1000, contextLength: 4096, tokensPerEntry: tpe, padFirstBlock: tpe > 1, numPages: 24, pageSize: 2, canScorePrompt: false, maxInFlight: 1e9 };
+    const fits = (n: number) => {
+      try {
+        checkPromptFits(n, limits);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     const maxTokens = new Map<string, number>();
     // Shared stems make prefix-cache hits (and shared pages) common.
     const stems = [Array.from({ length: 40 }, (_, i) => 1 + i), Array.from({ length: 40 }, (_, i) => 100 + i)];
@@ -49,7 +60,7 @@ for (const tpe of [1, 4]) {
         const id = `s${next++}`;
         const stem = stems[int(2)].slice(0, int(40));
         const prompt = [...stem, ...Array.from({ length: 1 + int(12) }, () => 1 + int(500))];
-        if (s.rejectReason(prompt.length) === null) {
+        if (fits(prompt.length)) {
           s.add(id, prompt);
           maxTokens.set(id, 1 + int(40));
         }

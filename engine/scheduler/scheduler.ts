@@ -16,7 +16,6 @@
 //    token comes out in phase with them (length congruent mod L to theirs); from then on
 //    it completes its blocks in the same steps as the batch, so those steps share one block-decoder
 //    pass over the whole batch and the steps between are pure token-decoder steps.
-import { firstBlockPad } from '../requests.ts';
 import type { FeedItem } from '../runner-api.ts';
 import { LocalSlotPool } from '../kv/local-slots.ts';
 import { PagePool } from '../kv/page-pool.ts';
@@ -24,6 +23,7 @@ import { PrefixCache } from '../kv/prefix-cache.ts';
 import type { PlannedFeed, SampledToken, StepMetrics, StepPlan } from './plan.ts';
 import { SeqState, Sequence } from './sequence.ts';
 import { StepMeter } from './step-meter.ts';
+import { firstBlockPad } from '../config/padding.ts';
 
 export interface SchedulerConfig {
   /** Tokens per KV entry: L for block models, 1 for vanilla. */
@@ -86,22 +86,9 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- requests in and out
 
-  /** Left-pad length (token 0) for a prompt of `promptLength` tokens (the rule: engine/requests.ts). */
+  /** Left-pad length (token 0) for a prompt: the one first-block padding rule (config/padding.ts). */
   padFor(promptLength: number): number {
     return firstBlockPad(promptLength, this.tpe, this.config.padFirstBlock);
-  }
-
-  /** Why a prompt can never run here (null when it can): too long for the context or the whole pool. */
-  rejectReason(promptLength: number): string | null {
-    const padded = promptLength + this.padFor(promptLength);
-    if (padded >= this.config.contextLength) {
-      return `prompt of ${promptLength} tokens${padded > promptLength ? ` (${padded} with block padding)` : ''} leaves no room to generate within the context length of ${this.config.contextLength}`;
-    }
-    const pages = this.pagesFor(Math.floor(padded / this.tpe) + 1);
-    if (pages > this.pool.numPages) {
-      return `prompt of ${promptLength} tokens needs ${pages} KV pages but the cache holds ${this.pool.numPages}`;
-    }
-    return null;
   }
 
   add(id: string, promptIds: readonly number[]): Sequence {

@@ -1,8 +1,9 @@
 // A single-sequence driver over a Runner, with the cache laid out contiguously: what the parity and
 // model tests need without the engine loop's scheduler (they compare a runner against the reference
-// step by step). Not a generation path: `blockserve generate` and the server both go through the engine. Prompt handling follows the reference:
-// left padding with token 0 to a multiple of L when the model was trained with it.
+// step by step). Not a generation path: `blockserve generate` and the server both go through the engine.
+// Prompts are padded by the scheduler's rule (config/padding.ts).
 
+import { firstBlockPad } from '../config/padding.ts';
 import type { Runner } from '../runner-api.ts';
 
 export interface DriveOptions {
@@ -32,7 +33,7 @@ export interface DriveResult {
 /** Greedy (or `pick`) continuation of one prompt. The runner gets one local slot and slots 0..n. */
 export async function driveOne(runner: Runner, promptIds: number[], opts: DriveOptions): Promise<DriveResult> {
   const info = runner.info;
-  const pad = (opts.padFirstBlock ?? info.padFirstBlock) ? (info.blockLength - (promptIds.length % info.blockLength)) % info.blockLength : 0;
+  const pad = firstBlockPad(promptIds.length, info.blockLength, opts.padFirstBlock ?? info.padFirstBlock);
   const fed = [...new Array<number>(pad).fill(0), ...promptIds];
   const maxTokens = fed.length + opts.maxNewTokens;
   const entries = Math.ceil(maxTokens / info.tokensPerEntry) + 1;
