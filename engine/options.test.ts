@@ -2,12 +2,16 @@
 // flag, variable, type, default and check behave the same in every command that lists it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINE_ARGS, helpFor, OptionError, parseOptions, type OptionRow } from './options.ts';
+import { ENGINE_ARGS, helpFor, OptionError, parseCommand, parseOptions, type OptionRow } from './options.ts';
 import { SERVE_OPTIONS } from '../server/config.ts';
 import { GENERATE_ROWS } from '../cli/generate.ts';
 import { BENCH_ROWS } from './bench/main.ts';
+import { STEP_ROWS } from './bench/step.ts';
+import { PULL_ROWS } from '../cli/pull.ts';
 
-const COMMANDS: [string, readonly OptionRow[]][] = [['serve', SERVE_OPTIONS], ['generate', GENERATE_ROWS], ['bench', BENCH_ROWS]];
+/** The commands that run a model take the block-model rows too. */
+const MODEL_COMMANDS: [string, readonly OptionRow[]][] = [['serve', SERVE_OPTIONS], ['generate', GENERATE_ROWS], ['bench', BENCH_ROWS]];
+const COMMANDS: [string, readonly OptionRow[]][] = [...MODEL_COMMANDS, ['bench step', STEP_ROWS], ['pull', PULL_ROWS]];
 
 test('every command: unique keys and flags, BLOCKSERVE_<FLAG> variables, every visible row in its --help', () => {
   for (const [name, rows] of COMMANDS) {
@@ -23,7 +27,7 @@ test('every command: unique keys and flags, BLOCKSERVE_<FLAG> variables, every v
 });
 
 test('the engine rows mean the same in serve, generate and bench', () => {
-  for (const [name, rows] of COMMANDS) {
+  for (const [name, rows] of MODEL_COMMANDS) {
     for (const r of rows) {
       const engineRow = ENGINE_ARGS.find((e) => e.key === r.key);
       if (engineRow) assert.deepEqual(r, engineRow, `${name} re-declares --${r.flag}`);
@@ -57,4 +61,13 @@ test('types, bounds, choices, switches and precedence', () => {
     [['--nope'], {}, /Unknown option '--nope'[\s\S]*\n  --n N/],
   ];
   for (const [argv, env, re] of bad) assert.throws(() => parse(argv, env), (e: unknown) => e instanceof OptionError && re.test((e as Error).message), argv.join(' ') || JSON.stringify(env));
+});
+
+test('a command with operands gets exactly the named ones', () => {
+  const rows = [{ key: 'url', flag: 'url', kind: 'string', help: '' }] as const satisfies readonly OptionRow[];
+  const r = parseCommand(rows, ['x', '--url', 'u'], { usage: 'u' }, ['MODEL']);
+  assert.deepEqual(r, { options: { url: 'u' }, operands: ['x'] });
+  assert.throws(() => parseCommand(rows, [], { usage: 'u' }, ['MODEL']), /expected MODEL, got nothing/);
+  assert.throws(() => parseCommand(rows, ['a', 'b'], { usage: 'u' }, ['MODEL']), /expected MODEL, got 'a' 'b'/);
+  assert.throws(() => parseOptions(rows, ['stray'], { usage: 'u' }), /Unexpected argument 'stray'/);
 });

@@ -88,6 +88,12 @@ export interface ParseOptions {
 
 /** Parses argv against rows; returns 'help' for -h/--help. Throws OptionError (with the help text on a bad flag). */
 export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv: string[], opts: ParseOptions): Parsed<Rows> | 'help' {
+  const r = parseCommand(rows, argv, opts, []);
+  return r === 'help' ? r : r.options;
+}
+
+/** parseOptions for a command that also takes operands (`pull MODEL`): exactly the named ones, in order. */
+export function parseCommand<Rows extends readonly OptionRow[]>(rows: Rows, argv: string[], opts: ParseOptions, operands: readonly string[]): { options: Parsed<Rows>; operands: string[] } | 'help' {
   const env = opts.env ?? {};
   const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const r of rows as readonly OptionRow[]) {
@@ -95,15 +101,19 @@ export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv
     if (r.kind === 'bool') spec[`no-${r.flag}`] = { type: 'boolean' };
   }
   let values: Record<string, unknown>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: operands.length > 0 }));
   } catch (e) {
     throw new OptionError(`${(e as Error).message}\n\n${helpFor(rows, opts.usage)}`);
   }
   if (values.help) return 'help';
+  if (positionals.length !== operands.length) {
+    throw new OptionError(`expected ${operands.join(' ')}, got ${positionals.length ? positionals.map((p) => `'${p}'`).join(' ') : 'nothing'}\n\n${helpFor(rows, opts.usage)}`);
+  }
   const out: Record<string, unknown> = {};
   for (const r of rows as readonly OptionRow[]) out[r.key] = valueOf(r, values, env);
-  return Object.freeze(out) as Parsed<Rows>;
+  return { options: Object.freeze(out) as Parsed<Rows>, operands: positionals };
 }
 
 function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {

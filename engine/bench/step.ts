@@ -11,7 +11,7 @@ import type { BackendName } from '../backends.ts';
 import type { FeedItem } from '../runner-api.ts';
 import { helpFor, MODEL_OPTIONS, parseOptions, pick, type OptionRow } from '../options.ts';
 
-const STEP_ROWS = [
+export const STEP_ROWS = [
   { ...pick(MODEL_OPTIONS, 'preset')[0], default: 'block_main_b4_85' },
   { key: 'batch', flag: 'batch', kind: 'int', min: 1, default: 64, help: 'Sequences in the step.' },
   { key: 'backends', flag: 'backends', kind: 'string', default: 'cpu,reference', help: `Comma-separated backends to time side by side (${BACKEND_NAMES.join(', ')}).`, check: (v: string) => (v.split(',').every((b) => (BACKEND_NAMES as readonly string[]).includes(b)) ? undefined : `expected backends among ${BACKEND_NAMES.join(', ')}`) },
