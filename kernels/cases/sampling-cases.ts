@@ -8,7 +8,7 @@
 import type { Backend } from '../backend.ts';
 import { BUCKETS_PER_NAT, NUM_BUCKETS } from '../sampling.ts';
 import type { Rng } from './rng.ts';
-import type { CaseOutput, OpCase } from './table.ts';
+import type { CaseOutput, OpCase } from './op-case.ts';
 
 type Row = 'spread' | 'ties' | 'specials';
 

@@ -11,17 +11,9 @@ import { numel } from '../backend.ts';
 import { fromF32Array } from '../dtype.ts';
 import { samplingCases } from './sampling-cases.ts';
 import type { Rng } from './rng.ts';
+import type { OpCase, OpName, Tolerance } from './op-case.ts';
 
-export type OpName = 'matmul' | 'layerNorm' | 'add' | 'gatherRows' | 'rotary' | 'kvWrite' | 'attention' | 'sampling';
-
-/** What a case read back: f32 tensors, or f64 results of the sampling passes (compared as doubles). */
-export type CaseOutput = Float32Array | Float64Array;
-
-/** |got - want| <= atol + rtol * |want|, elementwise. */
-export interface Tolerance {
-  atol: number;
-  rtol: number;
-}
+export type { CaseOutput, OpCase, OpName, Tolerance } from './op-case.ts';
 
 export const defaultTolerances: Record<OpName, Tolerance> = {
   // f32 accumulation in a different order than the reference's f64; K up to 768 with inputs in [-1, 1].
@@ -34,13 +26,6 @@ export const defaultTolerances: Record<OpName, Tolerance> = {
   attention: { atol: 1e-5, rtol: 1e-4 },
   sampling: { atol: 0, rtol: 0 }, // the passes promise the reference's doubles exactly: a seeded draw must not move
 };
-
-export interface OpCase {
-  name: string;
-  op: OpName;
-  /** Builds inputs from `rng` on `b`, runs the op, returns every output it wrote (read back). */
-  run(b: Backend, rng: Rng): Promise<CaseOutput[]>;
-}
 
 /** Tracks tensors a case allocates so they are freed even when the op throws. */
 class Scope {
