@@ -4,21 +4,35 @@
 import type { Backend } from '../kernels/backend.ts';
 import { ReferenceBackend } from '../kernels/reference/backend.ts';
 
-import { BACKENDS } from './options.ts';
+import { BACKENDS, COMPUTE_DTYPES, KV_DTYPES } from './options.ts';
 
 export type BackendName = (typeof BACKENDS)[number];
 export const BACKEND_NAMES: readonly BackendName[] = BACKENDS;
 
 export class BackendUnavailableError extends Error {}
 
-export async function makeBackend(name: BackendName): Promise<Backend> {
+/** --compute-dtype: what the CPU backend's GEMMs multiply in (auto: bf16 where the CPU has AVX512_BF16). */
+export type ComputeDtypeOption = (typeof COMPUTE_DTYPES)[number];
+/** --kv-dtype: KV cache entries (bf16 halves what decode attention streams; CPU backend only). */
+export type KvDtypeOption = (typeof KV_DTYPES)[number];
+export { COMPUTE_DTYPES, KV_DTYPES };
+
+export interface BackendOptions {
+  computeDtype?: ComputeDtypeOption;
+  kvDtype?: KvDtypeOption;
+}
+
+export async function makeBackend(name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
+  if (name !== 'cpu' && (opts.computeDtype === 'bf16' || opts.kvDtype === 'bf16')) {
+    throw new BackendUnavailableError(`--compute-dtype bf16 and --kv-dtype bf16 need the cpu backend (got '${name}')`);
+  }
   switch (name) {
     case 'reference':
       return new ReferenceBackend();
     case 'cpu': {
       const mod = await import('../kernels/cpu/backend.ts');
       if (!mod.cpuBackendAvailable()) throw new BackendUnavailableError(`the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`);
-      return new mod.CpuBackend();
+      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
     }
     case 'webgpu': {
       const mod = await import('../kernels/webgpu/backend.ts');

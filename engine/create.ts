@@ -35,7 +35,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     opts.onTokenizerMisfit((e as Error).message);
   }
   const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
-  const backend = await makeBackend(opts.backend);
+  const backend = await makeBackend(opts.backend, { computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
   try {
     // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
     if (opts.kvCacheSequences === undefined) kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
@@ -49,7 +49,8 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   // One full-context sequence per slot (one page of slack for the block padding), or what the MiB buy.
   const numPages = opts.kvCacheSequences !== undefined
     ? opts.kvCacheSequences * (Math.ceil((Math.ceil(info.contextLength / info.tokensPerEntry) + 1) / PAGE_SIZE) + 1)
-    : kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry, tensors: 2, pageSize: PAGE_SIZE });
+    // bytesPerEntry counts f32 entries; a bf16 KV cache fits twice as many in the same memory.
+    : kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry / (opts.kvDtype === 'bf16' ? 2 : 1), tensors: 2, pageSize: PAGE_SIZE });
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);
   const engine = new EngineLoop(model, {
     info: {

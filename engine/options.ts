@@ -52,6 +52,8 @@ export type Parsed<Rows extends readonly OptionRow[]> = {
 
 const POSITION_MODES = ['reference', 'contiguous'] as const;
 export const BACKENDS = ['cpu', 'webgpu', 'reference'] as const;
+export const COMPUTE_DTYPES = ['f32', 'bf16', 'auto'] as const;
+export const KV_DTYPES = ['f32', 'bf16'] as const;
 
 /** What model to run and how to read it: every command that loads a model takes these. */
 export const MODEL_OPTIONS = [
@@ -75,8 +77,14 @@ export const ENGINE_OPTIONS = [
   { key: 'maxQueue', flag: 'max-queue', env: 'BLOCKSERVE_MAX_QUEUE', kind: 'int', min: 0, max: 1 << 20, default: 256, help: 'Requests waiting beyond max-num-seqs before new ones get 429.' },
 ] as const satisfies readonly OptionRow[];
 
+/** What the CPU backend computes in and stores its KV cache as (no default in the row: absent is f32). */
+export const COMPUTE_OPTIONS = [
+  { key: 'computeDtype', flag: 'compute-dtype', env: 'BLOCKSERVE_COMPUTE_DTYPE', kind: 'choice', choices: COMPUTE_DTYPES, help: 'CPU backend GEMM inputs: f32, bf16 (AVX512_BF16 vdpbf16ps, FP32 sums; weights converted once at load) or auto (bf16 where the CPU has AVX512_BF16). bf16 on a CPU without it runs f32. (default f32)' },
+  { key: 'kvDtype', flag: 'kv-dtype', env: 'BLOCKSERVE_KV_DTYPE', kind: 'choice', choices: KV_DTYPES, help: 'CPU backend KV cache entries: f32 or bf16 (half the bytes decode attention streams, twice the entries per MiB; FP32 sums). (default f32)' },
+] as const satisfies readonly OptionRow[];
+
 /** Everything `createLocalEngine` / `createEngine` read from the command line. */
-export const ENGINE_ARGS = [...MODEL_OPTIONS, ...ENGINE_OPTIONS] as const;
+export const ENGINE_ARGS = [...MODEL_OPTIONS, ...ENGINE_OPTIONS, ...COMPUTE_OPTIONS] as const;
 export type EngineArgs = Parsed<typeof ENGINE_ARGS>;
 
 export interface ParseOptions {
@@ -180,7 +188,7 @@ export function helpFor(rows: readonly OptionRow[], usage: string): string {
 export type ModelRowArgs = Partial<Parsed<typeof MODEL_OPTIONS>>;
 
 /** What builds an engine: the rows above plus what only code sets (the server's name, progress, the bench's dtype). */
-export type EngineOptions = ModelRowArgs & Parsed<typeof ENGINE_OPTIONS> & {
+export type EngineOptions = ModelRowArgs & Parsed<typeof ENGINE_OPTIONS> & Partial<Parsed<typeof COMPUTE_OPTIONS>> & {
   /** Name the model is served under (default: preset, config name or directory name). */
   servedModelName?: string;
   /** Token budget per step (chunked prefill); default max(512, maxNumSeqs + 2 * block length). */

@@ -86,6 +86,11 @@ export interface Backend {
    * f32 panels), so that work happens at load instead of inside the first batch that needs it.
    */
   prepareWeights?(ws: readonly Tensor[]): void;
+  /**
+   * Optional: a KV cache tensor [numSlots, H * hd] (zeroed) in the backend's cache dtype, which may be
+   * bf16 (the CPU backend's --kv-dtype); kvWrite and attention accept what it returns. Without it, alloc.
+   */
+  allocKvCache?(shape: readonly number[]): Tensor;
   /** Row-wise LayerNorm over the last dim: out = (x - mean) / sqrt(var + eps) * gamma + beta. */
   layerNorm(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): void;
   /** out = a + b, elementwise over equal shapes. out may alias a or b. */

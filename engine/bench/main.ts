@@ -6,7 +6,8 @@ import { presetSpec } from '../config/presets.ts';
 import type { ModelSpec } from '../config/spec.ts';
 import { createLocalEngine } from '../create.ts';
 import type { BackendName } from '../backends.ts';
-import { BACKEND_OPTION, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
+import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
+import type { ComputeDtypeOption, KvDtypeOption } from '../backends.ts';
 import type { PositionMode } from '../config/spec.ts';
 import type { SamplingParams } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
@@ -26,7 +27,7 @@ const BENCH_OPTIONS = [
 ] as const satisfies readonly OptionRow[];
 
 /** Every row of `bench`: the preset and block-model rows of the engine, its backend, then the bench's own. */
-export const BENCH_ROWS = [...pick(MODEL_OPTIONS, 'preset', 'positionMode', 'padFirstBlock'), BACKEND_OPTION, ...BENCH_OPTIONS] as const;
+export const BENCH_ROWS = [...pick(MODEL_OPTIONS, 'preset', 'positionMode', 'padFirstBlock'), BACKEND_OPTION, ...COMPUTE_OPTIONS, ...BENCH_OPTIONS] as const;
 
 const USAGE = `Usage: blockserve bench --preset A [--vs B] [--prompt P] [--gen G] [options]
 
@@ -37,6 +38,9 @@ configs allow 2048 tokens in all), decode-heavy --prompt 128 --gen 2048.`;
 export interface BenchRun {
   model: string;
   backend: string;
+  /** What the GEMMs computed in (bf16 only where the CPU has AVX512_BF16) and the KV cache dtype. */
+  compute_dtype: string;
+  kv_dtype: string;
   prompt_len: number;
   gen_len: number;
   batch: number;
@@ -49,7 +53,7 @@ export interface BenchRun {
   roofline_tokens_per_s: number;
   roofline_fraction: number;
   /** Machine probes just before and just after this run; the roofline uses the higher of each. */
-  probes: { peak_gflops: [number, number]; triad_gbs: [number, number] };
+  probes: { peak_gflops: [number, number]; peak_bf16_gflops: [number | null, number | null]; triad_gbs: [number, number] };
 }
 
 /** KV bytes one sequence of `tokens` needs, and the weights' bytes, from the shapes. */
@@ -76,22 +80,35 @@ export function autoBatch(spec: ModelSpec, tokens: number, weightBytes: number, 
   return best;
 }
 
-interface Peaks { peak_gflops: number; triad_gbs: number }
+interface Peaks { peak_gflops: number; peak_bf16_gflops: number | null; triad_gbs: number }
 
 /** Peak FLOP/s and triad bandwidth now (they swing on a shared machine: probed around every run). */
 async function probe(log: (s: string) => void): Promise<Peaks & { threads: number }> {
   const m = await measureMachine(log);
   if (m.peak_gflops === null || m.triad_gbs === null) throw new OptionError('machine peaks need the native CPU addon (npm install builds it)');
-  return { peak_gflops: m.peak_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
+  return { peak_gflops: m.peak_gflops, peak_bf16_gflops: m.peak_bf16_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
 }
 
 interface ModelRows { positionMode?: PositionMode; padFirstBlock?: boolean }
+interface Compute { computeDtype: ComputeDtypeOption; kvDtype: KvDtypeOption }
 
-async function runOne(preset: string, rows: ModelRows, backend: BackendName, dtype: 'bf16' | 'f32', prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
+/** The compute dtype a CPU backend asked for `c` really uses here (bf16 needs AVX512_BF16). */
+async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption): Promise<'f32' | 'bf16'> {
+  if (backend !== 'cpu' || c === 'f32') return 'f32';
+  const { CpuBackend } = await import('../../kernels/cpu/backend.ts');
+  const ran = new CpuBackend({ computeDtype: c }).computeDtype();
+  new CpuBackend(); // leave the pool as the engine will configure it
+  return ran;
+}
+
+async function runOne(preset: string, rows: ModelRows, backend: BackendName, dtype: 'bf16' | 'f32', compute: Compute, prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
   const spec = presetSpec(preset);
+  const kvBytes = compute.kvDtype === 'bf16' ? 2 : 4;
+  const ran = await computeThatRuns(backend, compute.computeDtype);
   const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
   const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
-  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, ...rows });
+  // kvCacheMb counts f32 entries; with a bf16 cache the engine fits twice as many in it (harmless slack).
+  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, computeDtype: compute.computeDtype, kvDtype: compute.kvDtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, ...rows });
   const rand = mulberry32(42);
   const sampling: SamplingParams = {
     temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
@@ -117,16 +134,20 @@ async function runOne(preset: string, rows: ModelRows, backend: BackendName, dty
     closed = true;
     // The higher probe of each kind bounds the run: a busy-moment probe must not flatter the fraction.
     const after = await probe(log);
-    const peak = Math.max(before.peak_gflops, after.peak_gflops), triad = Math.max(before.triad_gbs, after.triad_gbs);
-    const cost = tokenCost(spec, prompt, gen, batch, dtype === 'bf16' ? 2 : 4);
+    const best = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
+    const peakBf16 = best(before.peak_bf16_gflops, after.peak_bf16_gflops);
+    // The roof of the dtype that computed: the bf16 dot peak when the GEMMs ran in bf16.
+    const peak = ran === 'bf16' && peakBf16 !== null ? peakBf16 : Math.max(before.peak_gflops, after.peak_gflops);
+    const triad = Math.max(before.triad_gbs, after.triad_gbs);
+    const cost = tokenCost(spec, prompt, gen, batch, dtype === 'bf16' ? 2 : 4, kvBytes);
     const roof = rooflineTokensPerSecond(cost, peak, triad);
     const tps = generated / wall;
     return {
-      model: preset, backend, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
+      model: preset, backend, compute_dtype: ran, kv_dtype: compute.kvDtype, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
       peak_mem_mb: peakRss / 2 ** 20, step_fill: stepFill,
       flops_per_token: cost.flopsPerToken, bytes_per_token: cost.bytesPerToken,
       roofline_tokens_per_s: roof, roofline_fraction: tps / roof,
-      probes: { peak_gflops: [before.peak_gflops, after.peak_gflops], triad_gbs: [before.triad_gbs, after.triad_gbs] },
+      probes: { peak_gflops: [before.peak_gflops, after.peak_gflops], peak_bf16_gflops: [before.peak_bf16_gflops, after.peak_bf16_gflops], triad_gbs: [before.triad_gbs, after.triad_gbs] },
     };
   } finally {
     clearInterval(sampler);
@@ -141,6 +162,8 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
+  const computeDtype = o.computeDtype ?? 'f32', kvDtype = o.kvDtype ?? 'f32';
+  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16')) throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
   const batchesFor = (preset: string): number[] => o.batch === 'auto'
     ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
     : o.batch.split(',').map((b) => Number(b.trim()));
@@ -149,18 +172,19 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   log('measuring machine peaks (FMA throughput, triad bandwidth), again after every run...');
   let peaks = await probe(log);
   const first = peaks;
-  log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
+  const bf16Peak = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(1));
+  log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, peak bf16 ${peaks.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${peaks.peak_bf16_gflops.toFixed(1)} GFLOP/s`}, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
   const runs: BenchRun[] = [];
   for (const m of models) {
     for (const batch of batchesFor(m)) {
-      log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights ...`);
-      const r = await runOne(m, { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock }, backend, dtype, prompt, gen, batch, peaks, log);
+      log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype} ...`);
+      const r = await runOne(m, { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock }, backend, dtype, { computeDtype, kvDtype }, prompt, gen, batch, peaks, log);
       runs.push(r);
-      peaks = { ...peaks, peak_gflops: r.probes.peak_gflops[1], triad_gbs: r.probes.triad_gbs[1] };
-      const [t0, t1] = r.probes.triad_gbs, [p0, p1] = r.probes.peak_gflops;
+      peaks = { ...peaks, peak_gflops: r.probes.peak_gflops[1], peak_bf16_gflops: r.probes.peak_bf16_gflops[1], triad_gbs: r.probes.triad_gbs[1] };
+      const [t0, t1] = r.probes.triad_gbs, [p0, p1] = r.probes.peak_gflops, [q0, q1] = r.probes.peak_bf16_gflops;
       log(`  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`);
-      log(`  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s (the higher of each bounds the run)`);
-      log(`  ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s, achieved ${(r.roofline_fraction * 100).toFixed(1)}%`);
+      log(`  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak FP32 ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s, peak bf16 ${bf16Peak(q0)} / ${bf16Peak(q1)} GFLOP/s (the higher of each bounds the run)`);
+      log(`  computed in ${r.compute_dtype}, KV ${r.kv_dtype}: ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s (${r.compute_dtype} peak), achieved ${(r.roofline_fraction * 100).toFixed(1)}%`);
     }
   }
   const best = (m: string) => Math.max(...runs.filter((r) => r.model === m).map((r) => r.tokens_per_s));

@@ -4,7 +4,7 @@
 //
 // Counted: every GEMM (2 FLOPs per MAC), attention scores and values over the context, the LM head.
 // Bytes: weights streamed once per step for the whole batch (divided by B), KV cache read per token,
-// at the dtype the weights are stored in (weightBytes per element) and f32 for the cache. Prefill is
+// at the dtype the weights are stored in (weightBytes per element) and the cache's (kvBytes: f32 or bf16). Prefill is
 // included, amortised over the generated tokens: at 2048/128 it dominates, at 128/2048 it does not.
 
 import type { ModelSpec, NeoxStackSpec } from '../config/spec.ts';
@@ -28,7 +28,7 @@ function attnMacs(s: NeoxStackSpec, ctx: number): number {
   return s.numLayers * 2 * ctx * s.hiddenSize;
 }
 
-export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, batch: number, weightBytes: number): TokenCost {
+export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, batch: number, weightBytes: number, kvBytes = 4): TokenCost {
   const meanCtx = promptLen + genLen / 2; // average context length while generating
   if (spec.kind === 'vanilla') {
     const s = spec.decoder, d = s.hiddenSize, V = spec.vocabSize;
@@ -37,7 +37,7 @@ export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, ba
     const prefillMacs = promptLen * layerMacsPerRow(s) + promptLen * attnMacs(s, promptLen / 2) + d * V;
     const flops = 2 * (decodeMacs + prefillMacs / genLen);
     const weights = (layerWeightElems(s) + d * V) * weightBytes;
-    const kvRead = s.numLayers * 2 * d * 4 * meanCtx;
+    const kvRead = s.numLayers * 2 * d * kvBytes * meanCtx;
     return { flopsPerToken: flops, bytesPerToken: weights / batch + kvRead };
   }
   const L = spec.blockLength, R = spec.expansionRatio, V = spec.vocabSize;
@@ -52,7 +52,7 @@ export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, ba
   const flops = 2 * (perBlockMacs / L + prefillMacs / genLen);
   // A step of the batch reads the token decoder + LM head; the block decoder once every L steps.
   const weightsPerStep = (layerWeightElems(t) + dt * V + (layerWeightElems(b) + d * R * dt) / L) * weightBytes;
-  const kvRead = (b.numLayers * 2 * d * 4 * blockCtx) / L + t.numLayers * 2 * dt * 4 * W;
+  const kvRead = (b.numLayers * 2 * d * kvBytes * blockCtx) / L + t.numLayers * 2 * dt * kvBytes * W;
   return { flopsPerToken: flops, bytesPerToken: weightsPerStep / batch + kvRead };
 }
 

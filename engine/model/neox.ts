@@ -69,7 +69,8 @@ export class NeoxStack {
   /** Allocates per-layer K/V caches of `numSlots` entries. */
   allocateCache(numSlots: number): LayerCache[] {
     const width = this.spec.hiddenSize;
-    return this.layers.map(() => ({ k: this.backend.alloc([numSlots, width]), v: this.backend.alloc([numSlots, width]) }));
+    const alloc = (): Tensor => this.backend.allocKvCache?.([numSlots, width]) ?? this.backend.alloc([numSlots, width]);
+    return this.layers.map(() => ({ k: alloc(), v: alloc() }));
   }
 
   /** Runs every layer over in.x (rows of many sequences) in place. */

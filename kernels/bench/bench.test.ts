@@ -37,11 +37,13 @@ test('bench kernels --json prints the documented object', async () => {
   assert.equal(lines.length, 1, 'one JSON line and nothing else');
   const out = JSON.parse(lines[0]!);
   assert.deepEqual(Object.keys(out).sort(), ['machine', 'results']);
-  assert.deepEqual(Object.keys(out.machine).sort(), ['peak_gflops', 'threads', 'triad_gbs']);
+  assert.deepEqual(Object.keys(out.machine).sort(), ['peak_bf16_gflops', 'peak_gflops', 'threads', 'triad_gbs']);
+  assert.ok(out.machine.peak_bf16_gflops === null || out.machine.peak_bf16_gflops > 0);
   assert.ok(out.machine.peak_gflops > 0 && out.machine.triad_gbs > 0 && out.machine.threads >= 1);
   assert.equal(out.results.length, 1);
   const r = out.results[0];
-  assert.deepEqual(Object.keys(r).sort(), ['backend', 'dtype', 'gbs', 'gflops', 'ms', 'op', 'peak_fraction', 'peer_gflops', 'shape'].sort());
+  assert.deepEqual(Object.keys(r).sort(), ['backend', 'compute', 'dtype', 'gbs', 'gflops', 'ms', 'op', 'peak_fraction', 'peer_gflops', 'shape'].sort());
+  assert.equal(r.compute, 'f32');
   assert.equal(r.op, 'matmul');
   assert.equal(r.backend, 'cpu');
   assert.ok(r.ms > 0 && r.gflops > 0 && r.gbs > 0 && r.peak_fraction > 0);

@@ -7,10 +7,16 @@ import { fromF32Array } from '../dtype.ts';
 import { buildPlan } from '../cases/table.ts';
 import { Rng } from '../cases/rng.ts';
 
+/** What the op multiplies in: f32, or bf16 inputs with FP32 sums (the CPU backend's computeDtype / kvDtype). */
+export type Compute = 'f32' | 'bf16';
+
 export interface Workload {
   op: string;
   shape: string;
+  /** Weight (or KV cache) storage dtype. */
   dtype: DType;
+  /** Runs on the backend built for this compute dtype; its fraction is against that dtype's peak. */
+  compute: Compute;
   flops: number;
   /** Bytes the op must read and write at least once (weights, activations, caches). */
   bytes: number;
@@ -27,11 +33,12 @@ function randomTensor(b: Backend, rng: Rng, shape: number[], dtype: DType = 'f32
   return dtype === 'f32' ? b.upload(data, shape, 'f32') : b.upload(fromF32Array(data, dtype), shape, dtype);
 }
 
-function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain' | 'bias+gelu' = 'plain'): Workload {
+function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain' | 'bias+gelu' = 'plain', compute: Compute = 'f32'): Workload {
   return {
     op: epilogue === 'plain' ? 'matmul' : 'matmul+bias+gelu',
     shape: `M=${M} K=${K} N=${N}`,
     dtype,
+    compute,
     flops: 2 * M * K * N,
     bytes: N * K * BYTES[dtype] + 4 * (M * K + M * N),
     peer: epilogue === 'plain' ? { M, K, N } : undefined,
@@ -48,7 +55,7 @@ function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain'
 }
 
 /** `seqs` sequences of `ctx` cached positions, `queries` query rows each (1 = decode, ctx = prefill). */
-function attention(label: string, seqs: number, ctx: number, queries: number, H: number, hd: number, page = 1): Workload {
+function attention(label: string, seqs: number, ctx: number, queries: number, H: number, hd: number, page = 1, kv: Compute = 'f32'): Workload {
   // Query row i of a sequence sees ctx - queries + i + 1 positions (causal); decode sees all ctx.
   let pairs = 0;
   for (let i = 0; i < queries; i++) pairs += ctx - queries + i + 1;
@@ -57,17 +64,22 @@ function attention(label: string, seqs: number, ctx: number, queries: number, H:
   return {
     op: `attention-${label}`,
     shape: `seqs=${seqs} ctx=${ctx} q=${queries} H=${H} hd=${hd}`,
-    dtype: 'f32',
+    dtype: kv,
+    compute: kv,
     flops: 4 * pairs * H * hd, // q.k and p.v, a multiply-add each
     // Decode reads every cached K and V once; a prefill chunk re-reads them from cache, not memory.
-    bytes: 4 * (2 * seqs * ctx * H * hd + T * 3 * H * hd + T * H * hd),
+    bytes: BYTES[kv] * 2 * seqs * ctx * H * hd + 4 * (T * 3 * H * hd + T * H * hd),
     setup(b) {
       const rng = new Rng(seqs * 1000 + ctx);
       const rowCtx = Array.from({ length: queries }, (_, i) => ctx - queries + i + 1);
       const plan = buildPlan(rng, Array.from({ length: seqs }, () => ({ len: ctx, rowCtx })), seqs * Math.ceil(ctx / page) * page, page);
       const qkv = randomTensor(b, rng, [T, H, 3, hd]);
-      const k = randomTensor(b, rng, [seqs * ctx, H * hd]);
-      const v = randomTensor(b, rng, [seqs * ctx, H * hd]);
+      // The cache as the model holds it (allocKvCache: bf16 on the bf16 backend), filled by kvWrite.
+      const cache = (): Tensor => b.allocKvCache?.([seqs * ctx, H * hd]) ?? b.alloc([seqs * ctx, H * hd]);
+      const k = cache(), v = cache();
+      const rows = randomTensor(b, rng, [seqs * ctx, H, 3, hd]);
+      b.kvWrite(k, v, rows, Int32Array.from({ length: seqs * ctx }, (_, i) => i), H, hd);
+      b.free(rows);
       const out = b.alloc([T, H * hd]);
       return { run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)), free: () => [qkv, k, v, out].forEach((t) => b.free(t)) };
     },
@@ -79,6 +91,7 @@ function layerNorm(rows: number, width: number): Workload {
     op: 'layerNorm',
     shape: `rows=${rows} width=${width}`,
     dtype: 'f32',
+    compute: 'f32',
     flops: 8 * rows * width,
     bytes: 4 * 2 * rows * width,
     setup(b) {
@@ -100,8 +113,17 @@ export function workloads(): Workload[] {
   list.push(matmul(256, 768, 3072, 'bf16'));
   list.push(matmul(64, 3072, 768, 'f32')); // the FFN down projection (long K)
   list.push(matmul(64, 768, 3072, 'bf16', 'bias+gelu'));
+  // bf16 compute (AVX512_BF16): the same GEMM shapes on bf16 weights, and the batched f32-weight shape
+  // (its weights converted once at pack time).
+  for (const M of [1, 8, 64, 256])
+    for (const N of M === 256 ? [3072] : [768, 3072, 50304]) list.push(matmul(M, 768, N, 'bf16', 'plain', 'bf16'));
+  list.push(matmul(64, 3072, 768, 'bf16', 'plain', 'bf16'));
+  list.push(matmul(64, 768, 3072, 'bf16', 'bias+gelu', 'bf16'));
   list.push(attention('decode', 64, 512, 1, 12, 64)); // every slot scattered: the worst case
   list.push(attention('decode-paged', 64, 512, 1, 12, 64, 16)); // pages of 16 slots, as the engine's pool
+  list.push(attention('decode-paged', 64, 512, 1, 12, 64, 16, 'bf16')); // the bf16 KV cache: half the bytes
+  list.push(attention('decode-paged', 64, 2048, 1, 12, 64, 16));
+  list.push(attention('decode-paged', 64, 2048, 1, 12, 64, 16, 'bf16'));
   list.push(attention('prefill', 1, 512, 512, 12, 64));
   list.push(layerNorm(64, 768));
   list.push(layerNorm(512, 768));

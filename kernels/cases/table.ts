@@ -27,6 +27,20 @@ export const defaultTolerances: Record<OpName, Tolerance> = {
   sampling: { atol: 0, rtol: 0 }, // the passes promise the reference's doubles exactly: a seeded draw must not move
 };
 
+/**
+ * Tolerances for a backend computing in bf16 (--compute-dtype bf16 and the bf16 KV cache): inputs are
+ * rounded to 8 significant bits (relative error up to 2^-9 each), sums stay FP32. A K-term dot product
+ * of O(1) outputs (the cases scale weights by 1/sqrt(K)) then carries an error of about
+ * sqrt(2) * 2^-9 * |output| ~ 2e-3 rms; 1.5e-2 + 1e-2 |want| leaves five to seven sigma over every
+ * element of the table. Attention rounds q, k and v: scores up to ~8 in the cases (inputs in [-2, 2]),
+ * so the softmax weights move by up to ~2^-9 * 8 relative, and outputs (weighted means of v in [-1, 1])
+ * by a few 1e-3. Ops that do not compute in bf16 keep the f32 tolerances.
+ */
+export const bf16Tolerances: Partial<Record<OpName, Tolerance>> = {
+  matmul: { atol: 1.5e-2, rtol: 1e-2 },
+  attention: { atol: 1.5e-2, rtol: 1e-2 },
+};
+
 /** Tracks tensors a case allocates so they are freed even when the op throws. */
 class Scope {
   private readonly tensors: Tensor[] = [];
@@ -287,6 +301,29 @@ function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], nu
   };
 }
 
+/**
+ * A decode or prefill attention whose cache is filled by kvWrite into tensors from allocKvCache (where
+ * the backend has it): the path a model takes, and the one that sees a bf16 KV cache.
+ */
+function attentionViaKvWriteCase(label: string, H: number, hd: number, seqs: SeqSpec[], numSlots: number, page = 1): OpCase {
+  return {
+    name: `attention ${label} via kvWrite H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
+    op: 'attention',
+    run: (b, rng) => scoped(b, async (s) => {
+      const plan = buildPlan(rng, seqs, numSlots, page);
+      const T = plan.rowSeq.length;
+      const cache = (): Tensor => s.track(b.allocKvCache?.([numSlots, H * hd]) ?? b.alloc([numSlots, H * hd]));
+      const kCache = cache(), vCache = cache();
+      const rows = s.random(rng, [numSlots, H, 3, hd], -2, 2);
+      b.kvWrite(kCache, vCache, rows, Int32Array.from({ length: numSlots }, (_, i) => i), H, hd);
+      const qkv = s.random(rng, [T, H, 3, hd], -2, 2);
+      const out = s.random(rng, [T, H * hd]);
+      b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
+      return [await b.read(out)];
+    }),
+  };
+}
+
 function attentionCases(): OpCase[] {
   return [
     // Causal prefill chunks: a whole prompt, and a later chunk whose rows see the earlier chunk too.
@@ -310,6 +347,10 @@ function attentionCases(): OpCase[] {
     attentionCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 96, 16),
     attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256, 16),
     attentionCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 128, 16),
+    // Caches written by kvWrite into allocKvCache tensors (bf16 on a backend with a bf16 KV cache).
+    attentionViaKvWriteCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512, 16),
+    attentionViaKvWriteCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 90),
+    attentionViaKvWriteCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 128, 16),
   ];
 }
 

@@ -10,16 +10,33 @@ import type { SamplingPasses } from '../sampling.ts';
 import { addonSamplingPasses } from './sampling.ts';
 
 /** The addon's exports (src/addon.cc). Tensor handles are opaque externals. */
+/** Kernel paths, each a superset of the one before (src/cpu.h). */
+export type CpuIsa = 'portable' | 'avx2' | 'avx512bf16';
+const ISA_LEVEL: Record<CpuIsa, number> = { portable: 0, avx2: 1, avx512bf16: 2 };
+export const CPU_ISAS: readonly CpuIsa[] = ['portable', 'avx2', 'avx512bf16'];
+
+/** What the GEMMs multiply in: f32, or bf16 inputs with FP32 accumulation (needs AVX512_BF16). */
+export type ComputeDtype = 'f32' | 'bf16';
+
+export interface CpuInfo {
+  threads: number;
+  avx2: boolean;
+  cpuHasAvx2: boolean;
+  /** Path in use and the best one this CPU can run. */
+  isa: CpuIsa;
+  cpuIsa: CpuIsa;
+}
+
 export interface CpuAddon {
-  info(): { threads: number; avx2: boolean; cpuHasAvx2: boolean };
-  configure(threads: number, avx2: boolean): void;
+  info(): CpuInfo;
+  configure(threads: number, isaCap: number): void;
   alloc(elements: number, dtype: number): unknown;
   write(buf: unknown, data: Float32Array | Uint16Array, offset: number): void;
   read(buf: unknown, count: number): Float32Array;
   readInto(buf: unknown, dst: Float32Array, count: number): void;
   free(buf: unknown): void;
-  matmul(out: unknown, x: unknown, w: unknown, M: number, K: number, N: number, bias: unknown, residual: unknown, gelu: boolean): void;
-  prepack(w: unknown, N: number, K: number): void;
+  matmul(out: unknown, x: unknown, w: unknown, M: number, K: number, N: number, bias: unknown, residual: unknown, gelu: boolean, bf16: boolean): void;
+  prepack(w: unknown, N: number, K: number, bf16: boolean): void;
   layerNorm(out: unknown, x: unknown, gamma: unknown, beta: unknown, rows: number, width: number, eps: number): void;
   add(out: unknown, a: unknown, b: unknown): void;
   gatherRows(out: unknown, src: unknown, rows: Int32Array, outRowOffset: number, width: number): void;
@@ -27,6 +44,8 @@ export interface CpuAddon {
   kvWrite(k: unknown, v: unknown, qkv: unknown, slots: Int32Array, heads: number, headDim: number): void;
   attention(out: unknown, qkv: unknown, k: unknown, v: unknown, rowSeq: Int32Array, rowCtxLen: Int32Array, seqSlotOffsets: Int32Array, seqSlots: Int32Array, heads: number, headDim: number, scale: number): void;
   peakFlops(seconds: number): number;
+  /** bf16 dot (vdpbf16ps) FLOP/s; 0 when the path in use is below avx512bf16. */
+  peakBf16(seconds: number): number;
   triad(elements: number, repeats: number): number;
 }
 
@@ -75,6 +94,23 @@ export interface CpuBackendOptions {
   threads?: number;
   /** false forces the portable scalar kernels even on an AVX2 machine (tests use it). */
   simd?: boolean;
+  /** Caps the kernel path (tests force each one); default the best the CPU has. */
+  isa?: CpuIsa;
+  /**
+   * GEMM inputs: 'bf16' rounds x and W to bf16 (W once, when packed) and sums in FP32 with vdpbf16ps;
+   * 'auto' is bf16 where the CPU has AVX512_BF16, else f32. bf16 on a CPU without it runs f32 (see
+   * computeDtype()). Default f32.
+   */
+  computeDtype?: ComputeDtype | 'auto';
+  /** KV cache entries (allocKvCache): bf16 halves the bytes decode attention streams. Default f32. */
+  kvDtype?: 'f32' | 'bf16';
+}
+
+/** The isa option checked (a bad value is an error, not a silent fallback). */
+function isaCap(opts: CpuBackendOptions): number {
+  if (opts.isa !== undefined && !(opts.isa in ISA_LEVEL)) throw new Error(`cpu backend: isa must be one of ${CPU_ISAS.join(', ')} (got '${String(opts.isa)}')`);
+  if (opts.simd === false) return ISA_LEVEL.portable;
+  return ISA_LEVEL[opts.isa ?? 'avx512bf16'];
 }
 
 interface CpuHandle {
@@ -91,14 +127,33 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu';
   private readonly native: CpuAddon;
 
+  private readonly bf16: boolean;
+  private readonly kvDtype: 'f32' | 'bf16';
+
   constructor(opts: CpuBackendOptions = {}) {
     this.native = cpuAddon();
-    this.native.configure(opts.threads ?? 0, opts.simd ?? true);
+    const compute = opts.computeDtype ?? 'f32';
+    if (compute !== 'f32' && compute !== 'bf16' && compute !== 'auto') throw new Error(`cpu backend: computeDtype must be f32, bf16 or auto (got '${String(compute)}')`);
+    const kv = opts.kvDtype ?? 'f32';
+    if (kv !== 'f32' && kv !== 'bf16') throw new Error(`cpu backend: kvDtype must be f32 or bf16 (got '${String(kv)}')`);
+    this.native.configure(opts.threads ?? 0, isaCap(opts));
+    this.bf16 = compute !== 'f32' && this.native.info().isa === 'avx512bf16';
+    this.kvDtype = kv;
   }
 
   /** Threads and ISA actually in use. */
-  info(): { threads: number; avx2: boolean; cpuHasAvx2: boolean } {
+  info(): CpuInfo {
     return this.native.info();
+  }
+
+  /** What the GEMMs compute in (bf16 only where asked for and the CPU has AVX512_BF16). */
+  computeDtype(): ComputeDtype {
+    return this.bf16 ? 'bf16' : 'f32';
+  }
+
+  /** A KV cache tensor [numSlots, H * hd] in the backend's KV dtype (zeroed). */
+  allocKvCache(shape: readonly number[]): Tensor {
+    return { shape: [...shape], dtype: this.kvDtype, handle: { buf: this.native.alloc(numel(shape), DTYPE_CODE[this.kvDtype]) } satisfies CpuHandle };
   }
 
   alloc(shape: readonly number[]): Tensor {
@@ -147,13 +202,13 @@ export class CpuBackend implements Backend {
     const { rows: M, width: xK } = rowsOf(x);
     if (xK !== K) throw new Error(`matmul: x width ${xK} != weight K ${K}`);
     if (numel(out.shape) !== M * N) throw new Error(`matmul: out has ${numel(out.shape)} elements, want ${M}x${N}`);
-    this.native.matmul(hb(out), hb(x), hb(w), M, K, N, opts.bias ? hb(opts.bias) : null, opts.residual ? hb(opts.residual) : null, !!opts.gelu);
+    this.native.matmul(hb(out), hb(x), hb(w), M, K, N, opts.bias ? hb(opts.bias) : null, opts.residual ? hb(opts.residual) : null, !!opts.gelu, this.bf16);
   }
 
   prepareWeights(ws: readonly Tensor[]): void {
     for (const w of ws) {
       if (w.shape.length !== 2) throw new Error(`prepareWeights: weight must be [N, K], got [${w.shape}]`);
-      this.native.prepack(hb(w), w.shape[0]!, w.shape[1]!);
+      this.native.prepack(hb(w), w.shape[0]!, w.shape[1]!, this.bf16);
     }
   }
 

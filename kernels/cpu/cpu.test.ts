@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../reference/backend.ts';
 import { runOpCases } from '../cases/runner.ts';
-import { opCases } from '../cases/table.ts';
+import { bf16Tolerances, defaultTolerances, opCases } from '../cases/table.ts';
 import { checkReadInto } from '../cases/read-into.ts';
 import type { Backend } from '../backend.ts';
 import { CpuBackend, cpuBackendAvailable, cpuBackendLoadError } from './backend.ts';
@@ -14,21 +14,54 @@ test('the native addon is built and loads', () => {
   assert.ok(cpuBackendAvailable(), `addon failed to load: ${cpuBackendLoadError()}`);
 });
 
-test('cpu backend (SIMD kernels) matches the reference on every op case', async () => {
+test('cpu backend (best f32 kernels) matches the reference on every op case', async () => {
   const b = new CpuBackend();
-  const { threads, avx2, cpuHasAvx2 } = b.info();
+  const { threads, avx2, cpuHasAvx2, isa, cpuIsa } = b.info();
   assert.ok(threads >= 1);
   assert.equal(avx2, cpuHasAvx2);
+  assert.equal(isa, cpuIsa);
+  assert.equal(b.computeDtype(), 'f32');
   const results = await runOpCases(() => b);
   assert.equal(results.length, opCases.length);
+});
+
+test('cpu backend (AVX2 kernels forced) matches the reference on every op case', async (t) => {
+  const b = new CpuBackend({ isa: 'avx2' });
+  if (b.info().cpuIsa === 'portable') return t.skip('this CPU cannot run the AVX2 path (no AVX2/FMA/F16C)');
+  assert.equal(b.info().isa, 'avx2');
+  await runOpCases(() => b);
 });
 
 test('cpu backend (portable scalar kernels, one thread) matches the reference on every op case', async () => {
   const b = new CpuBackend({ simd: false, threads: 1 });
   assert.equal(b.info().avx2, false);
+  assert.equal(b.info().isa, 'portable');
   assert.equal(b.info().threads, 1);
   await runOpCases(() => b);
   new CpuBackend(); // back to the default pool for later tests
+});
+
+test('cpu backend (AVX512-BF16: bf16 GEMM and a bf16 KV cache) matches the reference within the bf16 tolerances', async (t) => {
+  const b = new CpuBackend({ computeDtype: 'bf16', kvDtype: 'bf16' });
+  if (b.info().cpuIsa !== 'avx512bf16') {
+    assert.equal(b.computeDtype(), 'f32', 'bf16 compute must fall back to f32 without AVX512_BF16');
+    return t.skip(`this CPU cannot run the AVX512-BF16 path (best: ${b.info().cpuIsa})`);
+  }
+  assert.equal(b.computeDtype(), 'bf16');
+  const results = await runOpCases(() => b, { tolerances: bf16Tolerances });
+  // The bf16 path must really round: an f32-exact result on the bf16 weight cases would mean it never ran.
+  const bf16Err = Math.max(...results.filter((r) => r.op === 'matmul').map((r) => r.maxAbsErr));
+  assert.ok(bf16Err > defaultTolerances.matmul.atol, `bf16 GEMM max error ${bf16Err} looks like f32 compute`);
+  const kvErr = Math.max(...results.filter((r) => r.name.includes('via kvWrite')).map((r) => r.maxAbsErr));
+  assert.ok(kvErr > defaultTolerances.attention.atol, `bf16 KV attention max error ${kvErr} looks like an f32 cache`);
+  new CpuBackend();
+});
+
+test('cpu backend options are checked', () => {
+  assert.throws(() => new CpuBackend({ isa: 'sse' as never }), /isa must be one of portable, avx2, avx512bf16/);
+  assert.throws(() => new CpuBackend({ computeDtype: 'f16' as never }), /computeDtype must be f32, bf16 or auto/);
+  assert.throws(() => new CpuBackend({ kvDtype: 'f16' as never }), /kvDtype must be f32 or bf16/);
+  new CpuBackend();
 });
 
 test('GEMM weight panels (built lazily or by prepareWeights) are rebuilt after the weight is written', async () => {

@@ -4,6 +4,11 @@
 //
 //   node --import tsx server/bench/http-overhead.ts [--backend cpu] [--concurrency 64] [--max-tokens 64]
 //        [--prompt-tokens 16] [--rounds 3] [--model DIR | --preset NAME] [--fake]
+//        [--compute-dtype f32|bf16|auto] [--kv-dtype f32|bf16] [--ttft-requests 9]
+//
+// Then the idle server's time to first token: --ttft-requests streamed requests one after another
+// (nothing else running), time from sending the request to the first content chunk; p50 printed.
+// The issue's setting: --preset block_main_b4_85 --concurrency 64 --prompt-tokens 128 --max-tokens 512.
 //
 // --fake uses the scripted fake engine at full speed instead: the ratio is then meaningless, but the
 // HTTP figure is the server's own ceiling (chunks/s it can render and write).
@@ -21,6 +26,9 @@ interface Options {
   model?: string;
   preset?: string;
   fake: boolean;
+  computeDtype: 'f32' | 'bf16' | 'auto';
+  kvDtype: 'f32' | 'bf16';
+  ttftRequests: number;
 }
 
 function parse(argv: string[]): Options {
@@ -35,8 +43,15 @@ function parse(argv: string[]): Options {
       model: { type: 'string' },
       preset: { type: 'string' },
       fake: { type: 'boolean', default: false },
+      'compute-dtype': { type: 'string', default: 'f32' },
+      'kv-dtype': { type: 'string', default: 'f32' },
+      'ttft-requests': { type: 'string', default: '9' },
     },
   });
+  const computeDtype = values['compute-dtype'];
+  if (computeDtype !== 'f32' && computeDtype !== 'bf16' && computeDtype !== 'auto') throw new Error(`--compute-dtype must be f32, bf16 or auto, got '${computeDtype}'`);
+  const kvDtype = values['kv-dtype'];
+  if (kvDtype !== 'f32' && kvDtype !== 'bf16') throw new Error(`--kv-dtype must be f32 or bf16, got '${kvDtype}'`);
   return {
     backend: values.backend as Options['backend'],
     concurrency: Number(values.concurrency),
@@ -46,6 +61,9 @@ function parse(argv: string[]): Options {
     model: values.model,
     preset: values.preset,
     fake: values.fake === true,
+    computeDtype,
+    kvDtype,
+    ttftRequests: Number(values['ttft-requests']),
   };
 }
 
@@ -73,6 +91,29 @@ async function engineRound(engine: Engine, o: Options, round: number): Promise<n
     }),
   );
   return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
+}
+
+/** Milliseconds from sending one streamed request to its first content chunk, on an otherwise idle server. */
+async function idleTtftMs(url: string, engine: Engine, o: Options, i: number): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: promptIds(o, 10_000 + i, engine.info.vocabSize), max_tokens: 4, temperature: 0, ignore_eos: true, stream: true }),
+  });
+  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+  const decoder = new TextDecoder();
+  let seen = '', first: number | null = null;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    seen += decoder.decode(value, { stream: true });
+    // The first data chunk carries the first token (its text may be empty: a partial UTF-8 character).
+    if (first === null && seen.includes('data: {')) first = performance.now() - t0;
+  }
+  if (first === null) throw new Error('stream without a content chunk');
+  return first;
 }
 
 async function httpRound(url: string, engine: Engine, o: Options): Promise<number> {
@@ -107,7 +148,7 @@ export async function runHttpOverheadBench(argv: string[]): Promise<void> {
     engine = new FakeEngine({ tokenIntervalMs: 0, contextLength: 4096, maxRunning: o.concurrency });
   } else {
     const { createEngine } = await import('../../engine/create.ts');
-    engine = await createEngine({ ...config.engine, model: o.model, preset: o.preset, kvCacheMb: 512 });
+    engine = await createEngine({ ...config.engine, model: o.model, preset: o.preset, kvCacheMb: 512, computeDtype: o.computeDtype, kvDtype: o.kvDtype });
   }
   const { app, state } = await buildApp(config);
   state.engine = engine;
@@ -115,10 +156,12 @@ export async function runHttpOverheadBench(argv: string[]): Promise<void> {
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   console.log(`model ${engine.info.modelName} (${engine.info.kind}${engine.info.demo ? ', demo' : ''}), backend ${o.fake ? 'fake' : o.backend}, ` +
-    `${o.concurrency} concurrent, ${o.promptTokens} prompt + ${o.maxTokens} output tokens each, ${o.rounds} rounds`);
-  // One untimed warm-up of each path.
-  await engineRound(engine, o, -1);
-  await httpRound(url, engine, o);
+    `${o.concurrency} concurrent, ${o.promptTokens} prompt + ${o.maxTokens} output tokens each, ${o.rounds} rounds, ` +
+    `compute ${o.computeDtype}, KV ${o.kvDtype}`);
+  // One untimed, short warm-up of each path (first-use costs: weight panels, scratch, JIT).
+  const warm = { ...o, maxTokens: Math.min(o.maxTokens, 16) };
+  await engineRound(engine, warm, -1);
+  await httpRound(url, engine, warm);
   const direct: number[] = [];
   const http: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
@@ -132,6 +175,13 @@ export async function runHttpOverheadBench(argv: string[]): Promise<void> {
   const paired = median(http.map((x, i) => x / direct[i]));
   console.log(`median: engine alone ${d.toFixed(1)} tok/s, through HTTP/SSE ${h.toFixed(1)} tok/s, ratio of medians ${((100 * h) / d).toFixed(1)}%, ` +
     `median per-round ratio ${(100 * paired).toFixed(1)}% (target >= 90%)`);
+  const ttft: number[] = [];
+  for (let i = 0; i < o.ttftRequests; i++) ttft.push(await idleTtftMs(url, engine, o, i));
+  if (ttft.length) {
+    const sorted = [...ttft].sort((a, b) => a - b);
+    console.log(`idle TTFT (${o.promptTokens}-token prompt, ${ttft.length} requests one at a time): p50 ${median(ttft).toFixed(1)} ms, ` +
+      `min ${sorted[0]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (target p50 < 100 ms)`);
+  }
   await app.close();
   await engine.close();
 }

@@ -20,9 +20,11 @@
 
 namespace bs {
 
-static bool gAvx2 = detectAvx2();
-bool useAvx2() { return gAvx2; }
-void setUseAvx2(bool on) { gAvx2 = on && detectAvx2(); }
+static Isa gIsa = detectIsa();
+Isa isa() { return gIsa; }
+Isa setIsa(Isa cap) { return gIsa = std::min(cap, detectIsa()); }
+
+static const char* isaName(Isa i) { return i == kIsaAvx512Bf16 ? "avx512bf16" : i == kIsaAvx2 ? "avx2" : "portable"; }
 
 struct Buf {
   void* data = nullptr;
@@ -30,11 +32,17 @@ struct Buf {
   int dtype = kF32;
   bool freed = false;
   float* packed = nullptr;  // GEMM panels of a weight, built on first large-M use
+  uint16_t* packedBf16 = nullptr;  // its bf16 panels for the bf16 compute path, built on first use
+  void dropPanels() {
+    std::free(packed);
+    std::free(packedBf16);
+    packed = nullptr;
+    packedBf16 = nullptr;
+  }
   void release() {
     std::free(data);
-    std::free(packed);
     data = nullptr;
-    packed = nullptr;
+    dropPanels();
     freed = true;
   }
 };
@@ -91,8 +99,7 @@ static void Write(const Napi::CallbackInfo& info) {
   need(info.Env(), offset >= 0 && offset + n <= b->elements, "write: data runs past the end of the tensor");
   auto* src = static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
   std::memcpy(static_cast<uint8_t*>(b->data) + offset * elementBytes(b->dtype), src, n * elementBytes(b->dtype));
-  std::free(b->packed);  // contents changed: the GEMM panels are stale
-  b->packed = nullptr;
+  b->dropPanels();  // contents changed: the GEMM panels are stale
 }
 
 static Napi::Value Read(const Napi::CallbackInfo& info) {
@@ -133,12 +140,29 @@ static const float* packedPanels(Napi::Env env, Buf* w, int64_t N, int64_t K) {
   return w->packed;
 }
 
-/** prepack(w, N, K): builds a weight's GEMM panels now, at load, instead of inside the first large batch. */
+/** The weight converted to bf16 panels (the bf16 compute path), built once and kept like packedPanels. */
+static const uint16_t* packedBf16Panels(Napi::Env env, Buf* w, int64_t N, int64_t K) {
+  if (!w->packedBf16) {
+    w->packedBf16 = static_cast<uint16_t*>(alignedZeroed(packedBf16Size(N, K) * 2));
+    if (!w->packedBf16) throw Napi::Error::New(env, "matmul: out of memory converting weights to bf16");
+    packWeightsBf16(w->packedBf16, w->data, w->dtype, N, K);
+  }
+  return w->packedBf16;
+}
+
+/** Whether a matmul with compute flag `bf16` takes the bf16 kernels (they need AVX512_BF16). */
+static bool bf16Compute(bool bf16) { return bf16 && isa() >= kIsaAvx512Bf16; }
+
+/**
+ * prepack(w, N, K, bf16): builds a weight's GEMM panels now, at load, instead of inside the first call
+ * that needs them; with bf16 compute that is the one conversion of the weight to bf16.
+ */
 static void Prepack(const Napi::CallbackInfo& info) {
   Buf* w = buf(info[0], "prepack w");
   const int64_t N = i64(info, 1), K = i64(info, 2);
   need(info.Env(), N > 0 && K > 0 && w->elements == N * K, "prepack: size mismatch");
-  if (useAvx2()) packedPanels(info.Env(), w, N, K);  // the portable path reads W as it is
+  if (bf16Compute(info[3].ToBoolean().Value())) packedBf16Panels(info.Env(), w, N, K);
+  else if (useAvx2()) packedPanels(info.Env(), w, N, K);  // the portable path reads W as it is
 }
 
 static void Matmul(const Napi::CallbackInfo& info) {
@@ -173,6 +197,11 @@ static void Matmul(const Napi::CallbackInfo& info) {
     }
   }
   a.gelu = info[8].ToBoolean().Value();
+  if (bf16Compute(info[9].ToBoolean().Value())) {
+    a.packedBf16 = packedBf16Panels(env, w, a.N, a.K);
+    matmulBf16(a);
+    return;
+  }
   if (usesTiledGemm(a.M, a.K, a.N, w->dtype) && useAvx2()) a.packed = packedPanels(env, w, a.N, a.K);
   matmul(a);
 }
@@ -231,7 +260,8 @@ static void KvWrite(const Napi::CallbackInfo& info) {
   const int32_t* sl = slots.Data();
   for (int64_t t = 0; t < T; t++)
     if (sl[t] < 0 || sl[t] >= numSlots) need(info.Env(), false, "kvWrite: slot " + std::to_string(sl[t]) + " out of range");
-  kvWrite(f32(info[0], "k"), f32(info[1], "v"), f32(info[2], "qkv"), slots.Data(), T, heads, hd);
+  need(info.Env(), k->dtype == v->dtype && (k->dtype == kF32 || k->dtype == kBF16), "kvWrite: K and V caches must both be f32 or both bf16");
+  kvWrite(k->data, v->data, k->dtype, f32(info[2], "qkv"), slots.Data(), T, heads, hd);
 }
 
 static void Attention(const Napi::CallbackInfo& info) {
@@ -267,8 +297,10 @@ static void Attention(const Napi::CallbackInfo& info) {
   }
   a.out = f32(info[0], "out");
   a.qkv = f32(info[1], "qkv");
-  a.kCache = f32(info[2], "k");
-  a.vCache = f32(info[3], "v");
+  need(env, k->dtype == v->dtype && (k->dtype == kF32 || k->dtype == kBF16), "attention: K and V caches must both be f32 or both bf16");
+  a.kCache = k->data;
+  a.vCache = v->data;
+  a.kvDtype = k->dtype;
   a.rowSeq = rowSeq.Data();
   a.rowCtxLen = rowCtx.Data();
   a.seqSlotOffsets = offsets.Data();
@@ -283,12 +315,21 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", pool().threads());
   o.Set("avx2", useAvx2());
   o.Set("cpuHasAvx2", detectAvx2());
+  o.Set("isa", isaName(isa()));
+  o.Set("cpuIsa", isaName(detectIsa()));
   return o;
 }
 
+/** configure(threads, isaCap): isaCap 0 portable, 1 AVX2, 2 AVX512-BF16 (capped at what the CPU has). */
 static void Configure(const Napi::CallbackInfo& info) {
   configurePool(static_cast<int>(i64(info, 0)));
-  setUseAvx2(info[1].ToBoolean().Value());
+  const int64_t cap = i64(info, 1);
+  need(info.Env(), cap >= kIsaPortable && cap <= kIsaAvx512Bf16, "configure: isa cap must be 0, 1 or 2");
+  setIsa(static_cast<Isa>(cap));
+}
+
+static Napi::Value PeakBf16(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), measurePeakBf16Flops(info[0].As<Napi::Number>().DoubleValue()));
 }
 
 static Napi::Value PeakFlops(const Napi::CallbackInfo& info) {
@@ -411,6 +452,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kvWrite", Napi::Function::New(env, KvWrite));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
+  exports.Set("peakBf16", Napi::Function::New(env, PeakBf16));
   exports.Set("triad", Napi::Function::New(env, Triad));
   exports.Set("samplingSetup", Napi::Function::New(env, SamplingSetup));
   exports.Set("rowArgmax", Napi::Function::New(env, RowArgmax));

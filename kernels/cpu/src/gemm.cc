@@ -88,7 +88,7 @@ static void matmulScalar(const MatmulArgs& a) {
 
 #if defined(__x86_64__)
 
-BS_AVX2 static void epilogueAvx2(float* dst, const float* bias, const float* res, int64_t n, bool gelu) {
+BS_AVX2 void epilogueAvx2(float* dst, const float* bias, const float* res, int64_t n, bool gelu) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_loadu_ps(dst + i);

@@ -1,5 +1,6 @@
 // Machine peaks for the kernel benchmark, measured in the same process and on the same pool as the
-// kernels: FP32 FMA throughput (one task per pool thread) (independent FMA chains, no memory traffic) and STREAM triad bandwidth.
+// kernels (one task per pool thread, independent chains, no memory traffic): FP32 FMA throughput, bf16
+// dot throughput (vdpbf16ps, where the CPU has AVX512_BF16), and STREAM triad bandwidth.
 
 #include <algorithm>
 #include <atomic>
@@ -71,6 +72,47 @@ double measurePeakFlops(double seconds) {
     best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
   }
   return best;
+}
+
+#if defined(__x86_64__)
+/** 12 independent vdpbf16ps chains on zmm: each adds 16 lanes x 2 products (4 FLOPs a lane). */
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static int64_t dotChainsBf16(int64_t iters) {
+  __m512 c[12];
+  for (int j = 0; j < 12; j++) c[j] = _mm512_set1_ps(static_cast<float>(j) * 1e-3f);
+  // bf16 pairs of 1e-3 and -1e-3: the sums stay bounded however long the loop runs.
+  const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(0x3a83u | (0xba83u << 16)));
+  const __m512i b = _mm512_set1_epi32(static_cast<int32_t>(0x3a83u | (0x3a83u << 16)));
+  for (int64_t i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++) c[j] = _mm512_dpbf16_ps(c[j], reinterpret_cast<const __m512bh&>(a), reinterpret_cast<const __m512bh&>(b));
+  }
+  __m512 s = c[0];
+  for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, c[j]);
+  sink.store(_mm512_reduce_add_ps(s), std::memory_order_relaxed);
+  return iters * 12 * 16 * 4;
+}
+#endif
+
+double measurePeakBf16Flops(double seconds) {
+#if defined(__x86_64__)
+  if (isa() < kIsaAvx512Bf16) return 0.0;
+  int64_t iters = 1 << 16;
+  double t0 = now();
+  dotChainsBf16(iters);
+  const double single = std::max(1e-6, now() - t0);
+  iters = std::max<int64_t>(iters, static_cast<int64_t>(iters * (seconds / 3) / single));
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    std::atomic<int64_t> flops{0};
+    t0 = now();
+    pool().parallelFor(pool().threads(), [&](int64_t, int) { flops.fetch_add(dotChainsBf16(iters)); });
+    best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
+  }
+  return best;
+#else
+  (void)seconds;
+  return 0.0;
+#endif
 }
 
 double measureTriadBytesPerSecond(int64_t elements, int repeats) {

@@ -132,15 +132,24 @@ void rotary(float* qkv, const int32_t* positions, int64_t T, int64_t heads, int6
   });
 }
 
-void kvWrite(float* kCache, float* vCache, const float* qkv, const int32_t* slots, int64_t T, int64_t heads, int64_t headDim) {
+void kvWrite(void* kCache, void* vCache, int kvDtype, const float* qkv, const int32_t* slots, int64_t T, int64_t heads, int64_t headDim) {
   const int64_t width = heads * headDim;
   parallelRanges(T, 16, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       for (int64_t h = 0; h < heads; h++) {
         const float* src = qkv + (t * heads + h) * 3 * headDim;
         const int64_t dst = static_cast<int64_t>(slots[t]) * width + h * headDim;
-        std::memcpy(kCache + dst, src + headDim, headDim * sizeof(float));
-        std::memcpy(vCache + dst, src + 2 * headDim, headDim * sizeof(float));
+        if (kvDtype == kBF16) {
+          uint16_t* k = static_cast<uint16_t*>(kCache) + dst;
+          uint16_t* v = static_cast<uint16_t*>(vCache) + dst;
+          for (int64_t i = 0; i < headDim; i++) {
+            k[i] = f32ToBf16(src[headDim + i]);
+            v[i] = f32ToBf16(src[2 * headDim + i]);
+          }
+        } else {
+          std::memcpy(static_cast<float*>(kCache) + dst, src + headDim, headDim * sizeof(float));
+          std::memcpy(static_cast<float*>(vCache) + dst, src + 2 * headDim, headDim * sizeof(float));
+        }
       }
     }
   });

@@ -43,6 +43,14 @@ inline float f16ToF32(uint16_t h) {
   return f;
 }
 
+/** Round-to-nearest-even f32 -> bf16 word; NaN stays a (quiet) NaN. */
+inline uint16_t f32ToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 /** Element i of a weight buffer of the given dtype, widened to f32. */
 inline float loadScalar(const void* p, int dtype, int64_t i) {
   switch (dtype) {
@@ -59,6 +67,8 @@ inline float geluScalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define BS_AVX2 __attribute__((target("avx2,fma,f16c")))
+// The bf16 compute kernels (vdpbf16ps); only called when isa() >= kIsaAvx512Bf16.
+#define BS_AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace bs {
 
