@@ -33,8 +33,6 @@ export interface OptionRow {
   /** Extra rule: returns what is wrong with a (parsed) value, or undefined. List rows: per item. */
   readonly check?: (value: never) => string | undefined;
   readonly help: string;
-  /** Kept out of --help (test-only switches). */
-  readonly hidden?: boolean;
   /** Short alias letter. */
   readonly short?: string;
 }
@@ -57,7 +55,7 @@ export const KV_DTYPES = ['f32', 'bf16'] as const;
 
 /** What model to run and how to read it: every command that loads a model takes these. */
 export const MODEL_OPTIONS = [
-  { key: 'model', flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull). Without it and --preset/--config: the built-in demo model." },
+  { key: 'model', flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull); or a shipped demo model: demo-block | demo-vanilla (models/, trained on fortune cookies, not the paper's). Without it and --preset/--config: demo-block." },
   { key: 'revision', flag: 'revision', env: 'BLOCKSERVE_REVISION', kind: 'string', help: 'Hub branch, tag or commit of a Hub --model. (default: main)' },
   { key: 'preset', flag: 'preset', env: 'BLOCKSERVE_PRESET', kind: 'string', help: 'Built-in config (random weights without --model): block_main_b4_{5,19,85,300,800,1.2b}, vanilla_{31,70,160,410}.' },
   { key: 'config', flag: 'config', env: 'BLOCKSERVE_CONFIG', kind: 'string', help: "Model config file: the authors' trainer YAML/JSON, or an HF config.json." },
@@ -120,11 +118,11 @@ export function parseCommand<Rows extends readonly OptionRow[]>(rows: Rows, argv
     throw new OptionError(`expected ${operands.join(' ')}, got ${positionals.length ? positionals.map((p) => `'${p}'`).join(' ') : 'nothing'}\n\n${helpFor(rows, opts.usage)}`);
   }
   const out: Record<string, unknown> = {};
-  for (const r of rows as readonly OptionRow[]) out[r.key] = valueOf(r, values, env);
+  for (const r of rows as readonly OptionRow[]) out[r.key] = optionValue(r, values, env);
   return { options: Object.freeze(out) as Parsed<Rows>, operands: positionals };
 }
 
-function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
+function optionValue(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
   if (r.kind === 'bool' && values[r.flag] !== undefined && values[`no-${r.flag}`] !== undefined) {
     throw new OptionError(`give --${r.flag} or --no-${r.flag}, not both`);
   }
@@ -165,11 +163,10 @@ function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<stri
   return v;
 }
 
-/** The --help text of a command: its usage, then one entry per visible row with its variable and default. */
+/** The --help text of a command: its usage, then one entry per row with its variable and default. */
 export function helpFor(rows: readonly OptionRow[], usage: string): string {
   const lines = [usage.trimEnd(), ''];
   for (const r of rows) {
-    if (r.hidden) continue;
     const arg = r.kind === 'bool' ? '' : r.kind === 'list' ? ' VALUE...' : r.kind === 'choice' ? ` ${r.choices!.join('|')}` : r.kind === 'string' ? ' VALUE' : ' N';
     // A switch that is off unless given reads as a plain flag; one whose default is the model's shows both forms.
     const plainSwitch = r.kind === 'bool' && r.default === false;

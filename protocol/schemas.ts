@@ -4,7 +4,7 @@
 // vocabulary size) are checked in server code, which names the parameter the same way.
 //
 // Requests are closed (`additionalProperties: false`): an unknown or unsupported parameter is a 400
-// that names it, never a silent ignore (serving.md).
+// that names it, never a silent ignore (the README's Serving section).
 
 type Schema = Record<string, unknown>;
 
@@ -20,7 +20,6 @@ export const LIMITS = {
   maxStopTokenIds: 64,
 } as const;
 
-const nonEmptyString: Schema = { type: 'string', minLength: 1 };
 const tokenId: Schema = { type: 'integer', minimum: 0, maximum: 2147483647 };
 const tokenIds: Schema = { type: 'array', items: tokenId };
 

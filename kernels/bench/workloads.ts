@@ -49,7 +49,7 @@ function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain'
       const bias = randomTensor(b, rng, [N]);
       const out = b.alloc([M, N]);
       const opts = epilogue === 'plain' ? {} : { bias, gelu: true };
-      return { run: () => b.matmul(out, x, w, opts), free: () => [w, x, bias, out].forEach((t) => b.free(t)) };
+      return { run: () => b.matmul(out, x, w, opts), free: () => [w, x, bias, out].forEach((t) => { b.free(t); }) };
     },
   };
 }
@@ -81,7 +81,7 @@ function attention(label: string, seqs: number, ctx: number, queries: number, H:
       b.kvWrite(k, v, rows, Int32Array.from({ length: seqs * ctx }, (_, i) => i), H, hd);
       b.free(rows);
       const out = b.alloc([T, H * hd]);
-      return { run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)), free: () => [qkv, k, v, out].forEach((t) => b.free(t)) };
+      return { run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)), free: () => [qkv, k, v, out].forEach((t) => { b.free(t); }) };
     },
   };
 }
@@ -98,7 +98,7 @@ function layerNorm(rows: number, width: number): Workload {
       const rng = new Rng(rows + width);
       const x = randomTensor(b, rng, [rows, width]), g = randomTensor(b, rng, [width]), beta = randomTensor(b, rng, [width]);
       const out = b.alloc([rows, width]);
-      return { run: () => b.layerNorm(out, x, g, beta, 1e-5), free: () => [x, g, beta, out].forEach((t) => b.free(t)) };
+      return { run: () => b.layerNorm(out, x, g, beta, 1e-5), free: () => [x, g, beta, out].forEach((t) => { b.free(t); }) };
     },
   };
 }
