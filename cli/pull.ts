@@ -10,7 +10,12 @@ import { helpFor, MODEL_OPTIONS, OptionError, parseCommand, pick, type OptionRow
 
 export const PULL_ROWS = [
   ...pick(MODEL_OPTIONS, 'revision'),
-  { key: 'url', flag: 'url', kind: 'string', help: "Authors' names only: a direct link (Dropbox / Google Drive file / any URL) to a zip or model.safetensors, instead of the shared-folder link of their README." },
+  {
+    key: 'url',
+    flag: 'url',
+    kind: 'string',
+    help: "Authors' names only: a direct link (Dropbox / Google Drive file / any URL) to a zip or model.safetensors, instead of the shared-folder link of their README.",
+  },
 ] as const satisfies readonly OptionRow[];
 
 const USAGE = `Usage: blockserve pull MODEL [--revision R] [--url URL]
@@ -68,6 +73,8 @@ export async function runPull(argv: string[], env: Record<string, string | undef
   progress.end();
   if (!located.name) throw new OptionError(`'${model}' is a local path, nothing to pull (serve it with --model ${model})`);
   process.stdout.write(`${located.path}\n`);
-  process.stderr.write(`pulled ${located.name}; serve it with: blockserve serve --model ${model}${o.revision ? ` --revision ${o.revision}` : ''}\n`);
+  process.stderr.write(
+    `pulled ${located.name}; serve it with: blockserve serve --model ${model}${o.revision ? ` --revision ${o.revision}` : ''}\n`,
+  );
   return 0;
 }
