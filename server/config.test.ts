@@ -9,7 +9,7 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256, computeDtype: undefined, kvDtype: undefined });
+  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256, computeDtype: 'auto', kvDtype: undefined });
   const bf16 = load(['--compute-dtype', 'bf16'], { BLOCKSERVE_KV_DTYPE: 'bf16' });
   assert.deepEqual([bf16.engine.computeDtype, bf16.engine.kvDtype], ['bf16', 'bf16']);
   assert.throws(() => load(['--compute-dtype', 'f16']), /compute-dtype/);

@@ -162,7 +162,7 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
-  const computeDtype = o.computeDtype ?? 'f32', kvDtype = o.kvDtype ?? 'f32';
+  const computeDtype = o.computeDtype, kvDtype = o.kvDtype ?? 'f32';
   if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16')) throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
   const batchesFor = (preset: string): number[] => o.batch === 'auto'
     ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
