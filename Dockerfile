@@ -25,8 +25,9 @@ COPY . .
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund
 # Keep only what runs: of each node-gyp build folder the .node files (not object files); of the webgpu
-# package the Dawn binary for this platform (it ships five, ~110 MB of them for other systems); no tests
-# (neither their sources nor their compiled copies).
+# package the Dawn binary for this platform (it ships five, ~110 MB of them for other systems); no tests,
+# no testing/ folders (fakes, test entries) and no dev benchmarks that drive those fakes (neither their
+# sources nor their compiled copies): nothing in the image can serve a scripted engine.
 RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read -r gyp; do \
       out="$(dirname "$gyp")/build"; \
       if [ -d "$out" ]; then find "$out" -type f ! -name '*.node' -delete && find "$out" -type d -empty -delete; fi; \
@@ -35,7 +36,8 @@ RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read 
       find node_modules/webgpu/dist -mindepth 1 -maxdepth 1 -type d ! -name "$(node -p 'process.platform + "-" + process.arch')" -exec rm -rf {} +; \
     fi \
  && find . -path ./node_modules -prune -o \( -name '*.test.ts' -o -name '*.test.js' \) -type f -print0 | xargs -0 rm -f \
- && rm -rf dist/test
+ && find . -path ./node_modules -prune -o -type d -name testing -print0 | xargs -0 rm -rf \
+ && rm -rf dist/test server/bench dist/server/bench loadtest/bench dist/loadtest/bench engine/loop/bench.ts dist/engine/loop/bench.js
 
 # ---- server: the runtime image --------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS server

@@ -3,7 +3,7 @@
 #   none      nothing (CPU backends only)
 #   vulkan    the Vulkan loader libvulkan.so.1; the GPU's driver (its Vulkan ICD) comes from the runtime
 #   lavapipe  the loader plus Mesa's software Vulkan from bookworm-backports: bookworm's own Mesa 22.3 is
-#             rejected by Dawn, Mesa 25 works (shared/docs/webgpu-without-gpu.md). For tests, not for speed.
+#             rejected by Dawn, Mesa 25 works (see .ci/setup.d/20-vulkan.sh). For tests, not for speed.
 set -eu
 mode="${1:-none}"
 case "$mode" in

@@ -33,8 +33,6 @@ export interface OptionRow {
   /** Extra rule: returns what is wrong with a (parsed) value, or undefined. List rows: per item. */
   readonly check?: (value: never) => string | undefined;
   readonly help: string;
-  /** Kept out of --help (test-only switches). */
-  readonly hidden?: boolean;
   /** Short alias letter. */
   readonly short?: string;
 }
@@ -160,11 +158,10 @@ function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<stri
   return v;
 }
 
-/** The --help text of a command: its usage, then one entry per visible row with its variable and default. */
+/** The --help text of a command: its usage, then one entry per row with its variable and default. */
 export function helpFor(rows: readonly OptionRow[], usage: string): string {
   const lines = [usage.trimEnd(), ''];
   for (const r of rows) {
-    if (r.hidden) continue;
     const arg = r.kind === 'bool' ? '' : r.kind === 'list' ? ' VALUE...' : r.kind === 'choice' ? ` ${r.choices!.join('|')}` : r.kind === 'string' ? ' VALUE' : ' N';
     // A switch that is off unless given reads as a plain flag; one whose default is the model's shows both forms.
     const plainSwitch = r.kind === 'bool' && r.default === false;

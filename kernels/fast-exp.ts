@@ -7,7 +7,7 @@ const STEPS_PER_OCTAVE = 64;
 const MAX_D = 100;
 const TABLE_SIZE = Math.ceil(MAX_D * Math.LOG2E * STEPS_PER_OCTAVE) + 2;
 export const TABLE = new Float64Array(TABLE_SIZE);
-for (let j = 0; j < TABLE_SIZE; j++) TABLE[j] = Math.pow(2, -j / STEPS_PER_OCTAVE);
+for (let j = 0; j < TABLE_SIZE; j++) TABLE[j] = 2 ** (-j / STEPS_PER_OCTAVE);
 export const SCALE = STEPS_PER_OCTAVE * Math.LOG2E;
 export const LN2_STEP = Math.LN2 / STEPS_PER_OCTAVE;
 export const LIMIT = MAX_D * SCALE;

@@ -100,7 +100,7 @@ export function parseLoadtestArgs(argv: string[]): LoadtestConfig {
     },
   });
   if (!v.url) throw new Error('--url is required');
-  let url = v.url.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const url = v.url.replace(/\/+$/, '').replace(/\/v1$/, '');
   if (!/^https?:\/\//.test(url)) throw new Error(`--url must start with http:// or https://, got ${v.url}`);
   const endpoint = (v.endpoint ?? 'completions') as Endpoint;
   if (endpoint !== 'completions' && endpoint !== 'chat') throw new Error(`bad --endpoint "${v.endpoint}": completions or chat`);
@@ -110,7 +110,7 @@ export function parseLoadtestArgs(argv: string[]): LoadtestConfig {
   if ([rate !== null, concurrency !== null, sweep !== null].filter(Boolean).length !== 1) {
     throw new Error('choose exactly one of --rate, --concurrency, --sweep');
   }
-  let durationS = num('duration', v.duration, (x) => x > 0);
+  const durationS = num('duration', v.duration, (x) => x > 0);
   let numRequests = num('num-requests', v['num-requests'], (x) => Number.isInteger(x) && x >= 1);
   if (durationS !== undefined && numRequests !== undefined) throw new Error('choose one of --duration and --num-requests');
   if (durationS === undefined && numRequests === undefined) numRequests = 200;

@@ -70,7 +70,7 @@ export class Rng {
     if (!(shape > 0)) throw new Error(`gamma shape must be > 0, got ${shape}`);
     if (shape < 1) {
       const u = 1 - this.float(); // (0, 1]
-      return this.gamma(shape + 1) * Math.pow(u, 1 / shape);
+      return this.gamma(shape + 1) * u ** (1 / shape);
     }
     const d = shape - 1 / 3;
     const c = 1 / Math.sqrt(9 * d);

@@ -4,7 +4,7 @@
 // vocabulary size) are checked in server code, which names the parameter the same way.
 //
 // Requests are closed (`additionalProperties: false`): an unknown or unsupported parameter is a 400
-// that names it, never a silent ignore (serving.md).
+// that names it, never a silent ignore (the README's Serving section).
 
 type Schema = Record<string, unknown>;
 

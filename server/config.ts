@@ -21,7 +21,6 @@ const SERVER_OPTIONS = [
   { key: 'graceS', flag: 'grace-s', env: 'BLOCKSERVE_GRACE_S', kind: 'number', min: 0, max: 86400, default: 30, help: 'On SIGTERM/SIGINT: seconds in-flight requests may finish before being aborted.' },
   { key: 'bodyLimitMb', flag: 'body-limit-mb', env: 'BLOCKSERVE_BODY_LIMIT_MB', kind: 'number', min: 0.001, max: 1024, default: 4, help: 'Largest request body in MiB; larger ones get 413.' },
   { key: 'sseKeepaliveS', flag: 'sse-keepalive-s', env: 'BLOCKSERVE_SSE_KEEPALIVE_S', kind: 'number', min: 0.01, max: 3600, default: 10, help: 'Seconds between keep-alive comments while a streamed request is queued.' },
-  { key: 'fakeEngine', flag: 'fake-engine', env: 'BLOCKSERVE_FAKE_ENGINE', kind: 'string', hidden: true, help: 'Test only: serve the scripted fake engine (server/testing/fake-engine.ts) with these JSON options.', check: (v: string) => (isJsonObject(v) ? undefined : 'expected a JSON object') },
 ] as const satisfies readonly OptionRow[];
 
 /** Every row of `serve`: the engine's, then the server's. */
@@ -55,15 +54,6 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 export function defaultConfig(overrides: Partial<Omit<ServerConfig, 'engine'>> & { engine?: Partial<ServerConfig['engine']> } = {}): ServerConfig {
   const base = loadConfig([]) as ServerConfig;
   return deepFreeze({ ...base, ...overrides, engine: { ...base.engine, ...overrides.engine } });
-}
-
-function isJsonObject(s: string): boolean {
-  try {
-    const v: unknown = JSON.parse(s);
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
 }
 
 function deepFreeze<T>(o: T): T {

@@ -23,6 +23,8 @@ const FAILURE_LINGER_S = 1;
 export interface ServeTestHooks {
   /** Faults to inject into the engine (engine/faults.ts). */
   faults?: Record<string, number>;
+  /** Serve this engine instead of loading a model (tests: the scripted fake engine). */
+  engine?: () => Promise<Engine>;
 }
 
 export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env, hooks: ServeTestHooks = {}): Promise<number> {
@@ -109,10 +111,9 @@ export async function runServe(argv: string[], env: Record<string, string | unde
 }
 
 async function loadEngine(config: ServerConfig, env: Record<string, string | undefined>, log: Logger, onState: (p: LoadProgress) => void, hooks: ServeTestHooks): Promise<Engine> {
-  if (config.fakeEngine !== undefined) {
-    const { FakeEngine } = await import('./testing/fake-engine.ts');
-    log.warn('serving the scripted fake engine (test mode)');
-    return new FakeEngine(JSON.parse(config.fakeEngine));
+  if (hooks.engine) {
+    log.warn('serving an engine handed in by a test entry (test mode)');
+    return hooks.engine();
   }
   const progress = progressReporter(log);
   const located = await locateModelForServe(config, env, log, (done, total, what) => {

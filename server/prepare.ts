@@ -3,7 +3,7 @@
 // names to engine names (and back, for errors): the rules on values (context length, vocabulary,
 // bounds) are the engine's checkRequest (engine/requests.ts), applied when the request is submitted;
 // only rules about the wire shape itself (parameters that need each other) are checked here.
-import { EngineRequestError, type Engine, type SamplingParams } from '../engine/api.ts';
+import type { EngineRequestError, Engine, SamplingParams } from '../engine/api.ts';
 import type { ChatCompletionRequest, CommonRequestParams, CompletionRequest } from '../protocol/types.ts';
 import type { ChatTemplate } from './chat-template.ts';
 import { ApiError } from './errors.ts';

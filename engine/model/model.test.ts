@@ -4,8 +4,8 @@ import { ReferenceBackend } from '../../kernels/reference/backend.ts';
 import { blockSpecFromAuthors, vanillaSpecFromHf } from '../config/authors.ts';
 import { randomWeights } from './random.ts';
 import { buildModel } from './load.ts';
-import { BlockModel } from './block-runner.ts';
-import { VanillaModel } from './vanilla.ts';
+import type { BlockModel } from './block-runner.ts';
+import type { VanillaModel } from './vanilla.ts';
 import { driveOne } from '../testing/drive-one.ts';
 
 const tinyBlock = (positionMode: 'reference' | 'contiguous') => blockSpecFromAuthors({

@@ -88,7 +88,7 @@ export function chart(series: Series[], o: ChartOptions): string {
   }
   let xLo = o.xMin ?? xMinData;
   let xHi = xMaxData;
-  let yLo = o.yMin ?? yMinData;
+  const yLo = o.yMin ?? yMinData;
   let yHi = o.yMax ?? yMaxData;
   if (xHi <= xLo) xHi = xLo + (o.xLog ? xLo : 1);
   if (yHi <= yLo) yHi = yLo + 1;

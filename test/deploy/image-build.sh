@@ -91,6 +91,13 @@ echo "== built in $(( $(date +%s) - start )) s; image size $(buildah images --fo
 buildah inspect --type image --format '{{.Docker.Config.Healthcheck.Test}}' localhost/blockserve:local-test | grep -q healthcheck.mjs \
   || { echo "the image lost its HEALTHCHECK" >&2; exit 1; }
 
+echo "== no testing code in the image"
+ctr="$(buildah from localhost/blockserve:local-test)"
+made_containers+=("$ctr")
+leftover="$(buildah run --isolation chroot "$ctr" -- find /app -path /app/node_modules -prune -o \( -name testing -o -name '*.test.*' -o -name 'fake-engine*' \) -print)"
+[ -z "$leftover" ] || { echo "testing code left in the image:" >&2; echo "$leftover" >&2; exit 1; }
+echo "none"
+
 echo "== run the image's CMD as its USER"
 ctr="$(buildah from localhost/blockserve:local-test)"
 made_containers+=("$ctr")

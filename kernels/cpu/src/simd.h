@@ -1,6 +1,6 @@
 // SIMD building blocks for the AVX2/FMA kernels: 16-bit weight widening, exp, and the erf GELU.
 // Everything here is compiled with a target attribute (the build is baseline x86-64) and is only
-// called after cpu.cc has checked the CPU at run time.
+// called after machine.cc has checked the CPU at run time.
 #pragma once
 
 #include <cmath>
