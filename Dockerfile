@@ -37,7 +37,7 @@ RUN find . -path ./node_modules -prune -o -name binding.gyp -print | while read 
     fi \
  && find . -path ./node_modules -prune -o \( -name '*.test.ts' -o -name '*.test.js' \) -type f -print0 | xargs -0 rm -f \
  && find . -path ./node_modules -prune -o -type d -name testing -print0 | xargs -0 rm -rf \
- && rm -rf dist/test server/bench dist/server/bench loadtest/bench dist/loadtest/bench engine/loop/bench.ts dist/engine/loop/bench.js
+ && rm -rf dist/test server/bench dist/server/bench loadtest/bench dist/loadtest/bench engine/bench/loop.ts dist/engine/bench/loop.js
 
 # ---- server: the runtime image --------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS server

@@ -1,10 +1,10 @@
-// Tokenizer speed: `node --import tsx engine/tokenizer/tokenizer.bench.ts`. Prints medians of 5 runs.
+// Tokenizer speed: `node --import tsx engine/bench/tokenizer.ts`. Prints medians of 5 runs.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { IncrementalDetokenizer, loadTokenizer } from './tokenizer.ts';
+import { IncrementalDetokenizer, loadTokenizer } from '../tokenizer/tokenizer.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const path = fileURLToPath(new URL('./gpt-neox-20b/tokenizer.json', import.meta.url));
+const path = fileURLToPath(new URL('../tokenizer/gpt-neox-20b/tokenizer.json', import.meta.url));
 const golden = JSON.parse(readFileSync(fileURLToPath(new URL('../../test/fixtures/tokenizer/golden.json', import.meta.url)), 'utf8'));
 
 const loads: number[] = [];

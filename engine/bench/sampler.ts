@@ -1,10 +1,10 @@
 // Sampling cost per engine step: 64 rows x 50,304 vocabulary, median of repeated steps, for each kind
 // of request, with the addon's passes and with the JavaScript loops side by side.
-// Run: node --import tsx engine/sampler/bench.ts [rows] [vocab] [reps]
+// Run: node --import tsx engine/bench/sampler.ts [rows] [vocab] [reps]
 // Logits are drawn as a language model's look: a few tokens near the top, a long Gaussian tail.
 import type { SamplingParams } from '../api.ts';
-import { Rng } from './rng.ts';
-import { defaultSamplingParams, SamplerScratch, SequenceSampler } from './sampler.ts';
+import { Rng } from '../sampler/rng.ts';
+import { defaultSamplingParams, SamplerScratch, SequenceSampler } from '../sampler/sampler.ts';
 import { nativeSamplingPasses } from '../../kernels/cpu/backend.ts';
 import { ReferenceSamplingPasses } from '../../kernels/reference/sampling.ts';
 

@@ -1,6 +1,6 @@
 // What the engine loop itself costs per step (scheduling, page tables, sampling, events), with a
 // runner that does no compute: it hands back a copy of fixed logits. Run:
-//   node --import tsx engine/loop/bench.ts [batch] [promptLen] [genLen] [vocab]
+//   node --import tsx engine/bench/loop.ts [batch] [promptLen] [genLen] [vocab]
 // Prints per family the loop's milliseconds per step (runner time excluded), tokens/s the loop alone
 // could sustain, step fill and, for block models, block-decoder sync. Then a serving-like mix for the
 // block model (4x batch requests of random lengths, so admissions happen at every phase) with
@@ -8,7 +8,7 @@
 import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts';
 import { defaultSamplingParams } from '../sampler/sampler.ts';
 import { FakeTokenizer, fakeDetokenizerFactory } from '../testing/fake-tokenizer.ts';
-import { EngineLoop } from './engine-loop.ts';
+import { EngineLoop } from '../loop/engine-loop.ts';
 
 const batch = Number(process.argv[2] ?? 64);
 const promptLen = Number(process.argv[3] ?? 128);

@@ -1,10 +1,10 @@
-// Load throughput of the safetensors reader: `node --import tsx engine/weights/load.bench.ts [MB]`.
+// Load throughput of the safetensors reader: `node --import tsx engine/bench/load.ts [MB]`.
 // Writes a checkpoint of ~MB megabytes (f32 matrices) to the temp dir, then times 5 loads; prints medians.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from './checkpoint.ts';
-import { writeSafetensors, type TensorView } from './safetensors.ts';
+import { loadCheckpoint } from '../weights/checkpoint.ts';
+import { writeSafetensors, type TensorView } from '../weights/safetensors.ts';
 
 const megabytes = Number(process.argv[2] ?? 512);
 const dir = mkdtempSync(join(tmpdir(), 'blockserve-bench-'));

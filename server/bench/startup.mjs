@@ -5,14 +5,14 @@
 // engine worker) right after ready.
 // Three ways to run it: the compiled build (node bin/blockserve.js, what npm start and the image run), and
 // the TypeScript sources through tsx with its transpile cache warm and cold (a fresh TMPDIR per run, as a
-// pod with an emptyDir /tmp starts). Usage: node scripts/startup-bench.mjs [runs=5]
+// pod with an emptyDir /tmp starts). Usage: node server/bench/startup.mjs [runs=5]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const runs = Number(process.argv[2] ?? 5);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
