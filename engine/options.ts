@@ -165,10 +165,10 @@ export const ENGINE_OPTIONS = [
 ] as const satisfies readonly OptionRow[];
 
 /**
- * What the CPU backend computes in and stores its KV cache as. --compute-dtype defaults to auto (bf16
- * where the CPU has AVX512_BF16): measured 2.17x on block_main_b4_85 and a perplexity change of 0.001 %
- * on the trained demo models (README, "bf16 compute on the CPU"). Code that builds a backend without
- * these rows (parity tests, makeBackend's default) stays f32. The KV cache stays f32 unless asked.
+ * What the CPU backend computes in and stores its KV cache as; absent is f32. bf16 meets both default
+ * criteria (2.17x on block_main_b4_85, 0.001 % perplexity change on the trained demo models: README), but
+ * a serving default of auto would move every parity check that goes through `serve` (lm-eval's 1e-4
+ * loglikelihoods) off f32; those must pass --compute-dtype f32 first, then this row gets default 'auto'.
  */
 export const COMPUTE_OPTIONS = [
   {
@@ -177,8 +177,7 @@ export const COMPUTE_OPTIONS = [
     env: 'BLOCKSERVE_COMPUTE_DTYPE',
     kind: 'choice',
     choices: COMPUTE_DTYPES,
-    default: 'auto',
-    help: 'CPU backend GEMM inputs: f32, bf16 (AVX512_BF16 vdpbf16ps, FP32 sums; weights converted once at load) or auto (bf16 where the CPU has AVX512_BF16, else f32). bf16 on a CPU without it runs f32.',
+    help: 'CPU backend GEMM inputs: f32, bf16 (AVX512_BF16 vdpbf16ps, FP32 sums; weights converted once at load) or auto (bf16 where the CPU has AVX512_BF16, else f32). bf16 on a CPU without it runs f32. (default f32)',
   },
   {
     key: 'kvDtype',

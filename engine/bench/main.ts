@@ -242,7 +242,7 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
-  const computeDtype = o.computeDtype,
+  const computeDtype = o.computeDtype ?? 'f32',
     kvDtype = o.kvDtype ?? 'f32';
   if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16'))
     throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');

@@ -43,7 +43,7 @@ function parse(argv: string[]): Options {
       model: { type: 'string' },
       preset: { type: 'string' },
       fake: { type: 'boolean', default: false },
-      'compute-dtype': { type: 'string', default: 'auto' },
+      'compute-dtype': { type: 'string', default: 'f32' },
       'kv-dtype': { type: 'string', default: 'f32' },
       'ttft-requests': { type: 'string', default: '9' },
     },
