@@ -10,6 +10,7 @@ Usage:
   blockserve bench [options]          the paper's throughput benchmark (see: blockserve bench --help)
   blockserve bench kernels [options]  kernel benchmark against this machine's peaks
   blockserve bench step [options]     one decode step per backend, side by side (--preset, --batch, --backends)
+  blockserve bench quality [options]  the shipped demo pair: held-out perplexity and decode tokens/s
   blockserve loadtest [options]       load-test any OpenAI-compatible server (see: blockserve loadtest --help)
 `;
 
@@ -32,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
       if (rest[0] === 'step') {
         const { runStepBench } = await import('../engine/bench/step.ts');
         return runStepBench(rest.slice(1));
+      }
+      if (rest[0] === 'quality') {
+        const { runQualityBench } = await import('../engine/bench/quality.ts');
+        return runQualityBench(rest.slice(1));
       }
       if (rest[0] === 'kernels') {
         const { runKernelBench } = await import('../kernels/bench/main.ts');

@@ -47,10 +47,14 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: 
   });
 }
 
+function parseArgsFor(argv: string[]) {
+  return parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+}
+
 export async function runPull(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgsFor>;
   try {
-    parsed = parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+    parsed = parseArgsFor(argv);
   } catch (e) {
     throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
   }

@@ -12,25 +12,22 @@ import { resolveModel } from './resolve.ts';
 import { EngineLoop } from './loop/engine-loop.ts';
 import { FaultInjector } from './faults.ts';
 import { kvLayoutOf, kvPagesFor } from './kv/sizing.ts';
+import { DEFAULT_MODEL, isShippedModel } from './shipped.ts';
 import { checkTokenizerFitsModel, IncrementalDetokenizer, loadTokenizer } from './tokenizer/tokenizer.ts';
 
-/** The built-in demo model: block_main_b4_5's shape, random weights (see models/demo/config.yaml). */
+/** block_main_b4_5's shape with random weights (see models/demo/config.yaml): `--config` it to get noise. */
 export const DEMO_CONFIG = sourcePath('../models/demo/config.yaml', import.meta.url);
 
 /** KV entries per page: 16 tokens' worth for vanilla, 16 blocks for block models. */
 const PAGE_SIZE = 16;
 
 export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: EngineLoop; tokenizerPath: string }> {
-  const demo = !opts.model && !opts.preset && !opts.config;
+  // Nothing named: the trained demo model shipped in models/ (engine/shipped.ts).
+  const modelArg = !opts.model && !opts.preset && !opts.config ? DEFAULT_MODEL : opts.model;
+  const demo = modelArg !== undefined && isShippedModel(modelArg);
   const resolved = await resolveModel({
-    model: opts.model,
-    preset: opts.preset,
-    config: demo ? DEMO_CONFIG : opts.config,
-    tokenizer: opts.tokenizer,
-    positionMode: opts.positionMode,
-    padFirstBlock: opts.padFirstBlock,
-    promptScoring: opts.promptScoring,
-    randomDtype: opts.randomDtype,
+    model: modelArg, preset: opts.preset, config: opts.config, tokenizer: opts.tokenizer,
+    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
   const tokenizer = await loadTokenizer(resolved.tokenizerPath);

@@ -59,64 +59,14 @@ export const KV_DTYPES = ['f32', 'bf16'] as const;
 
 /** What model to run and how to read it: every command that loads a model takes these. */
 export const MODEL_OPTIONS = [
-  {
-    key: 'model',
-    flag: 'model',
-    env: 'BLOCKSERVE_MODEL',
-    kind: 'string',
-    help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull). Without it and --preset/--config: the built-in demo model.",
-  },
-  {
-    key: 'revision',
-    flag: 'revision',
-    env: 'BLOCKSERVE_REVISION',
-    kind: 'string',
-    help: 'Hub branch, tag or commit of a Hub --model. (default: main)',
-  },
-  {
-    key: 'preset',
-    flag: 'preset',
-    env: 'BLOCKSERVE_PRESET',
-    kind: 'string',
-    help: 'Built-in config (random weights without --model): block_main_b4_{5,19,85,300,800,1.2b}, vanilla_{31,70,160,410}.',
-  },
-  {
-    key: 'config',
-    flag: 'config',
-    env: 'BLOCKSERVE_CONFIG',
-    kind: 'string',
-    help: "Model config file: the authors' trainer YAML/JSON, or an HF config.json.",
-  },
-  {
-    key: 'tokenizer',
-    flag: 'tokenizer',
-    env: 'BLOCKSERVE_TOKENIZER',
-    kind: 'string',
-    help: 'tokenizer.json (default: beside the model, else the built-in GPT-NeoX-20B tokenizer).',
-  },
-  {
-    key: 'positionMode',
-    flag: 'position-mode',
-    env: 'BLOCKSERVE_POSITION_MODE',
-    kind: 'choice',
-    choices: POSITION_MODES,
-    help: "Block models' rotary positions: reference (the authors' generate()) or contiguous (training's). (default: the model's, reference)",
-  },
-  {
-    key: 'padFirstBlock',
-    flag: 'pad-first-block',
-    env: 'BLOCKSERVE_PAD_FIRST_BLOCK',
-    kind: 'bool',
-    help: "Block models: left-pad the prompt with token 0 to a multiple of the block length; --no-pad-first-block turns it off. (default: the model's)",
-  },
-  {
-    key: 'promptScoring',
-    flag: 'prompt-scoring',
-    env: 'BLOCKSERVE_PROMPT_SCORING',
-    kind: 'choice',
-    choices: PROMPT_SCORINGS,
-    help: "Block models, echo + logprobs: authors (the authors' lm-eval wrappers: training positions, their first-block padding) or decoding (generation's padding and positions). (default authors)",
-  },
+  { key: 'model', flag: 'model', env: 'BLOCKSERVE_MODEL', kind: 'string', help: "Checkpoint: an HF GPT-NeoX directory, or the authors' safetensors (config beside it); or a Hugging Face Hub id (ORG/NAME) or one of the authors' released names (block_main_b4_85, ...), downloaded into its cache first (see blockserve pull); or a shipped demo model: demo-block | demo-vanilla (models/, trained on fortune cookies, not the paper's). Without it and --preset/--config: demo-block." },
+  { key: 'revision', flag: 'revision', env: 'BLOCKSERVE_REVISION', kind: 'string', help: 'Hub branch, tag or commit of a Hub --model. (default: main)' },
+  { key: 'preset', flag: 'preset', env: 'BLOCKSERVE_PRESET', kind: 'string', help: 'Built-in config (random weights without --model): block_main_b4_{5,19,85,300,800,1.2b}, vanilla_{31,70,160,410}.' },
+  { key: 'config', flag: 'config', env: 'BLOCKSERVE_CONFIG', kind: 'string', help: "Model config file: the authors' trainer YAML/JSON, or an HF config.json." },
+  { key: 'tokenizer', flag: 'tokenizer', env: 'BLOCKSERVE_TOKENIZER', kind: 'string', help: 'tokenizer.json (default: beside the model, else the built-in GPT-NeoX-20B tokenizer).' },
+  { key: 'positionMode', flag: 'position-mode', env: 'BLOCKSERVE_POSITION_MODE', kind: 'choice', choices: POSITION_MODES, help: "Block models' rotary positions: reference (the authors' generate()) or contiguous (training's). (default: the model's, reference)" },
+  { key: 'padFirstBlock', flag: 'pad-first-block', env: 'BLOCKSERVE_PAD_FIRST_BLOCK', kind: 'bool', help: "Block models: left-pad the prompt with token 0 to a multiple of the block length; --no-pad-first-block turns it off. (default: the model's)" },
+  { key: 'promptScoring', flag: 'prompt-scoring', env: 'BLOCKSERVE_PROMPT_SCORING', kind: 'choice', choices: PROMPT_SCORINGS, help: "Block models, echo + logprobs: authors (the authors' lm-eval wrappers: training positions, their first-block padding) or decoding (generation's padding and positions). (default authors)" },
 ] as const satisfies readonly OptionRow[];
 
 export const BACKEND_OPTION = {
@@ -218,11 +168,11 @@ export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv
   }
   if (values.help) return 'help';
   const out: Record<string, unknown> = {};
-  for (const r of rows as readonly OptionRow[]) out[r.key] = valueOf(r, values, env);
+  for (const r of rows as readonly OptionRow[]) out[r.key] = optionValue(r, values, env);
   return Object.freeze(out) as Parsed<Rows>;
 }
 
-function valueOf(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
+function optionValue(r: OptionRow, values: Record<string, unknown>, env: Record<string, string | undefined>): unknown {
   if (r.kind === 'bool' && values[r.flag] !== undefined && values[`no-${r.flag}`] !== undefined) {
     throw new OptionError(`give --${r.flag} or --no-${r.flag}, not both`);
   }

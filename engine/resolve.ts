@@ -3,7 +3,8 @@
 //   --preset NAME            built-in copy of a released config (random weights without --model)
 //   --config FILE            the authors' trainer YAML/JSON (autofilled), or an HF config.json
 //   --model DIR              an HF GPT-NeoX directory (config.json + safetensors) or a directory /
-//                            file of the authors' safetensors with a config file beside it
+//                            file of the authors' safetensors with a config file beside it, or the
+//                            name of a model shipped in models/ (engine/shipped.ts: demo-block, ...)
 // Every failure is a ResolveError whose message names the file and the problem.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -20,6 +21,7 @@ import type { HostTensor } from './model/load.ts';
 import { randomWeights } from './model/random.ts';
 import { checkTensors, isHfNeoxBuffer, loadCheckpoint } from './weights/checkpoint.ts';
 import { checkTokenizerFitsModel, loadTokenizer } from './tokenizer/tokenizer.ts';
+import { modelPathFor, SHIPPED_MODELS } from './shipped.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
 
 export const BUILTIN_TOKENIZER = sourcePath('./tokenizer/gpt-neox-20b/tokenizer.json', import.meta.url);
@@ -83,8 +85,8 @@ export function resolveSpec(args: ModelArgs): { spec: ModelSpec; weightsPath?: s
   let weightsPath: string | undefined;
   let modelDir: string | undefined;
   if (args.model) {
-    const p = resolvePath(args.model);
-    if (!existsSync(p)) throw new ResolveError(`model path not found: ${args.model}`);
+    const p = resolvePath(modelPathFor(args.model));
+    if (!existsSync(p)) throw new ResolveError(`model path not found: ${args.model} (shipped models: ${Object.keys(SHIPPED_MODELS).join(', ')})`);
     weightsPath = p;
     modelDir = statSync(p).isDirectory() ? p : dirname(p);
   }

@@ -38,9 +38,9 @@ test('a run writes run.json with config, /v1/models, raw records, aggregates and
   const run = readRunFile(out);
   assert.equal(run.label, 'fake A');
   assert.equal(run.server.model, 'fake-model');
-  assert.deepEqual((run.server.models as any).data[0].id, 'fake-model');
+  assert.deepEqual((run.server.models as { data: Array<{ id: string }> }).data[0].id, 'fake-model');
   assert.match(run.server.promptLengths, /exact/);
-  assert.equal((run.config as any).rate, 40);
+  assert.equal(run.config.rate, 40);
   assert.equal(run.points.length, 1);
   const p = run.points[0];
   assert.equal(p.records.length, 30);

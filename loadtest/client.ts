@@ -74,6 +74,20 @@ export class StreamingClient {
   }
 }
 
+/** The fields the recorder reads of a stream chunk; those it type-checks before use are unknown. */
+interface StreamChunk {
+  id?: unknown;
+  error?: { message?: unknown };
+  choices?: StreamChoice[];
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+}
+
+interface StreamChoice {
+  text?: unknown;
+  delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
+  finish_reason?: string | null;
+}
+
 /** Turns the dispatch callbacks of one response into a filled RequestRecord. */
 class StreamRecorder implements Dispatcher.DispatchHandler {
   private readonly parser = new SseParser();
@@ -125,19 +139,30 @@ class StreamRecorder implements Dispatcher.DispatchHandler {
     }
     const rec = this.rec;
     for (const data of this.parser.push(chunk)) {
-      if (this.doneAt) return this.stop('bad-frame', 'data after [DONE]', now);
+      if (this.doneAt) {
+        this.stop('bad-frame', 'data after [DONE]', now);
+        return;
+      }
       if (data === '[DONE]') {
         this.doneAt = now;
         continue;
       }
-      let obj: any;
+      let parsed: unknown;
       try {
-        obj = JSON.parse(data);
+        parsed = JSON.parse(data);
       } catch {
-        return this.stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
+        this.stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
+        return;
       }
-      if (obj === null || typeof obj !== 'object') return this.stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
-      if (obj.error) return this.stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
+      if (parsed === null || typeof parsed !== 'object') {
+        this.stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
+        return;
+      }
+      const obj = parsed as StreamChunk;
+      if (obj.error) {
+        this.stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
+        return;
+      }
       if (rec.responseId === null && typeof obj.id === 'string') rec.responseId = obj.id;
       const choice = Array.isArray(obj.choices) ? obj.choices[0] : undefined;
       if (choice) {

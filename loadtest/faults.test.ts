@@ -24,7 +24,11 @@ after(async () => {
 
 function sink() {
   let text = '';
-  return { stream: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream, text: () => text };
+  const write = (s: string) => {
+    text += s;
+    return true;
+  };
+  return { stream: { write } as unknown as NodeJS.WritableStream, text: () => text };
 }
 
 test('each fault is one error of its kind; good requests are unaffected', async () => {

@@ -160,21 +160,30 @@ export async function buildWorkItems(spec: WorkloadSpec, count: number, seed: nu
   return items;
 }
 
+/** One dataset line as parsed; every field is type-checked before use. */
+interface DatasetRow {
+  prompt?: unknown;
+  text?: unknown;
+  messages?: unknown;
+  max_tokens?: unknown;
+  output_len?: unknown;
+}
+
 /** JSONL lines: {"prompt": str} or {"messages": [...]} (or {"text": str}), optional "max_tokens". */
 export function loadDataset(spec: DatasetWorkload, count: number, rng: Rng, chat: boolean): WorkItem[] {
   const lines = readFileSync(spec.path, 'utf8').split('\n').filter((l) => l.trim() !== '');
   if (lines.length === 0) throw new Error(`${spec.path}: no lines`);
   const rows = lines.map((line, i): WorkItem => {
-    let obj: any;
+    let obj: DatasetRow;
     try {
       obj = JSON.parse(line);
     } catch {
       throw new Error(`${spec.path}:${i + 1}: not JSON`);
     }
-    const maxTokens = Number.isInteger(obj.max_tokens) ? obj.max_tokens : Number.isInteger(obj.output_len) ? obj.output_len : 0;
+    const maxTokens = Number.isInteger(obj.max_tokens) ? (obj.max_tokens as number) : Number.isInteger(obj.output_len) ? (obj.output_len as number) : 0;
     if (Array.isArray(obj.messages)) {
       if (!chat) throw new Error(`${spec.path}:${i + 1}: has messages; use --endpoint chat`);
-      const messages: ChatMessage[] = obj.messages.map((m: any) => ({ role: String(m.role), content: String(m.content) }));
+      const messages: ChatMessage[] = obj.messages.map((m: { role?: unknown; content?: unknown }) => ({ role: String(m.role), content: String(m.content) }));
       return { messages, maxTokens };
     }
     const prompt = typeof obj.prompt === 'string' ? obj.prompt : typeof obj.text === 'string' ? obj.text : null;

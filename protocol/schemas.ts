@@ -20,7 +20,6 @@ export const LIMITS = {
   maxStopTokenIds: 64,
 } as const;
 
-const nonEmptyString: Schema = { type: 'string', minLength: 1 };
 const tokenId: Schema = { type: 'integer', minimum: 0, maximum: 2147483647 };
 const tokenIds: Schema = { type: 'array', items: tokenId };
 

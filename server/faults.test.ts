@@ -1,5 +1,5 @@
 // Faults injected on purpose (engine/faults.ts, reachable only through the test entry's
-// BLOCKSERVE_TEST_FAULTS) into a real `blockserve serve` process with the demo model: an exception
+// BLOCKSERVE_TEST_FAULTS) into a real `blockserve serve` process with the random demo config: an exception
 // inside a step, the engine's worker thread exiting, an out-of-memory allocation in the backend. Each
 // time every in-flight stream ends with an error event and [DONE], a non-streamed request gets a 503
 // with a message, /health and /ready turn 503, the death is logged once and counted in /metrics, and
@@ -11,12 +11,15 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('./testing/serve-child.ts', import.meta.url));
+const demoConfig = fileURLToPath(new URL('../models/demo/config.yaml', import.meta.url));
 const GRACE_S = 5;
 
 async function startChild(faults: Record<string, number>) {
   const { cpuBackendAvailable } = await import('../kernels/cpu/backend.ts');
   const backend = cpuBackendAvailable() ? 'cpu' : 'reference';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--backend', backend, '--kv-cache-mb', '32', '--max-num-seqs', '4', '--grace-s', String(GRACE_S), '--port', '0', '--log-level', 'info'], {
+  // The random-weight b4_5 config, not the (much faster) trained default: its steps are slow enough that
+  // all three requests below are admitted before the fault fires at step 12.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--config', demoConfig, '--backend', backend, '--kv-cache-mb', '32', '--max-num-seqs', '4', '--grace-s', String(GRACE_S), '--port', '0', '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BLOCKSERVE_TEST_FAULTS: JSON.stringify(faults) },
   });

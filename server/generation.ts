@@ -40,7 +40,7 @@ export class Generation {
     readonly req: PreparedRequest,
     private readonly engine: Engine,
     private readonly state: ServerState,
-    private readonly metrics: ServerMetrics,
+    metrics: ServerMetrics,
   ) {
     const count = req.prompts.length * req.n;
     this.engineIds = Array.from({ length: count }, (_, i) => `${id}-${i}`);

@@ -104,7 +104,7 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     state.loadProgress = null;
     const { info } = engine;
     log.info({ model: state.servedModelName, kind: info.kind, contextLength: info.contextLength, demo: info.demo }, 'ready');
-    if (info.demo) log.warn('serving the built-in demo model: its weights are random, its text is noise');
+    if (info.demo) log.warn('serving a small demo model trained on fortune cookies (models/, not the paper\'s): pass --model for a real checkpoint');
   }
   await stopped;
   return exitCode;

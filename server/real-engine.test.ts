@@ -69,7 +69,7 @@ describe('server + real engine (demo model, reference backend)', () => {
       if (i < unpredictable) assert.equal(v, null, `token ${i}`);
       else assert.ok(typeof v === 'number' && v <= 0, `token ${i}: ${v}`);
     });
-    lp.top_logprobs!.forEach((t, i) => assert.equal(t === null, i < unpredictable, `top_logprobs[${i}]`));
+    lp.top_logprobs!.forEach((t, i) => { assert.equal(t === null, i < unpredictable, `top_logprobs[${i}]`); });
   });
 
   test('chat stream: role first, finish chunk, usage matches /tokenize of the templated prompt', async () => {

@@ -76,7 +76,7 @@ function checkCommon(dir: string, e: Expected, scoreRows: (t: number) => number)
     if (eos === -1) assert.equal(g.output_ids.length, g.max_new_tokens);
     else assert.equal(eos, g.output_ids.length - 1, 'tokens recorded after EOS');
     const logits = readF32(dir, g.step_logits, g.step_logits_shape);
-    g.output_ids.forEach((id, i) => assert.equal(argmaxRow(logits, i, e.vocab_size), id, `${g.step_logits} row ${i}`));
+    g.output_ids.forEach((id, i) => { assert.equal(argmaxRow(logits, i, e.vocab_size), id, `${g.step_logits} row ${i}`); });
   }
 }
 

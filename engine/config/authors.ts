@@ -106,6 +106,11 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
   if (rawPad !== undefined && typeof rawPad !== 'boolean') throw new ConfigError(`config.random_pad_first_block must be true or false, got ${JSON.stringify(rawPad)}`);
   const filePad = rawPad === true;
   const name = opts.name ?? (typeof tree.name === 'string' ? tree.name : 'block-transformer');
+  // Not an authors' key: models trained by tools/train say which window positions they were trained with.
+  const filePositions = tree.position_mode;
+  if (filePositions !== undefined && filePositions !== 'reference' && filePositions !== 'contiguous') {
+    throw new ConfigError(`config.position_mode must be 'reference' or 'contiguous', got ${JSON.stringify(filePositions)}`);
+  }
   return Object.freeze({
     kind: 'block',
     name,
@@ -116,7 +121,7 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
     blockDecoder,
     tokenDecoder,
     padFirstBlock: opts.padFirstBlock ?? filePad,
-    positionMode: opts.positionMode ?? 'reference',
+    positionMode: opts.positionMode ?? filePositions ?? 'reference',
     promptScoring: opts.promptScoring ?? 'authors',
     contextLength: Math.min(maxLength, blockDecoder.maxPositions * L),
   } satisfies BlockModelSpec);

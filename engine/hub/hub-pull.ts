@@ -13,7 +13,7 @@ import { vanillaSpecFromHf } from '../config/authors.ts';
 import { downloadFile, type DownloadOptions } from './download.ts';
 import { HubError } from './errors.ts';
 import { HfRepoCache } from './hf-cache.ts';
-import { fetchFileMeta, fetchRepoInfo, hubClient, type HubClient } from './hub-api.ts';
+import { fetchFileMeta, fetchRepoInfo, hubClient, type HubClient, type RepoInfo } from './hub-api.ts';
 import { withFileLock } from './lock.ts';
 import type { HubSettings } from './settings.ts';
 
@@ -118,7 +118,7 @@ export async function pullHubModel(repoId: string, settings: HubSettings, opts: 
     return { dir: hit.dir, name: repoId, commit: hit.commit };
   }
   const client = hubClient(settings.endpoint, settings.token);
-  let info;
+  let info: RepoInfo;
   try {
     info = await fetchRepoInfo(client, repoId, revision);
   } catch (e) {

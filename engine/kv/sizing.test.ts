@@ -20,7 +20,10 @@ test('a cache whose K/V tensors exceed the binding limit is refused, naming the 
   const limit = 128 * MiB;
   assert.equal(kvPagesFor(768, demo, limit), (768 * MiB) / (demo.bytesPerEntry * 16), '768 MiB = 6 tensors of exactly 128 MiB fits');
   let message = '';
-  assert.throws(() => kvPagesFor(1024, demo, limit, 'webgpu'), (e: Error) => ((message = e.message), true));
+  assert.throws(() => kvPagesFor(1024, demo, limit, 'webgpu'), (e: Error) => {
+    message = e.message;
+    return true;
+  });
   assert.match(message, /--kv-cache-mb 1024 does not fit the webgpu device/);
   assert.match(message, /134217728-byte storage binding limit \(maxStorageBufferBindingSize\)/);
   const suggested = Number(/Use --kv-cache-mb (\d+) or less/.exec(message)?.[1]);

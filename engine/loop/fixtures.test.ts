@@ -168,7 +168,7 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
         assert.ok(Math.abs(lp.logprob! - expected[sc.input_ids[i]!]!) < 1e-4, `case ${k} token ${i}: ${lp.logprob} vs ${expected[sc.input_ids[i]!]}`);
         const best = [...expected.keys()].sort((a, b) => expected[b]! - expected[a]!).slice(0, 3);
         assert.deepEqual(lp.top!.map((t) => t.tokenId), best, `case ${k} token ${i}: top 3`);
-        lp.top!.forEach((t) => assert.ok(Math.abs(t.logprob - expected[t.tokenId]!) < 1e-4));
+        for (const t of lp.top!) assert.ok(Math.abs(t.logprob - expected[t.tokenId]!) < 1e-4);
       });
     }
     await engine.close();
@@ -185,7 +185,7 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
       const again = await collect(engine.submit({ id: 'p', promptIds: [...g.prompt_ids, ...gen.tokens], promptLogprobs: 0, sampling: defaultSamplingParams({ maxTokens: 1 }) }));
       const lps = promptLogprobsOf(again.events).slice(g.prompt_ids.length);
       assert.equal(lps.length, genLps.length);
-      lps.forEach((lp, j) => assert.ok(Math.abs(lp.logprob! - genLps[j]!.logprob) < 1e-4, `${g.position_mode} pad=${g.pad_first_block}: generated token ${j}: ${lp.logprob} vs ${genLps[j]!.logprob}`));
+      lps.forEach((lp, j) => { assert.ok(Math.abs(lp.logprob! - genLps[j]!.logprob) < 1e-4, `${g.position_mode} pad=${g.pad_first_block}: generated token ${j}: ${lp.logprob} vs ${genLps[j]!.logprob}`); });
       await engine.close();
     }
   });

@@ -15,7 +15,6 @@ export class VanillaModel implements Runner {
   private readonly embedIn: Tensor;
   private readonly embedOut: Tensor;
   private cache: LayerCache[] | null = null;
-  private numSlots = 0;
   /** Step inputs and LM-head buffers by shape (see scratch.ts). */
   private readonly scratch: ScratchCache;
 
@@ -38,7 +37,6 @@ export class VanillaModel implements Runner {
   allocateCache(numSlots: number): void {
     this.freeCache();
     this.cache = this.stack.allocateCache(numSlots);
-    this.numSlots = numSlots;
   }
 
   async execute(items: FeedItem[]): Promise<StepOutput> {

@@ -270,7 +270,7 @@ test('sequences decoding in lockstep each keep a contiguous run of KV pages', ()
     onPlan: () => {
       for (const id of ids) {
         const seq = s.get(id);
-        if (seq && seq.pages.length) pagesSeen.set(id, [...seq.pages]);
+        if (seq?.pages.length) pagesSeen.set(id, [...seq.pages]);
       }
     },
   });

@@ -214,7 +214,7 @@ export class Scheduler {
     const out: SampledToken[] = [];
     for (const feed of plan.feeds) {
       const seq = this.seqs.get(feed.seqId);
-      if (!seq || !seq.isRunning || seq.arrival !== feed.arrival) continue; // aborted or finished while the step ran
+      if (!seq?.isRunning || seq.arrival !== feed.arrival) continue; // aborted or finished while the step ran
       seq.numComputed += feed.numTokens;
       this.offerPages(seq);
       if (feed.logitsRow < 0) continue;

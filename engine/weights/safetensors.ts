@@ -199,7 +199,7 @@ function headerFromFd(fd: number, path: string): SafetensorsHeader {
   readFully(fd, path, headerBytes, 8);
   const json = parseHeaderJson(path, headerBytes);
   const dataStart = 8 + n;
-  const metadata = parseMetadata(path, json['__metadata__']);
+  const metadata = parseMetadata(path, json.__metadata__);
   const tensors: TensorEntry[] = [];
   for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') continue;
@@ -282,7 +282,7 @@ export function readSafetensors(
  */
 export function writeSafetensors(path: string, tensors: TensorView[], metadata?: Record<string, string>): void {
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length) header['__metadata__'] = metadata;
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
     const count = t.shape.reduce((a, s) => a * s, 1);

@@ -25,6 +25,7 @@ export class WorkerEngine implements Engine {
   /** Requests submitted whose end the worker has not reported yet: the count admission uses. */
   private readonly streams = new Map<string, EngineStream<EngineEvent>>();
   private latestStats: EngineStats;
+  private workerHeap = 0;
   private dead: string | null = null;
   private closed: Promise<void> | null = null;
   private readonly failureListeners: ((reason: string) => void)[] = [];
@@ -80,6 +81,7 @@ export class WorkerEngine implements Engine {
       this.streams.delete(m.id);
     } else if (m.type === 'stats') {
       this.latestStats = m.stats;
+      this.workerHeap = m.heapUsed;
     } else if (m.type === 'dead') {
       this.die(`engine failed: ${m.reason}`);
     }
@@ -112,6 +114,11 @@ export class WorkerEngine implements Engine {
 
   stats(): EngineStats {
     return this.latestStats;
+  }
+
+  /** V8 heap in use by the engine's worker thread, as of its last stats message (bytes). */
+  get workerHeapUsed(): number {
+    return this.workerHeap;
   }
 
   private post(m: ToWorker): void {

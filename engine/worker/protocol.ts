@@ -20,5 +20,6 @@ export type FromWorker =
   | { type: 'rejected'; id: string; code: string; message: string }
   /** The engine died (a step failed); the worker stays up only to say so. */
   | { type: 'dead'; reason: string }
-  | { type: 'stats'; stats: EngineStats }
+  /** Engine stats and the worker thread's own V8 heap (the main thread cannot see it; the soak prints it). */
+  | { type: 'stats'; stats: EngineStats; heapUsed: number }
   | { type: 'closed' };

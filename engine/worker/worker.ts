@@ -27,7 +27,7 @@ async function start(): Promise<void> {
     send({ type: 'failed', message: err.message, errorName: err.constructor?.name ?? 'Error' });
     return;
   }
-  const timer = setInterval(() => send({ type: 'stats', stats: engine.stats() }), STATS_INTERVAL_MS);
+  const timer = setInterval(() => send({ type: 'stats', stats: engine.stats(), heapUsed: process.memoryUsage().heapUsed }), STATS_INTERVAL_MS);
   port.on('message', (m: ToWorker) => {
     if (m.type === 'submit') {
       let events: AsyncIterable<unknown>;

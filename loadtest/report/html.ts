@@ -99,7 +99,7 @@ function metricsCharts(point: PointResult): string {
 
 export function renderRunReport(run: RunFile): string {
   const last = run.points[run.points.length - 1];
-  const cfg = run.config as Record<string, any>;
+  const cfg = run.config;
   const entries = run.points.map((p) => ({ name: loadLabel(p.load), point: p }));
   const refused = run.refused.map((r) => `<p class="warn">Not reported: ${esc(loadLabel(r.load))}: ${esc(r.reason)}.</p>`).join('');
   const body = [

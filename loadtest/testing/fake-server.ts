@@ -38,6 +38,15 @@ export interface TruthRecord {
   endMs: number;
 }
 
+/** The request fields the fake reads, from an untrusted JSON body. */
+interface RequestBody {
+  model?: unknown;
+  prompt?: unknown;
+  messages?: { content?: unknown }[];
+  max_tokens?: unknown;
+  stream_options?: { include_usage?: unknown };
+}
+
 // The fake's tokenizer: a word of n letters is ceil(n / 3) tokens, so word counts and token counts
 // differ and the load tester's /tokenize correction is really exercised.
 export const countTokens = (s: string) => s.split(/\s+/).filter(Boolean).reduce((n, w) => n + Math.ceil(w.length / 3), 0);
@@ -69,14 +78,14 @@ export function createFakeServer(script: FakeScript): http.Server {
     res.end(JSON.stringify(body));
   };
 
-  const stream = async (req: http.IncomingMessage, res: http.ServerResponse, body: any, chat: boolean, arrival: number) => {
+  const stream = async (res: http.ServerResponse, body: RequestBody, chat: boolean, arrival: number) => {
     const index = requestCount++;
     const fault = faults[index % faults.length];
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-fake-${index}`;
     if (fault === 'http-500') return json(res, 500, { error: { message: 'scripted failure', type: 'server_error', param: null, code: null } });
     if (fault === 'http-429') return json(res, 429, { error: { message: 'queue full', type: 'rate_limit_exceeded', param: null, code: null } }, { 'retry-after': '1' });
     if (fault === 'http-503') return json(res, 503, { error: { message: 'draining', type: 'service_unavailable', param: null, code: null } });
-    const promptText = chat ? (body.messages ?? []).map((m: any) => String(m.content)).join(' ') : String(body.prompt ?? '');
+    const promptText = chat ? (body.messages ?? []).map((m) => String(m.content)).join(' ') : String(body.prompt ?? '');
     const promptTokens = countTokens(promptText);
     const outputTokens = script.outputTokens ?? Number(body.max_tokens ?? 16);
     const includeUsage = body.stream_options?.include_usage === true;
@@ -141,7 +150,7 @@ export function createFakeServer(script: FakeScript): http.Server {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = req.url ?? '/';
-      let body: any = {};
+      let body: RequestBody = {};
       if (chunks.length) {
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -149,8 +158,8 @@ export function createFakeServer(script: FakeScript): http.Server {
           return json(res, 400, { error: { message: 'bad json body', type: 'invalid_request_error', param: null, code: null } });
         }
       }
-      if (req.method === 'POST' && url === '/v1/completions') return void stream(req, res, body, false, arrival);
-      if (req.method === 'POST' && url === '/v1/chat/completions') return void stream(req, res, body, true, arrival);
+      if (req.method === 'POST' && url === '/v1/completions') return void stream(res, body, false, arrival);
+      if (req.method === 'POST' && url === '/v1/chat/completions') return void stream(res, body, true, arrival);
       if (req.method === 'GET' && url === '/v1/models') return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'test', max_model_len: 4096 }] });
       if (req.method === 'POST' && url === '/tokenize' && script.tokenize !== false) {
         const n = countTokens(String(body.prompt ?? ''));

@@ -124,7 +124,7 @@ export async function runSoak(argv: string[]): Promise<void> {
       const { value, done } = await reader.read();
       if (done) return { frames, done: false, errorCode };
       buf += dec.decode(value, { stream: true });
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const frame = buf.slice(0, i);
         buf = buf.slice(i + 2);
@@ -132,7 +132,12 @@ export async function runSoak(argv: string[]): Promise<void> {
         const data = frame.slice(6);
         if (data === '[DONE]') return { frames, done: true, errorCode };
         frames++;
-        if (data.includes('"error"')) errorCode = (JSON.parse(data).error?.code as string) ?? 'unknown';
+        // Parsed, not searched: generated text may itself contain the word "error".
+        const parsed = JSON.parse(data) as { error?: { code?: string } };
+        if (parsed.error) {
+          errorCode = parsed.error.code ?? 'unknown';
+          console.log(`stream error frame: ${data.slice(0, 300)}`);
+        }
         if (stopAfter !== undefined && frames >= stopAfter) {
           ac?.abort();
           await reader.cancel().catch(() => {});
@@ -250,12 +255,14 @@ export async function runSoak(argv: string[]): Promise<void> {
   }
 
   const t0 = Date.now();
-  const samples: { s: number; rss: number; heap: number }[] = [];
+  const samples: { s: number; rss: number; heap: number; workerHeap: number }[] = [];
+  // The engine's worker thread has its own V8 heap, invisible to process.memoryUsage() here.
+  const workerHeap = () => (engine as Engine & { workerHeapUsed?: number }).workerHeapUsed ?? 0;
   const sample = () => {
     const m = process.memoryUsage();
     const st = engine.stats();
-    samples.push({ s: (Date.now() - t0) / 1000, rss: m.rss, heap: m.heapUsed });
-    console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)}s rss=${mb(m.rss)}MB heapUsed=${mb(m.heapUsed)}MB heapTotal=${mb(m.heapTotal)}MB external=${mb(m.external)}MB ` +
+    samples.push({ s: (Date.now() - t0) / 1000, rss: m.rss, heap: m.heapUsed, workerHeap: workerHeap() });
+    console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)}s rss=${mb(m.rss)}MB heapUsed=${mb(m.heapUsed)}MB heapTotal=${mb(m.heapTotal)}MB external=${mb(m.external)}MB engineHeapUsed=${mb(workerHeap())}MB ` +
       `| running=${st.running} waiting=${st.waiting} pages=${st.kvPagesUsed}/${st.kvPagesTotal} | done ${done.total} errors ${errors.total}`);
   };
   sample();
@@ -275,7 +282,9 @@ export async function runSoak(argv: string[]): Promise<void> {
   const last = samples[samples.length - 1];
   console.log(`\n== soak summary (${((Date.now() - t0) / 60_000).toFixed(1)} min)`);
   console.log(`RSS: start ${mb(samples[0].rss)}MB, at ${first.s.toFixed(0)}s ${mb(first.rss)}MB, end ${mb(last.rss)}MB: growth after warm-up ${mb(last.rss - first.rss)}MB`);
-  console.log(`heapUsed (main thread): at ${first.s.toFixed(0)}s ${mb(first.heap)}MB, end ${mb(last.heap)}MB`);
+  console.log(`heapUsed (main thread): at ${first.s.toFixed(0)}s ${mb(first.heap)}MB, end ${mb(last.heap)}MB; engine worker thread: ${mb(first.workerHeap)}MB -> ${mb(last.workerHeap)}MB`);
+  const rssAll = samples.map((x) => x.rss);
+  console.log(`RSS range over the run: ${mb(Math.min(...rssAll))}-${mb(Math.max(...rssAll))}MB`);
   console.log(`KV pages in use when idle: ${st.kvPagesUsed} of ${st.kvPagesTotal}; running ${st.running}, waiting ${st.waiting}, server in flight ${state.inFlight.size}; engine aborts ${st.abortedTotal}, preemptions ${st.preemptedTotal}`);
   console.log(`completed by kind: ${done}`);
   console.log(`errors by kind: ${errors}`);

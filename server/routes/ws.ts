@@ -15,6 +15,7 @@ import { ApiError, toApiError, validationError } from '../errors.ts';
 import type { Generation } from '../generation.ts';
 import { prepareChat, prepareCompletion } from '../prepare.ts';
 import { streamGeneration, type ChunkSink } from '../render/stream.ts';
+import type { Renderer } from '../render/usage.ts';
 import { startGeneration } from './generate.ts';
 
 const MAX_ID_LENGTH = 256;
@@ -62,7 +63,7 @@ export async function wsRoutes(app: FastifyInstance, opts: { ctx: AppContext }):
       delete body.stream; // always streamed here
       if (!validate(body)) return fail(id, validationError((validate.errors ?? []) as never));
       let gen: Generation;
-      let renderer;
+      let renderer: Renderer<unknown, unknown>;
       try {
         const pc = ctx.prepareContext();
         const prepared = type === 'chat.completion.create'

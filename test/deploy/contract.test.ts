@@ -70,22 +70,57 @@ test('.dockerignore keeps local installs and build outputs out of the context bu
 });
 
 // ---- Kubernetes ---------------------------------------------------------------------------------------
+// The fields of the manifests that the checks below read.
+type Probe = { httpGet: { path: string; port: number | string }; periodSeconds: number; failureThreshold: number };
+type Container = {
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value: string }[];
+  ports: { name: string; containerPort: number }[];
+  readinessProbe: Probe;
+  livenessProbe: Probe;
+  startupProbe: Probe;
+  lifecycle?: { preStop?: { sleep?: { seconds?: number } } };
+  securityContext: { readOnlyRootFilesystem?: boolean };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources: Record<string, { cpu?: string; memory?: string }>;
+};
+type DeploymentSpec = {
+  template: {
+    metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+    spec: {
+      containers: Container[];
+      terminationGracePeriodSeconds: number;
+      securityContext: { runAsNonRoot?: boolean; runAsUser?: number };
+      volumes: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+    };
+  };
+};
+type ServiceSpec = { selector: Record<string, string>; ports: { targetPort: string | number }[] };
+type PdbSpec = { selector: { matchLabels: Record<string, string> }; maxUnavailable: number };
+type HpaSpec = {
+  scaleTargetRef: { apiVersion: string; kind: string; name: string };
+  minReplicas: number;
+  metrics: { type: string; resource?: { name: string }; pods?: { metric: { name: string } } }[];
+};
+type PodMonitorSpec = { podMetricsEndpoints: { port: string; path: string }[] };
+
 const base = renderKustomization(join(KUBERNETES_DIR, 'base'));
-const one = (kind: string) => {
+const one = <Spec = unknown>(kind: string) => {
   const found = base.filter((o) => o.kind === kind);
   assert.equal(found.length, 1, kind);
-  return found[0]! as K8sObject & { spec: any };
+  return found[0]! as K8sObject & { spec: Spec };
 };
-const deployment = one('Deployment');
+const deployment = one<DeploymentSpec>('Deployment');
 const podSpec = deployment.spec.template.spec;
 const container = podSpec.containers[0];
 const containerEnv: Record<string, string> = Object.fromEntries((container.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
 const podConfig = serverConfig(container.command ?? container.args ?? imageCmd, { ...imageEnv, ...containerEnv });
-const httpPort = container.ports.find((p: { name: string }) => p.name === 'http');
+const httpPort = container.ports.find((p: { name: string }) => p.name === 'http')!;
 
 function probePort(probe: { httpGet: { port: number | string } }): number {
   const p = probe.httpGet.port;
-  return typeof p === 'number' ? p : container.ports.find((cp: { name: string }) => cp.name === p).containerPort;
+  return typeof p === 'number' ? p : container.ports.find((cp: { name: string }) => cp.name === p)!.containerPort;
 }
 
 test('Deployment: probes hit the server\'s liveness and readiness paths on its port', () => {
@@ -125,7 +160,7 @@ test('Deployment: non-root, read-only root filesystem with a writable /tmp, mode
   assert.ok(modelMount?.readOnly, `${model} lies on a read-only volume mount`);
   const volume = podSpec.volumes.find((v: { name: string }) => v.name === modelMount!.name);
   const claim = one('PersistentVolumeClaim');
-  assert.equal(volume.persistentVolumeClaim.claimName, claim.metadata.name);
+  assert.equal(volume?.persistentVolumeClaim?.claimName, claim.metadata.name);
   for (const kind of ['requests', 'limits']) {
     assert.ok(container.resources[kind].cpu && container.resources[kind].memory, `resources.${kind} set`);
   }
@@ -134,12 +169,12 @@ test('Deployment: non-root, read-only root filesystem with a writable /tmp, mode
 test('Service, PodDisruptionBudget and HPA select and target the Deployment', () => {
   const podLabels = deployment.spec.template.metadata.labels;
   const selects = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => podLabels[k] === v);
-  const service = one('Service');
+  const service = one<ServiceSpec>('Service');
   assert.ok(selects(service.spec.selector));
   assert.ok(service.spec.ports.some((p: { targetPort: string | number }) => p.targetPort === 'http' || p.targetPort === podConfig.port));
-  const pdb = one('PodDisruptionBudget');
+  const pdb = one<PdbSpec>('PodDisruptionBudget');
   assert.ok(selects(pdb.spec.selector.matchLabels));
-  const hpa = one('HorizontalPodAutoscaler');
+  const hpa = one<HpaSpec>('HorizontalPodAutoscaler');
   assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
   assert.ok(hpa.spec.minReplicas >= 2 && pdb.spec.maxUnavailable < hpa.spec.minReplicas, 'a disruption leaves a replica serving');
   assert.ok(hpa.spec.metrics.some((m: { type: string; resource?: { name: string } }) => m.type === 'Resource' && m.resource?.name === 'cpu'), 'CPU fallback');
@@ -154,8 +189,8 @@ const adapterRules = (parse(readFileSync(join(KUBERNETES_DIR, 'prometheus-adapte
 const seriesName = (rule: AdapterRule) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(rule.seriesQuery)![0];
 
 test('HPA custom metrics are served by prometheus-adapter rules that map pods and namespaces', () => {
-  const hpa = one('HorizontalPodAutoscaler');
-  const podMetrics = hpa.spec.metrics.filter((m: { type: string }) => m.type === 'Pods').map((m: { pods: { metric: { name: string } } }) => m.pods.metric.name);
+  const hpa = one<HpaSpec>('HorizontalPodAutoscaler');
+  const podMetrics = hpa.spec.metrics.filter((m: { type: string }) => m.type === 'Pods').map((m) => m.pods!.metric.name);
   assert.ok(podMetrics.length >= 1, 'the HPA scales on a per-pod custom metric');
   for (const name of podMetrics) {
     const rule = adapterRules.find((r) => r.name.as === name);
@@ -165,7 +200,7 @@ test('HPA custom metrics are served by prometheus-adapter rules that map pods an
     assert.match(rule.metricsQuery, /<<\.Series>>\{<<\.LabelMatchers>>\}/);
     assert.match(rule.metricsQuery, /by \(<<\.GroupBy>>\)/);
   }
-  const podMonitor = readYamlDocuments(join(KUBERNETES_DIR, 'monitoring/podmonitor.yaml'))[0] as K8sObject & { spec: any };
+  const podMonitor = readYamlDocuments(join(KUBERNETES_DIR, 'monitoring/podmonitor.yaml'))[0] as K8sObject & { spec: PodMonitorSpec };
   assert.deepEqual(podMonitor.spec.podMetricsEndpoints.map((e: { port: string; path: string }) => [e.port, e.path]), [[httpPort.name, '/metrics']]);
 });
 
@@ -198,7 +233,12 @@ test('the probe and scrape paths are routes the server defines, open to unauthen
 
 // ---- compose ------------------------------------------------------------------------------------------
 test('compose: the server on its port with a stop grace above the drain grace, Prometheus scraping it', () => {
-  const compose = parse(readFileSync(join(REPO_ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, any> };
+  const compose = parse(readFileSync(join(REPO_ROOT, 'compose.yaml'), 'utf8')) as {
+    services: {
+      blockserve: { command?: string[]; environment?: string[]; ports: string[]; stop_signal?: string; stop_grace_period: string };
+      prometheus: { volumes: string[]; depends_on: Record<string, { condition: string }> };
+    };
+  };
   const server = compose.services.blockserve;
   const env: Record<string, string> = { ...imageEnv };
   for (const e of server.environment ?? []) if (e.includes('=')) env[e.slice(0, e.indexOf('='))] = e.slice(e.indexOf('=') + 1);
@@ -207,7 +247,7 @@ test('compose: the server on its port with a stop grace above the drain grace, P
   assert.equal(server.stop_signal ?? 'SIGTERM', 'SIGTERM');
   assert.ok(seconds(server.stop_grace_period) > cfg.graceS + 5, `stop_grace_period ${server.stop_grace_period} above grace ${cfg.graceS} s`);
   const prometheus = compose.services.prometheus;
-  const mount = prometheus.volumes.find((v: string) => v.includes(':/etc/prometheus/prometheus.yml'));
+  const mount = prometheus.volumes.find((v: string) => v.includes(':/etc/prometheus/prometheus.yml'))!;
   const promConfig = parse(readFileSync(join(REPO_ROOT, mount.split(':')[0]), 'utf8')) as { scrape_configs: { metrics_path?: string; static_configs: { targets: string[] }[] }[] };
   const job = promConfig.scrape_configs[0]!;
   assert.equal(job.metrics_path ?? '/metrics', '/metrics');

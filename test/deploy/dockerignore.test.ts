@@ -25,7 +25,8 @@ test('dockerignore matcher: globs, folders, ** and ! exceptions with the last ma
 test('the repository .dockerignore keeps the code and the demo model, drops installs, weights and tests', () => {
   const rules = readDockerignore(join(REPO_ROOT, '.dockerignore'));
   for (const kept of ['package.json', 'package-lock.json', 'bin/blockserve.js', 'server/main.ts', 'kernels/cpu/binding.gyp',
-    'kernels/cpu/src/gemm.cc', 'models/demo/config.yaml', 'deploy/healthcheck.mjs', 'deploy/install-webgpu.sh']) {
+    'kernels/cpu/src/gemm.cc', 'models/demo/config.yaml', 'deploy/healthcheck.mjs', 'deploy/install-webgpu.sh',
+    'models/blockserve-demo-block-2m/model.safetensors', 'models/blockserve-demo-vanilla-2m/config.json']) {
     const parts = kept.split('/');
     let excluded = false;
     for (let i = 1; i <= parts.length; i++) excluded = isExcluded(parts.slice(0, i).join('/'), rules, excluded);
