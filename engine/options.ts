@@ -116,7 +116,7 @@ export const ENGINE_OPTIONS = [
 
 /**
  * What the CPU backend computes in and stores its KV cache as; absent is f32. bf16 meets both default
- * criteria (2.17x on block_main_b4_85, 0.001 % perplexity change on the trained demo models: README), but
+ * criteria (2.17x on block_main_b4_85, 0.005 % perplexity change on the shipped trained models: README), but
  * a serving default of auto would move every parity check that goes through `serve` (lm-eval's 1e-4
  * loglikelihoods) off f32; those must pass --compute-dtype f32 first, then this row gets default 'auto'.
  */
