@@ -34,7 +34,12 @@ export class StreamingClient {
 
   body(item: WorkItem): string {
     const o = this.opts;
-    const req: Record<string, unknown> = { model: o.model, max_tokens: item.maxTokens, stream: true, stream_options: { include_usage: true } };
+    const req: Record<string, unknown> = {
+      model: o.model,
+      max_tokens: item.maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
     if (o.endpoint === 'chat') req.messages = item.messages ?? [{ role: 'user', content: item.prompt ?? '' }];
     else req.prompt = item.prompt ?? '';
     if (o.ignoreEos) req.ignore_eos = true;
@@ -47,9 +52,24 @@ export class StreamingClient {
     const payload = this.body(item);
     const t0 = performance.now();
     const rec: RequestRecord = {
-      index, scheduledAtMs, sentAtMs: round(t0 - phaseStart), endAtMs: 0, ttftMs: null, itlMs: [], e2eMs: 0,
-      promptTokens: null, outputTokens: null, tokensFromUsage: false, contentChunks: 0, finishReason: null,
-      status: null, ok: false, errorKind: null, error: null, maxTokens: item.maxTokens, responseId: null,
+      index,
+      scheduledAtMs,
+      sentAtMs: round(t0 - phaseStart),
+      endAtMs: 0,
+      ttftMs: null,
+      itlMs: [],
+      e2eMs: 0,
+      promptTokens: null,
+      outputTokens: null,
+      tokensFromUsage: false,
+      contentChunks: 0,
+      finishReason: null,
+      status: null,
+      ok: false,
+      errorKind: null,
+      error: null,
+      maxTokens: item.maxTokens,
+      responseId: null,
     };
     return new Promise((resolve) => {
       const stream = new StreamRecorder(rec, t0, (tEnd) => {
@@ -97,7 +117,11 @@ class StreamRecorder implements Dispatcher.DispatchHandler {
   private settled = false;
   private errorBody: Buffer[] | null = null;
 
-  constructor(private readonly rec: RequestRecord, private readonly t0: number, private readonly onEnd: (tEnd: number) => void) {}
+  constructor(
+    private readonly rec: RequestRecord,
+    private readonly t0: number,
+    private readonly onEnd: (tEnd: number) => void,
+  ) {}
 
   abort(kind: string, msg: string): void {
     if (this.settled) return;

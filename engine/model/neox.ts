@@ -138,7 +138,9 @@ export function makePlan(seqSlots: number[][], rowSeq: number[], rowCtxLen: numb
     offsets[i + 1] = offsets[i]! + s.length;
   });
   const flat = new Int32Array(offsets[seqSlots.length]!);
-  seqSlots.forEach((s, i) => { flat.set(s, offsets[i]!); });
+  seqSlots.forEach((s, i) => {
+    flat.set(s, offsets[i]!);
+  });
   return {
     rowSeq: Int32Array.from(rowSeq),
     rowCtxLen: Int32Array.from(rowCtxLen),

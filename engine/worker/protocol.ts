@@ -3,10 +3,7 @@
 import type { EngineEvent, EngineInfo, EngineStats, GenerateRequest } from '../api.ts';
 import type { RequestLimits } from '../requests.ts';
 
-export type ToWorker =
-  | { type: 'submit'; req: GenerateRequest }
-  | { type: 'abort'; id: string }
-  | { type: 'close' };
+export type ToWorker = { type: 'submit'; req: GenerateRequest } | { type: 'abort'; id: string } | { type: 'close' };
 
 export type FromWorker =
   | { type: 'progress'; done: number; total: number; what: string }

@@ -56,7 +56,13 @@ function matmul(
       const bias = randomTensor(b, rng, [N]);
       const out = b.alloc([M, N]);
       const opts = epilogue === 'plain' ? {} : { bias, gelu: true };
-      return { run: () => b.matmul(out, x, w, opts), free: () => [w, x, bias, out].forEach((t) => { b.free(t); }) };
+      return {
+        run: () => b.matmul(out, x, w, opts),
+        free: () =>
+          [w, x, bias, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }
@@ -110,7 +116,13 @@ function attention(
       );
       b.free(rows);
       const out = b.alloc([T, H * hd]);
-      return { run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)), free: () => [qkv, k, v, out].forEach((t) => { b.free(t); }) };
+      return {
+        run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)),
+        free: () =>
+          [qkv, k, v, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }
@@ -129,7 +141,13 @@ function layerNorm(rows: number, width: number): Workload {
         g = randomTensor(b, rng, [width]),
         beta = randomTensor(b, rng, [width]);
       const out = b.alloc([rows, width]);
-      return { run: () => b.layerNorm(out, x, g, beta, 1e-5), free: () => [x, g, beta, out].forEach((t) => { b.free(t); }) };
+      return {
+        run: () => b.layerNorm(out, x, g, beta, 1e-5),
+        free: () =>
+          [x, g, beta, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }

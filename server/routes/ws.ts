@@ -66,12 +66,16 @@ export async function wsRoutes(app: FastifyInstance, opts: { ctx: AppContext }):
       let renderer: Renderer<unknown, unknown>;
       try {
         const pc = ctx.prepareContext();
-        const prepared = type === 'chat.completion.create'
-          ? prepareChat({ ...(body as unknown as ChatCompletionRequest), stream: true }, pc)
-          : prepareCompletion({ ...(body as unknown as CompletionRequest), stream: true }, pc);
+        const prepared =
+          type === 'chat.completion.create'
+            ? prepareChat({ ...(body as unknown as ChatCompletionRequest), stream: true }, pc)
+            : prepareCompletion({ ...(body as unknown as CompletionRequest), stream: true }, pc);
         ({ gen, renderer } = startGeneration(ctx, prepared));
       } catch (e) {
-        return fail(id, toApiError(e, (err) => request.log.error({ err }, 'ws request failed')));
+        return fail(
+          id,
+          toApiError(e, (err) => request.log.error({ err }, 'ws request failed')),
+        );
       }
       active.set(id, gen);
       const sink: ChunkSink<unknown> = {

@@ -20,7 +20,10 @@ export class FakeArchiveHosts {
   private download = createServer((q, s) => this.onDownload(q, s));
 
   async start(): Promise<this> {
-    for (const [server, set] of [[this.share, (u: string) => (this.origin = u)], [this.download, (u: string) => (this.downloadOrigin = u)]] as const) {
+    for (const [server, set] of [
+      [this.share, (u: string) => (this.origin = u)],
+      [this.download, (u: string) => (this.downloadOrigin = u)],
+    ] as const) {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       set(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     }

@@ -70,8 +70,18 @@ export class FakeHub {
   }
 
   addRepo(id: string, files: Record<string, Buffer>, opts: { lfs?: string[]; gated?: boolean; commit?: string } = {}): FakeRepo {
-    const commit = opts.commit ?? createHash('sha1').update(id + Object.keys(files).join()).digest('hex');
-    const repo: FakeRepo = { commit, files: new Map(Object.entries(files)), lfs: new Set(opts.lfs ?? Object.keys(files).filter((f) => f.endsWith('.safetensors'))), gated: opts.gated, refs: { main: commit } };
+    const commit =
+      opts.commit ??
+      createHash('sha1')
+        .update(id + Object.keys(files).join())
+        .digest('hex');
+    const repo: FakeRepo = {
+      commit,
+      files: new Map(Object.entries(files)),
+      lfs: new Set(opts.lfs ?? Object.keys(files).filter((f) => f.endsWith('.safetensors'))),
+      gated: opts.gated,
+      refs: { main: commit },
+    };
     for (const f of repo.lfs) this.blobs.set(sha256(repo.files.get(f)!), repo.files.get(f)!);
     this.repos.set(id, repo);
     return repo;
@@ -106,7 +116,14 @@ export class FakeHub {
     }
     if (info) {
       s.writeHead(200, { 'content-type': 'application/json' });
-      s.end(JSON.stringify({ id: repoId, sha: commit, gated: repo.gated ? 'auto' : false, siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })) }));
+      s.end(
+        JSON.stringify({
+          id: repoId,
+          sha: commit,
+          gated: repo.gated ? 'auto' : false,
+          siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+        }),
+      );
       return;
     }
     if (repo.gated && q.headers.authorization !== `Bearer ${this.validToken}`) {
@@ -174,7 +191,12 @@ export function serveBytes(
       s.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
       return;
     }
-    s.writeHead(206, { ...headers, 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'content-length': String(body.length - start) });
+    s.writeHead(206, {
+      ...headers,
+      'accept-ranges': 'bytes',
+      'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      'content-length': String(body.length - start),
+    });
   } else {
     s.writeHead(200, { ...headers, 'accept-ranges': 'bytes', 'content-length': String(body.length) });
   }
