@@ -63,12 +63,25 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors carry a clear message; anything else also gets its stack for bug reports.
-    const expected = ['ResolveError', 'ConfigError', 'OptionError', 'WeightsError', 'TokenizerError', 'UsageError', 'EngineRequestError', 'EngineStartError', 'BackendUnavailableError', 'HubError'].includes(e?.constructor?.name ?? '');
-    process.stderr.write(`blockserve: ${expected ? e.message : e?.stack ?? String(err)}\n`);
+    const expected = [
+      'ResolveError',
+      'ConfigError',
+      'OptionError',
+      'WeightsError',
+      'TokenizerError',
+      'UsageError',
+      'EngineRequestError',
+      'EngineStartError',
+      'BackendUnavailableError',
+      'HubError',
+    ].includes(e?.constructor?.name ?? '');
+    process.stderr.write(`blockserve: ${expected ? e.message : (e?.stack ?? String(err))}\n`);
     process.exitCode = 1;
   },
 );

@@ -2,23 +2,27 @@
 // huggingface_hub cache, the authors' released names into blockserve's). The environment is read here,
 // once, and passed down.
 
-import { parseArgs } from 'node:util';
 import { humanBytes, type DownloadProgress } from '../engine/hub/download.ts';
 import { RELEASED_NAMES } from '../engine/hub/authors-releases.ts';
 import { locateModel } from '../engine/hub/locate.ts';
 import { hubSettingsFromEnv } from '../engine/hub/settings.ts';
-import { OptionError } from '../engine/options.ts';
+import { helpFor, MODEL_OPTIONS, OptionError, parseCommand, pick, type OptionRow } from '../engine/options.ts';
+
+export const PULL_ROWS = [
+  ...pick(MODEL_OPTIONS, 'revision'),
+  {
+    key: 'url',
+    flag: 'url',
+    kind: 'string',
+    help: "Authors' names only: a direct link (Dropbox / Google Drive file / any URL) to a zip or model.safetensors, instead of the shared-folder link of their README.",
+  },
+] as const satisfies readonly OptionRow[];
 
 const USAGE = `Usage: blockserve pull MODEL [--revision R] [--url URL]
 
 MODEL is a Hugging Face Hub id (ORG/NAME, e.g. EleutherAI/pythia-160m) or one of the authors' released
 checkpoints: ${RELEASED_NAMES.join(', ')}.
-
-  --revision R   Hub branch, tag or commit (default main)
-  --url URL      authors' names only: a direct link (Dropbox / Google Drive file / any URL) to a zip or
-                 model.safetensors, instead of the shared-folder link of their README
-Environment: HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_HUB_OFFLINE=1, BLOCKSERVE_CACHE (see README, "Models").
-`;
+Environment: HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_HUB_OFFLINE=1, BLOCKSERVE_CACHE (see README, "Models").`;
 
 /** A bar on a terminal; otherwise a line per file every 10% (logs stay readable). */
 export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: DownloadProgress) => void) & { end(): void } {
@@ -48,23 +52,18 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): ((p: 
 }
 
 export async function runPull(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { revision: { type: 'string' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
-  } catch (e) {
-    throw new OptionError(`${(e as Error).message}\n\n${USAGE}`);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(USAGE);
+  const parsed = parseCommand(PULL_ROWS, argv, { env, usage: USAGE }, ['MODEL']);
+  if (parsed === 'help') {
+    process.stdout.write(helpFor(PULL_ROWS, USAGE));
     return 0;
   }
-  if (parsed.positionals.length !== 1) throw new OptionError(`pull takes one MODEL\n\n${USAGE}`);
-  const model = parsed.positionals[0]!;
+  const o = parsed.options;
+  const model = parsed.operands[0]!;
   const settings = hubSettingsFromEnv(env);
   const progress = progressPrinter();
   const located = await locateModel(model, settings, {
-    revision: parsed.values.revision,
-    url: parsed.values.url,
+    revision: o.revision,
+    url: o.url,
     onProgress: progress,
     onLog: (line) => {
       progress.end();
@@ -74,6 +73,8 @@ export async function runPull(argv: string[], env: Record<string, string | undef
   progress.end();
   if (!located.name) throw new OptionError(`'${model}' is a local path, nothing to pull (serve it with --model ${model})`);
   process.stdout.write(`${located.path}\n`);
-  process.stderr.write(`pulled ${located.name}; serve it with: blockserve serve --model ${model}${parsed.values.revision ? ` --revision ${parsed.values.revision}` : ''}\n`);
+  process.stderr.write(
+    `pulled ${located.name}; serve it with: blockserve serve --model ${model}${o.revision ? ` --revision ${o.revision}` : ''}\n`,
+  );
   return 0;
 }

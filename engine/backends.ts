@@ -31,7 +31,10 @@ export async function makeBackend(name: BackendName, opts: BackendOptions = {}):
       return new ReferenceBackend();
     case 'cpu': {
       const mod = await import('../kernels/cpu/backend.ts');
-      if (!mod.cpuBackendAvailable()) throw new BackendUnavailableError(`the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`);
+      if (!mod.cpuBackendAvailable())
+        throw new BackendUnavailableError(
+          `the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`,
+        );
       return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
     }
     case 'webgpu': {

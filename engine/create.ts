@@ -26,8 +26,14 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const modelArg = !opts.model && !opts.preset && !opts.config ? DEFAULT_MODEL : opts.model;
   const demo = modelArg !== undefined && isShippedModel(modelArg);
   const resolved = await resolveModel({
-    model: modelArg, preset: opts.preset, config: opts.config, tokenizer: opts.tokenizer,
-    positionMode: opts.positionMode, padFirstBlock: opts.padFirstBlock, promptScoring: opts.promptScoring, randomDtype: opts.randomDtype,
+    model: modelArg,
+    preset: opts.preset,
+    config: opts.config,
+    tokenizer: opts.tokenizer,
+    positionMode: opts.positionMode,
+    padFirstBlock: opts.padFirstBlock,
+    promptScoring: opts.promptScoring,
+    randomDtype: opts.randomDtype,
     onProgress: opts.onProgress,
   });
   const tokenizer = await loadTokenizer(resolved.tokenizerPath);
@@ -41,7 +47,8 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const backend = await makeBackend(opts.backend, { computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
   try {
     // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
-    if (opts.kvCacheSequences === undefined) kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
+    if (opts.kvCacheSequences === undefined)
+      kvPagesFor(opts.kvCacheMb, kvLayoutOf(resolved.spec, PAGE_SIZE), backend.maxTensorBytes, backend.name);
   } catch (e) {
     backend.dispose();
     throw e;
@@ -50,10 +57,15 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
   const model = buildModel(computeBackend, resolved.spec, resolved.weights, (done, total) => opts.onProgress?.(done, total, 'upload'));
   const info = model.info;
   // One full-context sequence per slot (one page of slack for the block padding), or what the MiB buy.
-  const numPages = opts.kvCacheSequences !== undefined
-    ? opts.kvCacheSequences * (Math.ceil((Math.ceil(info.contextLength / info.tokensPerEntry) + 1) / PAGE_SIZE) + 1)
-    // bytesPerEntry counts f32 entries; a bf16 KV cache fits twice as many in the same memory.
-    : kvPagesFor(opts.kvCacheMb, { bytesPerEntry: info.bytesPerEntry / (opts.kvDtype === 'bf16' ? 2 : 1), tensors: 2, pageSize: PAGE_SIZE });
+  const numPages =
+    opts.kvCacheSequences !== undefined
+      ? opts.kvCacheSequences * (Math.ceil((Math.ceil(info.contextLength / info.tokensPerEntry) + 1) / PAGE_SIZE) + 1)
+      : // bytesPerEntry counts f32 entries; a bf16 KV cache fits twice as many in the same memory.
+        kvPagesFor(opts.kvCacheMb, {
+          bytesPerEntry: info.bytesPerEntry / (opts.kvDtype === 'bf16' ? 2 : 1),
+          tensors: 2,
+          pageSize: PAGE_SIZE,
+        });
   model.allocateCache(numPages * PAGE_SIZE, opts.maxNumSeqs);
   const engine = new EngineLoop(model, {
     info: {
@@ -73,7 +85,10 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     admission: opts.admission,
     faults,
     maxBatchTokens: opts.maxBatchTokens ?? Math.max(512, opts.maxNumSeqs + 2 * info.blockLength),
-    onClose: () => { model.dispose(); backend.dispose(); },
+    onClose: () => {
+      model.dispose();
+      backend.dispose();
+    },
   });
   return { engine, tokenizerPath: resolved.tokenizerPath };
 }

@@ -44,7 +44,8 @@ export function checkRequest(req: GenerateRequest, limits: RequestLimits): void 
   if (!(s.topP > 0 && s.topP <= 1)) bad('topP', `must be above 0 and at most 1, got ${s.topP}`);
   if (!Number.isInteger(s.topK) || s.topK < -1) bad('topK', `must be -1, 0 or a positive integer, got ${s.topK}`);
   if (!(s.minP >= 0 && s.minP <= 1)) bad('minP', `must be in [0, 1], got ${s.minP}`);
-  if (!(s.repetitionPenalty > 0 && Number.isFinite(s.repetitionPenalty))) bad('repetitionPenalty', `must be above 0, got ${s.repetitionPenalty}`);
+  if (!(s.repetitionPenalty > 0 && Number.isFinite(s.repetitionPenalty)))
+    bad('repetitionPenalty', `must be above 0, got ${s.repetitionPenalty}`);
   if (!Number.isFinite(s.frequencyPenalty)) bad('frequencyPenalty', `must be a finite number, got ${s.frequencyPenalty}`);
   if (!Number.isFinite(s.presencePenalty)) bad('presencePenalty', `must be a finite number, got ${s.presencePenalty}`);
   for (const [key, bias] of Object.entries(s.logitBias)) {
@@ -56,9 +57,11 @@ export function checkRequest(req: GenerateRequest, limits: RequestLimits): void 
     const t = s.stopTokenIds[i];
     if (!Number.isInteger(t) || t < 0 || t >= V) bad('stopTokenIds', `token id ${t} is outside the vocabulary (size ${V})`, i);
   }
-  if (s.logprobs !== undefined && !(Number.isInteger(s.logprobs) && s.logprobs >= 0)) bad('logprobs', `must be a non-negative integer, got ${s.logprobs}`);
+  if (s.logprobs !== undefined && !(Number.isInteger(s.logprobs) && s.logprobs >= 0))
+    bad('logprobs', `must be a non-negative integer, got ${s.logprobs}`);
   if (req.promptLogprobs !== undefined) {
-    if (!(Number.isInteger(req.promptLogprobs) && req.promptLogprobs >= 0)) bad('promptLogprobs', `must be a non-negative integer, got ${req.promptLogprobs}`);
+    if (!(Number.isInteger(req.promptLogprobs) && req.promptLogprobs >= 0))
+      bad('promptLogprobs', `must be a non-negative integer, got ${req.promptLogprobs}`);
     if (!limits.canScorePrompt) bad('promptLogprobs', 'cannot be computed by this model runner');
   }
   // Counted without the padding, as OpenAI and vLLM count it: a padded prompt may end with 'length'
@@ -88,7 +91,11 @@ export function checkPromptFits(promptLength: number, limits: RequestLimits): vo
   }
   const pages = Math.ceil((Math.floor(padded / limits.tokensPerEntry) + 1) / limits.pageSize);
   if (pages > limits.numPages) {
-    throw new EngineRequestError('context_length_exceeded', `The prompt of ${promptLength} tokens needs ${pages} KV-cache pages but the whole cache holds ${limits.numPages} (raise --kv-cache-mb).`, 'promptIds');
+    throw new EngineRequestError(
+      'context_length_exceeded',
+      `The prompt of ${promptLength} tokens needs ${pages} KV-cache pages but the whole cache holds ${limits.numPages} (raise --kv-cache-mb).`,
+      'promptIds',
+    );
   }
 }
 

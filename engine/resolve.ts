@@ -59,9 +59,15 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
   const tree = readTree(file) as Record<string, unknown>;
   try {
     if (tree && typeof tree === 'object' && 'block_length' in tree) {
-      return blockSpecFromAuthors(tree, { name, positionMode: args.positionMode, padFirstBlock: args.padFirstBlock, promptScoring: args.promptScoring });
+      return blockSpecFromAuthors(tree, {
+        name,
+        positionMode: args.positionMode,
+        padFirstBlock: args.padFirstBlock,
+        promptScoring: args.promptScoring,
+      });
     }
-    if (tree && typeof tree === 'object' && 'model_type' in tree) return vanillaSpecFromHf(tree, name ?? basename(dirname(resolvePath(file))));
+    if (tree && typeof tree === 'object' && 'model_type' in tree)
+      return vanillaSpecFromHf(tree, name ?? basename(dirname(resolvePath(file))));
   } catch (e) {
     if (e instanceof ConfigError) throw new ResolveError(`${file}: ${e.message}`);
     throw e;
@@ -71,7 +77,12 @@ function specFromConfigFile(file: string, args: ModelArgs, name: string | undefi
 
 function withOverrides(spec: ModelSpec, args: ModelArgs): ModelSpec {
   if (spec.kind !== 'block') return spec;
-  return Object.freeze({ ...spec, positionMode: args.positionMode ?? spec.positionMode, padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock, promptScoring: args.promptScoring ?? spec.promptScoring });
+  return Object.freeze({
+    ...spec,
+    positionMode: args.positionMode ?? spec.positionMode,
+    padFirstBlock: args.padFirstBlock ?? spec.padFirstBlock,
+    promptScoring: args.promptScoring ?? spec.promptScoring,
+  });
 }
 
 const CONFIG_NAMES = ['config.yaml', 'config.yml', 'config.json'];
@@ -86,18 +97,28 @@ export function resolveSpec(args: ModelArgs): { spec: ModelSpec; weightsPath?: s
   let modelDir: string | undefined;
   if (args.model) {
     const p = resolvePath(modelPathFor(args.model));
-    if (!existsSync(p)) throw new ResolveError(`model path not found: ${args.model} (shipped models: ${Object.keys(SHIPPED_MODELS).join(', ')})`);
+    if (!existsSync(p))
+      throw new ResolveError(`model path not found: ${args.model} (shipped models: ${Object.keys(SHIPPED_MODELS).join(', ')})`);
     weightsPath = p;
     modelDir = statSync(p).isDirectory() ? p : dirname(p);
   }
   // The preset's name, else the model directory's; a config file's own `name:` fills in otherwise.
-  const name = args.preset ?? (modelDir ? (weightsPath === modelDir || basename(weightsPath!) === 'model.safetensors' ? basename(modelDir) : basename(weightsPath!).replace(/\.safetensors$/, '')) : undefined);
+  const name =
+    args.preset ??
+    (modelDir
+      ? weightsPath === modelDir || basename(weightsPath!) === 'model.safetensors'
+        ? basename(modelDir)
+        : basename(weightsPath!).replace(/\.safetensors$/, '')
+      : undefined);
   let spec: ModelSpec;
   try {
     if (args.preset) spec = presetSpec(args.preset);
     else if (args.config) spec = specFromConfigFile(args.config, args, name);
     else if (modelDir && findBesideConfig(modelDir)) spec = specFromConfigFile(findBesideConfig(modelDir)!, args, name);
-    else if (args.model) throw new ResolveError(`no config for ${args.model}: put a config.yaml / config.json beside the weights, or pass --preset or --config`);
+    else if (args.model)
+      throw new ResolveError(
+        `no config for ${args.model}: put a config.yaml / config.json beside the weights, or pass --preset or --config`,
+      );
     else throw new ResolveError('nothing to load: pass --model PATH and/or --preset NAME / --config FILE');
   } catch (e) {
     if (e instanceof ConfigError) throw new ResolveError(e.message);
@@ -122,7 +143,10 @@ export async function resolveModel(args: ModelArgs): Promise<ResolvedModel> {
   if (weightsPath) {
     // Never read: the authors' unused block-decoder embedding, and old HF GPT-NeoX buffers (masks, inv_freq).
     const skip = (n: string) => UNUSED_BLOCK_TENSORS.has(n) || isHfNeoxBuffer(n);
-    const loaded = loadCheckpoint(weightsPath, { skip, onProgress: args.onProgress ? (d: number, t: number) => args.onProgress!(d, t, 'weights') : undefined });
+    const loaded = loadCheckpoint(weightsPath, {
+      skip,
+      onProgress: args.onProgress ? (d: number, t: number) => args.onProgress!(d, t, 'weights') : undefined,
+    });
     try {
       checkTensors(loaded, expectedTensors(spec), { ignore: skip });
     } catch (e) {
@@ -141,4 +165,3 @@ export async function resolveTokenizer(path: string, spec: ModelSpec): Promise<T
   checkTokenizerFitsModel(tok, spec.vocabSize);
   return tok;
 }
-

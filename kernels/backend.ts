@@ -115,7 +115,16 @@ export interface Backend {
    * and attends over the first rowCtxLen[t] slots of its sequence (see AttentionPlan). Covers causal
    * prefill chunks, single-query decode over a paged cache and the token decoder's local window.
    */
-  attention(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void;
+  attention(
+    out: Tensor,
+    qkv: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    plan: AttentionPlan,
+    numHeads: number,
+    headDim: number,
+    scale: number,
+  ): void;
 }
 
 export function numel(shape: readonly number[]): number {

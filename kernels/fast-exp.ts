@@ -15,7 +15,7 @@ export const LIMIT = MAX_D * SCALE;
 /** exp(-d) for d >= 0 (d may be +Infinity; NaN gives NaN). */
 export function expNeg(d: number): number {
   const t = d * SCALE;
-  if (!(t < LIMIT)) return t === t ? 0 : Number.NaN;
+  if (!(t < LIMIT)) return Number.isNaN(t) ? Number.NaN : 0;
   const j = t | 0;
   const r = (j - t) * LN2_STEP; // in (-ln2/64, 0]
   return TABLE[j] * (1 + r * (1 + r * (0.5 + r * (1 / 6))));

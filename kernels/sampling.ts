@@ -25,7 +25,12 @@ export interface SamplingConstants {
 }
 
 export const SAMPLING_CONSTANTS: SamplingConstants = Object.freeze({
-  expTable: TABLE, expScale: SCALE, expLn2Step: LN2_STEP, expLimit: LIMIT, bucketsPerNat: BUCKETS_PER_NAT, numBuckets: NUM_BUCKETS,
+  expTable: TABLE,
+  expScale: SCALE,
+  expLn2Step: LN2_STEP,
+  expLimit: LIMIT,
+  bucketsPerNat: BUCKETS_PER_NAT,
+  numBuckets: NUM_BUCKETS,
 });
 
 /** Passes over logits[offset .. offset + V); cpu/src/sampling.h states each one's contract. */
@@ -37,11 +42,40 @@ export interface SamplingPasses {
   /** Index of the k-th (0-based) token in exponent bin `bin`; -1 when the bin has fewer. */
   findInBin(logits: Float32Array, offset: number, V: number, max: number, scale: number, floor: number, bin: number, k: number): number;
   /** w[i] = exp(-(max - x_i) * invT) for x_i >= floor, else 0; adds each weight to mass[its bucket] when mass is given. Returns the sum of w. */
-  expWeights(logits: Float32Array, offset: number, V: number, max: number, invT: number, floor: number, w: Float64Array, mass: Float64Array | null): number;
+  expWeights(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    max: number,
+    invT: number,
+    floor: number,
+    w: Float64Array,
+    mass: Float64Array | null,
+  ): number;
   /** Indices of tokens with w > 0 in exponent bucket `bucket`, written to out; returns their count. */
-  collectBucket(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, bucket: number, out: Int32Array): number;
+  collectBucket(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    w: Float64Array,
+    max: number,
+    invT: number,
+    bucket: number,
+    out: Int32Array,
+  ): number;
   /** Inverse-CDF draw over w in token order, u in [0, total); with nucleus, buckets past `edge` and edge-bucket tokens below `cutoff` are out. */
-  drawWeighted(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, nucleus: boolean, edge: number, cutoff: number, u: number): number;
+  drawWeighted(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    w: Float64Array,
+    max: number,
+    invT: number,
+    nucleus: boolean,
+    edge: number,
+    cutoff: number,
+    u: number,
+  ): number;
   /** Sum of exp(-(max - x_i)): entry i into sum i % 4, then (s0 + s1) + (s2 + s3). */
   expSum(logits: Float32Array, offset: number, V: number, max: number): number;
   /** Writes the indices of the k best entries >= floor to out (length >= min(k, V)), best first, ties to the lower index; returns their count. */

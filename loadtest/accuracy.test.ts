@@ -26,7 +26,10 @@ after(async () => {
 
 function near(actual: number, truth: number, what: string): void {
   const tol = Math.max(2, 0.02 * Math.abs(truth));
-  assert.ok(Math.abs(actual - truth) <= tol, `${what}: tool ${actual.toFixed(3)} vs truth ${truth.toFixed(3)} (tolerance ${tol.toFixed(2)})`);
+  assert.ok(
+    Math.abs(actual - truth) <= tol,
+    `${what}: tool ${actual.toFixed(3)} vs truth ${truth.toFixed(3)} (tolerance ${tol.toFixed(2)})`,
+  );
 }
 function nearPct(actual: number, truth: number, what: string): void {
   assert.ok(Math.abs(actual - truth) <= 0.02 * Math.abs(truth), `${what}: tool ${actual.toFixed(3)} vs truth ${truth.toFixed(3)} (2%)`);
@@ -48,10 +51,19 @@ function truthFigures(truth: TruthRecord[]) {
   };
 }
 
-async function measure(endpoint: Endpoint, load: Parameters<typeof runPhase>[1]['load'], numRequests: number | undefined, durationS: number | undefined, maxTokens: number) {
+async function measure(
+  endpoint: Endpoint,
+  load: Parameters<typeof runPhase>[1]['load'],
+  numRequests: number | undefined,
+  durationS: number | undefined,
+  maxTokens: number,
+) {
   const client = new StreamingClient({ baseUrl: fake.url, endpoint, model: 'fake-model', ignoreEos: true, timeoutMs: 20_000 });
   try {
-    const items = [{ prompt: 'one two three four', maxTokens }, { prompt: 'five six', maxTokens }];
+    const items = [
+      { prompt: 'one two three four', maxTokens },
+      { prompt: 'five six', maxTokens },
+    ];
     // Warm-up, as the tool does before measuring: opens the connections and warms the code paths.
     await runPhase(client, { load: { kind: 'concurrency', concurrency: 16 }, numRequests: 32, seed: 1, items });
     await fake.reset();
@@ -120,7 +132,9 @@ test('open loop at 1,000 requests/s for 2 s: generated on time, figures within 2
   checkRecordsMatchServer(phase.records, truth, maxTokens);
   const a = aggregate(phase.records, null);
   const t = truthFigures(truth);
-  console.log(`# 1000 req/s: sent ${o.achievedRate.toFixed(1)} req/s, send lag p99 ${o.sendLagMs!.p99.toFixed(2)} ms, loop lag p99 ${o.eventLoopLagMs.p99} ms, CPU ${o.clientCpuPercent.toFixed(0)}%; TTFT p50 tool ${a.ttftMs.p50.toFixed(2)} truth ${t.ttft.p50.toFixed(2)}; ITL mean tool ${a.itlMs.mean.toFixed(3)} truth ${t.gaps.mean.toFixed(3)}`);
+  console.log(
+    `# 1000 req/s: sent ${o.achievedRate.toFixed(1)} req/s, send lag p99 ${o.sendLagMs!.p99.toFixed(2)} ms, loop lag p99 ${o.eventLoopLagMs.p99} ms, CPU ${o.clientCpuPercent.toFixed(0)}%; TTFT p50 tool ${a.ttftMs.p50.toFixed(2)} truth ${t.ttft.p50.toFixed(2)}; ITL mean tool ${a.itlMs.mean.toFixed(3)} truth ${t.gaps.mean.toFixed(3)}`,
+  );
   near(a.ttftMs.p50, t.ttft.p50, 'TTFT p50');
   near(a.itlMs.p50, t.gaps.p50, 'ITL p50');
   nearPct(a.tpotMs.p50, t.tpot.p50, 'TPOT p50');

@@ -7,8 +7,24 @@ import type { RequestRecord } from './types.ts';
 
 function rec(over: Partial<RequestRecord>): RequestRecord {
   return {
-    index: 0, scheduledAtMs: null, sentAtMs: 0, endAtMs: 0, ttftMs: null, itlMs: [], e2eMs: 0, promptTokens: null, outputTokens: null,
-    tokensFromUsage: true, contentChunks: 0, finishReason: null, status: 200, ok: true, errorKind: null, error: null, maxTokens: 8, responseId: null,
+    index: 0,
+    scheduledAtMs: null,
+    sentAtMs: 0,
+    endAtMs: 0,
+    ttftMs: null,
+    itlMs: [],
+    e2eMs: 0,
+    promptTokens: null,
+    outputTokens: null,
+    tokensFromUsage: true,
+    contentChunks: 0,
+    finishReason: null,
+    status: 200,
+    ok: true,
+    errorKind: null,
+    error: null,
+    maxTokens: 8,
+    responseId: null,
     ...over,
   };
 }
@@ -16,9 +32,27 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
 test('aggregates: throughput over the phase span, TPOT, goodput, errors by kind with 429 and 503 apart', () => {
   const records = [
     // 5 output tokens: TTFT 100, gaps 10 each -> E2E 140, TPOT (140-100)/4 = 10
-    rec({ sentAtMs: 0, endAtMs: 140, ttftMs: 100, itlMs: [10, 10, 10, 10], e2eMs: 140, promptTokens: 20, outputTokens: 5, contentChunks: 5 }),
+    rec({
+      sentAtMs: 0,
+      endAtMs: 140,
+      ttftMs: 100,
+      itlMs: [10, 10, 10, 10],
+      e2eMs: 140,
+      promptTokens: 20,
+      outputTokens: 5,
+      contentChunks: 5,
+    }),
     // TTFT 300: misses a 200 ms TTFT SLO
-    rec({ sentAtMs: 500, endAtMs: 1000, ttftMs: 300, itlMs: [50, 50, 50, 50], e2eMs: 500, promptTokens: 20, outputTokens: 5, contentChunks: 5 }),
+    rec({
+      sentAtMs: 500,
+      endAtMs: 1000,
+      ttftMs: 300,
+      itlMs: [50, 50, 50, 50],
+      e2eMs: 500,
+      promptTokens: 20,
+      outputTokens: 5,
+      contentChunks: 5,
+    }),
     rec({ sentAtMs: 600, endAtMs: 601, ok: false, status: 429, errorKind: '429', e2eMs: 1 }),
     rec({ sentAtMs: 700, endAtMs: 702, ok: false, status: 503, errorKind: '503', e2eMs: 2 }),
     rec({ sentAtMs: 800, endAtMs: 2000, ok: false, errorKind: 'no-done', e2eMs: 1200, ttftMs: 5, outputTokens: null }),
@@ -68,10 +102,22 @@ test('--slo, --sweep and option conflicts are validated with clear messages', ()
 
 test('sweep stops when median E2E and TTFT both rose at each of the last two steps and throughput did not', () => {
   // 10 requests of 4 tokens each over a span of `span` ms (default: the E2E).
-  const point = (e2e: number, ttft: number, failed = 0, span = 1000) => aggregate(
-    Array.from({ length: 10 }, (_, i) => rec({ sentAtMs: i === 9 ? span - e2e : 0, endAtMs: (i === 9 ? span - e2e : 0) + e2e, e2eMs: e2e, ttftMs: ttft, outputTokens: 4, contentChunks: 4, ok: i >= failed, errorKind: i < failed ? '429' : null })),
-    null,
-  );
+  const point = (e2e: number, ttft: number, failed = 0, span = 1000) =>
+    aggregate(
+      Array.from({ length: 10 }, (_, i) =>
+        rec({
+          sentAtMs: i === 9 ? span - e2e : 0,
+          endAtMs: (i === 9 ? span - e2e : 0) + e2e,
+          e2eMs: e2e,
+          ttftMs: ttft,
+          outputTokens: 4,
+          contentChunks: 4,
+          ok: i >= failed,
+          errorKind: i < failed ? '429' : null,
+        }),
+      ),
+      null,
+    );
   assert.equal(sweepVerdict([point(100, 10), point(150, 30), point(300, 90, 0, 500)], 0.1).stop, false, 'throughput still doubling');
   assert.equal(sweepVerdict([point(100, 10), point(101, 10)], 0.1).stop, false);
   assert.equal(sweepVerdict([point(100, 10), point(101, 10), point(150, 30)], 0.1).stop, false, 'one rise is not a trend');

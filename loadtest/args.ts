@@ -88,15 +88,36 @@ export function parseLoadtestArgs(argv: string[]): LoadtestConfig {
     strict: true,
     allowPositionals: false,
     options: {
-      url: { type: 'string' }, model: { type: 'string' }, endpoint: { type: 'string' }, 'api-key': { type: 'string' },
-      rate: { type: 'string' }, burstiness: { type: 'string' }, concurrency: { type: 'string' }, sweep: { type: 'string' },
-      duration: { type: 'string' }, 'num-requests': { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string' },
-      'input-len': { type: 'string' }, 'output-len': { type: 'string' }, dataset: { type: 'string' },
-      'shared-prefix': { type: 'string' }, 'prefix-groups': { type: 'string' }, 'no-ignore-eos': { type: 'boolean' },
-      temperature: { type: 'string' }, 'no-tokenize': { type: 'boolean' }, slo: { type: 'string' }, out: { type: 'string' },
-      html: { type: 'string' }, 'metrics-url': { type: 'string' }, 'no-metrics': { type: 'boolean' },
-      'scrape-interval': { type: 'string' }, timeout: { type: 'string' }, 'max-send-lag-ms': { type: 'string' },
-      label: { type: 'string' }, quiet: { type: 'boolean' },
+      url: { type: 'string' },
+      model: { type: 'string' },
+      endpoint: { type: 'string' },
+      'api-key': { type: 'string' },
+      rate: { type: 'string' },
+      burstiness: { type: 'string' },
+      concurrency: { type: 'string' },
+      sweep: { type: 'string' },
+      duration: { type: 'string' },
+      'num-requests': { type: 'string' },
+      warmup: { type: 'string' },
+      seed: { type: 'string' },
+      'input-len': { type: 'string' },
+      'output-len': { type: 'string' },
+      dataset: { type: 'string' },
+      'shared-prefix': { type: 'string' },
+      'prefix-groups': { type: 'string' },
+      'no-ignore-eos': { type: 'boolean' },
+      temperature: { type: 'string' },
+      'no-tokenize': { type: 'boolean' },
+      slo: { type: 'string' },
+      out: { type: 'string' },
+      html: { type: 'string' },
+      'metrics-url': { type: 'string' },
+      'no-metrics': { type: 'boolean' },
+      'scrape-interval': { type: 'string' },
+      timeout: { type: 'string' },
+      'max-send-lag-ms': { type: 'string' },
+      label: { type: 'string' },
+      quiet: { type: 'boolean' },
     },
   });
   if (!v.url) throw new Error('--url is required');
@@ -117,27 +138,43 @@ export function parseLoadtestArgs(argv: string[]): LoadtestConfig {
   const outputLen = parseLengthSpec(v['output-len'] ?? '128');
   let workload: WorkloadSpec;
   if (v.dataset) {
-    if (v['input-len'] || v['shared-prefix']) throw new Error('--dataset takes its prompts from the file: drop --input-len / --shared-prefix');
+    if (v['input-len'] || v['shared-prefix'])
+      throw new Error('--dataset takes its prompts from the file: drop --input-len / --shared-prefix');
     workload = { kind: 'dataset', path: v.dataset, outputLen };
   } else {
     workload = {
-      kind: 'random', inputLen: parseLengthSpec(v['input-len'] ?? '128'), outputLen,
+      kind: 'random',
+      inputLen: parseLengthSpec(v['input-len'] ?? '128'),
+      outputLen,
       sharedPrefixTokens: num('shared-prefix', v['shared-prefix'], (x) => Number.isInteger(x) && x >= 1),
       prefixGroups: num('prefix-groups', v['prefix-groups'], (x) => Number.isInteger(x) && x >= 1),
     };
   }
   return {
-    url, model: v.model ?? null, endpoint, apiKey: v['api-key'],
-    rate, burstiness: num('burstiness', v.burstiness, (x) => x > 0) ?? 1, concurrency, sweep,
-    durationS, numRequests,
+    url,
+    model: v.model ?? null,
+    endpoint,
+    apiKey: v['api-key'],
+    rate,
+    burstiness: num('burstiness', v.burstiness, (x) => x > 0) ?? 1,
+    concurrency,
+    sweep,
+    durationS,
+    numRequests,
     warmup: num('warmup', v.warmup, (x) => Number.isInteger(x) && x >= 0) ?? 1,
     seed: num('seed', v.seed, (x) => Number.isInteger(x)) ?? 0,
-    workload, ignoreEos: !v['no-ignore-eos'], temperature: num('temperature', v.temperature, (x) => x >= 0),
-    tokenize: !v['no-tokenize'], slo: v.slo ? parseSlo(v.slo) : null, out: v.out ?? null, html: v.html ?? null,
+    workload,
+    ignoreEos: !v['no-ignore-eos'],
+    temperature: num('temperature', v.temperature, (x) => x >= 0),
+    tokenize: !v['no-tokenize'],
+    slo: v.slo ? parseSlo(v.slo) : null,
+    out: v.out ?? null,
+    html: v.html ?? null,
     metricsUrl: v['no-metrics'] ? null : (v['metrics-url'] ?? `${url}/metrics`),
     scrapeIntervalMs: (num('scrape-interval', v['scrape-interval'], (x) => x > 0) ?? 1) * 1000,
     timeoutMs: (num('timeout', v.timeout, (x) => x > 0) ?? 600) * 1000,
     maxSendLagMs: num('max-send-lag-ms', v['max-send-lag-ms'], (x) => x > 0) ?? 25,
-    label: v.label ?? null, quiet: !!v.quiet,
+    label: v.label ?? null,
+    quiet: !!v.quiet,
   };
 }

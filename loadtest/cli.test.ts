@@ -32,15 +32,42 @@ after(async () => {
 test('a run writes run.json with config, /v1/models, raw records, aggregates and scraped metrics', async () => {
   const io = captureIo();
   const out = join(dir, 'run.json');
-  const code = await runLoadtest(['--url', url, '--endpoint', 'chat', '--rate', '40', '--num-requests', '30', '--input-len', '24', '--output-len', 'uniform:4:8',
-    '--shared-prefix', '32', '--slo', 'ttft:1000,tpot:100', '--scrape-interval', '0.1', '--out', out, '--seed', '9', '--label', 'fake A'], io);
+  const code = await runLoadtest(
+    [
+      '--url',
+      url,
+      '--endpoint',
+      'chat',
+      '--rate',
+      '40',
+      '--num-requests',
+      '30',
+      '--input-len',
+      '24',
+      '--output-len',
+      'uniform:4:8',
+      '--shared-prefix',
+      '32',
+      '--slo',
+      'ttft:1000,tpot:100',
+      '--scrape-interval',
+      '0.1',
+      '--out',
+      out,
+      '--seed',
+      '9',
+      '--label',
+      'fake A',
+    ],
+    io,
+  );
   assert.equal(code, 0, io.errText());
   const run = readRunFile(out);
   assert.equal(run.label, 'fake A');
   assert.equal(run.server.model, 'fake-model');
-  assert.deepEqual((run.server.models as any).data[0].id, 'fake-model');
+  assert.deepEqual((run.server.models as { data: Array<{ id: string }> }).data[0].id, 'fake-model');
   assert.match(run.server.promptLengths, /exact/);
-  assert.equal((run.config as any).rate, 40);
+  assert.equal(run.config.rate, 40);
   assert.equal(run.points.length, 1);
   const p = run.points[0];
   assert.equal(p.records.length, 30);
@@ -66,7 +93,10 @@ test('a concurrency sweep stops once latency and queueing keep rising (server wi
   const slotted = await fake({ ttftMs: 10, itlMs: 4, slots: 2 });
   const io = captureIo();
   const out = join(dir, 'sweep.json');
-  const code = await runLoadtest(['--url', slotted, '--sweep', 'concurrency', '--num-requests', '24', '--input-len', '4', '--output-len', '4', '--out', out, '--quiet'], io);
+  const code = await runLoadtest(
+    ['--url', slotted, '--sweep', 'concurrency', '--num-requests', '24', '--input-len', '4', '--output-len', '4', '--out', out, '--quiet'],
+    io,
+  );
   assert.equal(code, 0, io.errText());
   const run = readRunFile(out);
   const values = run.points.map((p) => (p.load.kind === 'concurrency' ? p.load.concurrency : NaN));
@@ -81,7 +111,30 @@ test('a concurrency sweep stops once latency and queueing keep rising (server wi
 test('a rate the client cannot generate is refused: exit 3, nothing reported', async () => {
   const io = captureIo();
   const out = join(dir, 'refused.json');
-  const code = await runLoadtest(['--url', url, '--rate', '1000000', '--num-requests', '600', '--timeout', '20', '--input-len', '2', '--output-len', '1', '--warmup', '0', '--no-metrics', '--no-tokenize', '--out', out, '--quiet'], io);
+  const code = await runLoadtest(
+    [
+      '--url',
+      url,
+      '--rate',
+      '1000000',
+      '--num-requests',
+      '600',
+      '--timeout',
+      '20',
+      '--input-len',
+      '2',
+      '--output-len',
+      '1',
+      '--warmup',
+      '0',
+      '--no-metrics',
+      '--no-tokenize',
+      '--out',
+      out,
+      '--quiet',
+    ],
+    io,
+  );
   assert.equal(code, EXIT_REFUSED);
   assert.match(io.errText(), /refusing to report rate 1000000 req\/s: the client sent [\d.]+ req\/s but the schedule asked for/);
   assert.doesNotMatch(io.outText(), /throughput/);
@@ -91,7 +144,30 @@ test('a rate the client cannot generate is refused: exit 3, nothing reported', a
 test('compare prints runs side by side; bad inputs are usage errors', async () => {
   const outB = join(dir, 'runB.json');
   const io = captureIo();
-  assert.equal(await runLoadtest(['--url', url, '--concurrency', '4', '--num-requests', '12', '--input-len', '8', '--output-len', '4', '--out', outB, '--label', 'fake B', '--quiet'], io), 0, io.errText());
+  assert.equal(
+    await runLoadtest(
+      [
+        '--url',
+        url,
+        '--concurrency',
+        '4',
+        '--num-requests',
+        '12',
+        '--input-len',
+        '8',
+        '--output-len',
+        '4',
+        '--out',
+        outB,
+        '--label',
+        'fake B',
+        '--quiet',
+      ],
+      io,
+    ),
+    0,
+    io.errText(),
+  );
   const cmp = captureIo();
   assert.equal(await runLoadtest(['compare', join(dir, 'run.json'), outB], cmp), 0, cmp.errText());
   assert.match(cmp.outText(), /fake A\s+fake B/);

@@ -34,7 +34,12 @@ export class StreamingClient {
 
   body(item: WorkItem): string {
     const o = this.opts;
-    const req: Record<string, unknown> = { model: o.model, max_tokens: item.maxTokens, stream: true, stream_options: { include_usage: true } };
+    const req: Record<string, unknown> = {
+      model: o.model,
+      max_tokens: item.maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
     if (o.endpoint === 'chat') req.messages = item.messages ?? [{ role: 'user', content: item.prompt ?? '' }];
     else req.prompt = item.prompt ?? '';
     if (o.ignoreEos) req.ignore_eos = true;
@@ -47,9 +52,24 @@ export class StreamingClient {
     const payload = this.body(item);
     const t0 = performance.now();
     const rec: RequestRecord = {
-      index, scheduledAtMs, sentAtMs: round(t0 - phaseStart), endAtMs: 0, ttftMs: null, itlMs: [], e2eMs: 0,
-      promptTokens: null, outputTokens: null, tokensFromUsage: false, contentChunks: 0, finishReason: null,
-      status: null, ok: false, errorKind: null, error: null, maxTokens: item.maxTokens, responseId: null,
+      index,
+      scheduledAtMs,
+      sentAtMs: round(t0 - phaseStart),
+      endAtMs: 0,
+      ttftMs: null,
+      itlMs: [],
+      e2eMs: 0,
+      promptTokens: null,
+      outputTokens: null,
+      tokensFromUsage: false,
+      contentChunks: 0,
+      finishReason: null,
+      status: null,
+      ok: false,
+      errorKind: null,
+      error: null,
+      maxTokens: item.maxTokens,
+      responseId: null,
     };
     return new Promise((resolve) => {
       const stream = new StreamRecorder(rec, t0, (tEnd) => {
@@ -74,6 +94,20 @@ export class StreamingClient {
   }
 }
 
+/** The fields the recorder reads of a stream chunk; those it type-checks before use are unknown. */
+interface StreamChunk {
+  id?: unknown;
+  error?: { message?: unknown };
+  choices?: StreamChoice[];
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+}
+
+interface StreamChoice {
+  text?: unknown;
+  delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
+  finish_reason?: string | null;
+}
+
 /** Turns the dispatch callbacks of one response into a filled RequestRecord. */
 class StreamRecorder implements Dispatcher.DispatchHandler {
   private readonly parser = new SseParser();
@@ -83,7 +117,11 @@ class StreamRecorder implements Dispatcher.DispatchHandler {
   private settled = false;
   private errorBody: Buffer[] | null = null;
 
-  constructor(private readonly rec: RequestRecord, private readonly t0: number, private readonly onEnd: (tEnd: number) => void) {}
+  constructor(
+    private readonly rec: RequestRecord,
+    private readonly t0: number,
+    private readonly onEnd: (tEnd: number) => void,
+  ) {}
 
   abort(kind: string, msg: string): void {
     if (this.settled) return;
@@ -125,19 +163,30 @@ class StreamRecorder implements Dispatcher.DispatchHandler {
     }
     const rec = this.rec;
     for (const data of this.parser.push(chunk)) {
-      if (this.doneAt) return this.stop('bad-frame', 'data after [DONE]', now);
+      if (this.doneAt) {
+        this.stop('bad-frame', 'data after [DONE]', now);
+        return;
+      }
       if (data === '[DONE]') {
         this.doneAt = now;
         continue;
       }
-      let obj: any;
+      let parsed: unknown;
       try {
-        obj = JSON.parse(data);
+        parsed = JSON.parse(data);
       } catch {
-        return this.stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
+        this.stop('bad-json', `unparseable chunk: ${data.slice(0, 80)}`, now);
+        return;
       }
-      if (obj === null || typeof obj !== 'object') return this.stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
-      if (obj.error) return this.stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
+      if (parsed === null || typeof parsed !== 'object') {
+        this.stop('bad-frame', `chunk is not an object: ${data.slice(0, 80)}`, now);
+        return;
+      }
+      const obj = parsed as StreamChunk;
+      if (obj.error) {
+        this.stop('stream-error', String(obj.error.message ?? JSON.stringify(obj.error)).slice(0, 200), now);
+        return;
+      }
       if (rec.responseId === null && typeof obj.id === 'string') rec.responseId = obj.id;
       const choice = Array.isArray(obj.choices) ? obj.choices[0] : undefined;
       if (choice) {

@@ -24,7 +24,11 @@ after(async () => {
 
 function sink() {
   let text = '';
-  return { stream: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream, text: () => text };
+  const write = (s: string) => {
+    text += s;
+    return true;
+  };
+  return { stream: { write } as unknown as NodeJS.WritableStream, text: () => text };
 }
 
 test('each fault is one error of its kind; good requests are unaffected', async () => {
@@ -32,7 +36,12 @@ test('each fault is one error of its kind; good requests are unaffected', async 
   const client = new StreamingClient({ baseUrl: url, endpoint: 'completions', model: 'fake-model', ignoreEos: true, timeoutMs: 10_000 });
   try {
     // Concurrency 1 keeps the server's request order equal to ours, so fault i hits request i.
-    const phase = await runPhase(client, { load: { kind: 'concurrency', concurrency: 1 }, numRequests: 3 * FAULTS.length, seed: 0, items: [{ prompt: 'hi there', maxTokens: 6 }] });
+    const phase = await runPhase(client, {
+      load: { kind: 'concurrency', concurrency: 1 },
+      numRequests: 3 * FAULTS.length,
+      seed: 0,
+      items: [{ prompt: 'hi there', maxTokens: 6 }],
+    });
     const a = aggregate(phase.records, null);
     assert.equal(a.completed, 3);
     assert.deepEqual(a.errors, { 'bad-json': 3, 'no-done': 3, '500': 3, '429': 3, '503': 3, network: 3, 'stream-error': 3 });
@@ -63,7 +72,12 @@ test('a timeout ends a request as an error and the run goes on', async () => {
   const slowUrl = await listen(slow);
   const client = new StreamingClient({ baseUrl: slowUrl, endpoint: 'chat', model: 'm', ignoreEos: true, timeoutMs: 150 });
   try {
-    const phase = await runPhase(client, { load: { kind: 'rate', rate: 50, burstiness: 1 }, numRequests: 3, seed: 0, items: [{ prompt: 'x', maxTokens: 2 }] });
+    const phase = await runPhase(client, {
+      load: { kind: 'rate', rate: 50, burstiness: 1 },
+      numRequests: 3,
+      seed: 0,
+      items: [{ prompt: 'x', maxTokens: 2 }],
+    });
     assert.deepEqual(aggregate(phase.records, null).errors, { timeout: 3 });
     for (const r of phase.records) assert.ok(r.e2eMs >= 140 && r.e2eMs < 1500, `timed out after ${r.e2eMs} ms`);
   } finally {
@@ -76,7 +90,25 @@ test('a timeout ends a request as an error and the run goes on', async () => {
 test('the CLI reports a faulty server with errors by status and exits 0; an unreachable one exits 1', async () => {
   const out = sink();
   const err = sink();
-  const code = await runLoadtest(['--url', url, '--concurrency', '2', '--num-requests', '16', '--input-len', '4', '--output-len', '4', '--warmup', '0', '--no-metrics', '--quiet'], { out: out.stream, err: err.stream });
+  const code = await runLoadtest(
+    [
+      '--url',
+      url,
+      '--concurrency',
+      '2',
+      '--num-requests',
+      '16',
+      '--input-len',
+      '4',
+      '--output-len',
+      '4',
+      '--warmup',
+      '0',
+      '--no-metrics',
+      '--quiet',
+    ],
+    { out: out.stream, err: err.stream },
+  );
   assert.equal(code, 0, err.text());
   assert.match(out.text(), /errors\s+.*429: \d.*503: \d/);
   // A port with nothing listening.
@@ -84,6 +116,9 @@ test('the CLI reports a faulty server with errors by status and exits 0; an unre
   const deadUrl = await listen(dead);
   await new Promise((r) => dead.close(r));
   const err2 = sink();
-  assert.equal(await runLoadtest(['--url', deadUrl, '--rate', '1', '--num-requests', '1', '--quiet'], { out: sink().stream, err: err2.stream }), 1);
+  assert.equal(
+    await runLoadtest(['--url', deadUrl, '--rate', '1', '--num-requests', '1', '--quiet'], { out: sink().stream, err: err2.stream }),
+    1,
+  );
   assert.match(err2.text(), /cannot reach/);
 });

@@ -21,7 +21,9 @@ export async function runLoadtest(argv: string[], io: RunIo = { out: process.std
     const run = await executeRun(cfg, io);
     if (run.sweep) io.out.write(formatSweep(run) + '\n');
     if (run.points.length === 0) {
-      io.err.write('nothing to report: the client could not generate the requested load. Lower the rate, or run the load tester on a less busy machine.\n');
+      io.err.write(
+        'nothing to report: the client could not generate the requested load. Lower the rate, or run the load tester on a less busy machine.\n',
+      );
       return EXIT_REFUSED;
     }
     if (cfg.out) {

@@ -11,7 +11,11 @@ export class ProgressLine implements ProgressSink {
   private start = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly stream: NodeJS.WritableStream & { isTTY?: boolean }, private readonly label: string, private readonly total: number | null) {}
+  constructor(
+    private readonly stream: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly label: string,
+    private readonly total: number | null,
+  ) {}
 
   begin(): void {
     this.start = performance.now();

@@ -30,7 +30,10 @@ after(async () => {
 
 async function run(args: string[]): Promise<void> {
   const io = captureIo();
-  const code = await runLoadtest(['--url', fake.url, '--input-len', '8', '--output-len', '6', '--scrape-interval', '0.1', '--quiet', ...args], io);
+  const code = await runLoadtest(
+    ['--url', fake.url, '--input-len', '8', '--output-len', '6', '--scrape-interval', '0.1', '--quiet', ...args],
+    io,
+  );
   assert.equal(code, 0, io.errText());
 }
 
@@ -38,7 +41,15 @@ async function open(file: string) {
   assert.ok(haveChromium, `${CHROMIUM} is required in CI`);
   browser ??= await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const problems: string[] = [];
@@ -46,17 +57,19 @@ async function open(file: string) {
   page.on('pageerror', (e) => problems.push(e.message));
   page.on('request', (r) => !r.url().startsWith('file:') && problems.push(`external request ${r.url()}`));
   await page.goto(`file://${file}`);
-  const charts = await page.$$eval('figure.chart', (figs) => figs.map((f) => {
-    const svg = f.querySelector('svg');
-    const box = svg?.getBoundingClientRect();
-    return {
-      name: f.getAttribute('data-chart') ?? '',
-      svgs: f.querySelectorAll('svg').length,
-      marks: svg ? svg.querySelectorAll('path.series, g.series circle, rect.bar').length : 0,
-      empty: !!svg?.querySelector('text.empty'),
-      drawn: !!box && box.width > 100 && box.height > 100,
-    };
-  }));
+  const charts = await page.$$eval('figure.chart', (figs) =>
+    figs.map((f) => {
+      const svg = f.querySelector('svg');
+      const box = svg?.getBoundingClientRect();
+      return {
+        name: f.getAttribute('data-chart') ?? '',
+        svgs: f.querySelectorAll('svg').length,
+        marks: svg ? svg.querySelectorAll('path.series, g.series circle, rect.bar').length : 0,
+        empty: !!svg?.querySelector('text.empty'),
+        drawn: !!box && box.width > 100 && box.height > 100,
+      };
+    }),
+  );
   const svgCount = await page.locator('svg').count();
   const title = await page.title();
   await page.close();
@@ -76,15 +89,33 @@ test('run report: latency CDFs, throughput over time, TTFT scatter, server gauge
   const r = await open(html);
   assert.match(r.title, /single/);
   assert.deepEqual(r.names, [
-    'cdf-ttft', 'cdf-itl', 'cdf-tpot', 'cdf-e2e', 'output-tokens-over-time', 'requests-over-time', 'ttft-scatter',
-    'metric-fake:num_requests_running{model="fake-model"}', 'metric-fake:num_requests_waiting{model="fake-model"}',
+    'cdf-ttft',
+    'cdf-itl',
+    'cdf-tpot',
+    'cdf-e2e',
+    'output-tokens-over-time',
+    'requests-over-time',
+    'ttft-scatter',
+    'metric-fake:num_requests_running{model="fake-model"}',
+    'metric-fake:num_requests_waiting{model="fake-model"}',
   ]);
   assert.equal(r.svgCount, 9);
 });
 
 test('sweep report adds the saturation curves; compare report draws runs side by side', { skip }, async () => {
   const html = join(dir, 'sweep.html');
-  await run(['--sweep', 'concurrency=1,4,16', '--num-requests', '32', '--out', join(dir, 'sweep.json'), '--html', html, '--label', 'sweep']);
+  await run([
+    '--sweep',
+    'concurrency=1,4,16',
+    '--num-requests',
+    '32',
+    '--out',
+    join(dir, 'sweep.json'),
+    '--html',
+    html,
+    '--label',
+    'sweep',
+  ]);
   const r = await open(html);
   assert.deepEqual(r.names.slice(0, 3), ['saturation-throughput', 'saturation-latency', 'saturation-ttft']);
   assert.equal(r.svgCount, 12);
@@ -93,7 +124,18 @@ test('sweep report adds the saturation curves; compare report draws runs side by
   const io = captureIo();
   assert.equal(await runLoadtest(['compare', join(dir, 'run.json'), join(dir, 'sweep.json'), '--html', cmp], io), 0, io.errText());
   const c = await open(cmp);
-  assert.deepEqual(c.names, ['compare-bars', 'saturation-throughput', 'saturation-latency', 'saturation-ttft', 'cdf-ttft', 'cdf-itl', 'cdf-tpot', 'cdf-e2e', 'output-tokens-over-time', 'requests-over-time']);
+  assert.deepEqual(c.names, [
+    'compare-bars',
+    'saturation-throughput',
+    'saturation-latency',
+    'saturation-ttft',
+    'cdf-ttft',
+    'cdf-itl',
+    'cdf-tpot',
+    'cdf-e2e',
+    'output-tokens-over-time',
+    'requests-over-time',
+  ]);
   assert.equal(c.svgCount, 10);
   assert.match(readFileSync(cmp, 'utf8'), /1\. single.*2\. sweep/s);
 });

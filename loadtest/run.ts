@@ -21,7 +21,10 @@ export interface RunIo {
 
 /** Raised when the tool must stop with a message and a specific exit code. */
 export class LoadtestError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }
@@ -62,18 +65,34 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
     if (!model) throw new LoadtestError(`no --model given and ${cfg.url}/v1/models (HTTP ${models.status}) lists none`, 1);
 
     const tok = cfg.tokenize && cfg.workload.kind === 'random' ? await Tokenizer.probe(cfg.url, model, side, headers) : null;
-    const promptLengths = cfg.workload.kind === 'dataset'
-      ? 'from the dataset; counts from the usage chunk'
-      : tok ? tok.description + (cfg.endpoint === 'chat' ? ' for the user message; the chat template adds its own tokens' : '')
-      : 'approximate: one common English word per token (the server has no usable /tokenize); real counts come from the usage chunk';
+    const promptLengths =
+      cfg.workload.kind === 'dataset'
+        ? 'from the dataset; counts from the usage chunk'
+        : tok
+          ? tok.description + (cfg.endpoint === 'chat' ? ' for the user message; the chat template adds its own tokens' : '')
+          : 'approximate: one common English word per token (the server has no usable /tokenize); real counts come from the usage chunk';
 
     const loads: LoadSpec[] = cfg.sweep
-      ? sweepValues(cfg.sweep.values, cfg.sweep.maxPoints).map((v) => (cfg.sweep!.kind === 'rate' ? { kind: 'rate', rate: v, burstiness: cfg.burstiness } : { kind: 'concurrency', concurrency: v }))
-      : [cfg.rate !== null ? { kind: 'rate', rate: cfg.rate, burstiness: cfg.burstiness } : { kind: 'concurrency', concurrency: cfg.concurrency! }];
+      ? sweepValues(cfg.sweep.values, cfg.sweep.maxPoints).map((v) =>
+          cfg.sweep!.kind === 'rate' ? { kind: 'rate', rate: v, burstiness: cfg.burstiness } : { kind: 'concurrency', concurrency: v },
+        )
+      : [
+          cfg.rate !== null
+            ? { kind: 'rate', rate: cfg.rate, burstiness: cfg.burstiness }
+            : { kind: 'concurrency', concurrency: cfg.concurrency! },
+        ];
     const items: WorkItem[] = await buildWorkItems(cfg.workload, poolSize(cfg, loads), cfg.seed, tok, cfg.endpoint === 'chat');
     if (!cfg.quiet) io.err.write(`model ${model} at ${cfg.url}; prompt lengths ${promptLengths}\n`);
 
-    const client = new StreamingClient({ baseUrl: cfg.url, endpoint: cfg.endpoint, model, apiKey: cfg.apiKey, ignoreEos: cfg.ignoreEos, temperature: cfg.temperature, timeoutMs: cfg.timeoutMs });
+    const client = new StreamingClient({
+      baseUrl: cfg.url,
+      endpoint: cfg.endpoint,
+      model,
+      apiKey: cfg.apiKey,
+      ignoreEos: cfg.ignoreEos,
+      temperature: cfg.temperature,
+      timeoutMs: cfg.timeoutMs,
+    });
     try {
       let warmupFailed = 0;
       if (cfg.warmup > 0) {
@@ -81,7 +100,12 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
         // As many workers as the first load point will keep busy (capped), so its connections exist.
         const first = loads[0];
         const width = Math.min(cfg.warmup, 64, first.kind === 'concurrency' ? first.concurrency : Math.ceil(first.rate / 10));
-        const warm = await runPhase(client, { load: { kind: 'concurrency', concurrency: Math.max(1, width) }, numRequests: cfg.warmup, seed: cfg.seed, items: items.slice(-cfg.warmup) });
+        const warm = await runPhase(client, {
+          load: { kind: 'concurrency', concurrency: Math.max(1, width) },
+          numRequests: cfg.warmup,
+          seed: cfg.seed,
+          items: items.slice(-cfg.warmup),
+        });
         warmupFailed = warm.records.filter((r) => !r.ok).length;
         if (warmupFailed === cfg.warmup) {
           const r = warm.records[0];
@@ -106,9 +130,18 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
         const scraper = cfg.metricsUrl ? new MetricsScraper(cfg.metricsUrl, cfg.scrapeIntervalMs, side, headers, phaseStart) : null;
         scraper?.start();
         if (!cfg.quiet) progress.begin();
-        const phase = await runPhase(client, {
-          load, numRequests: cfg.numRequests, durationS: cfg.durationS, seed: cfg.seed, items, maxSendLagMs: cfg.maxSendLagMs,
-        }, cfg.quiet ? undefined : progress);
+        const phase = await runPhase(
+          client,
+          {
+            load,
+            numRequests: cfg.numRequests,
+            durationS: cfg.durationS,
+            seed: cfg.seed,
+            items,
+            maxSendLagMs: cfg.maxSendLagMs,
+          },
+          cfg.quiet ? undefined : progress,
+        );
         if (!cfg.quiet) progress.end();
         const metrics = scraper ? await scraper.stop() : null;
         if (phase.refused) {
@@ -117,18 +150,28 @@ export async function executeRun(cfg: LoadtestConfig, io: RunIo): Promise<RunFil
           if (cfg.sweep) run.sweep = { kind: cfg.sweep.kind, stoppedBecause: `the client could not generate ${loadLabel(load)}` };
           break;
         }
-        const point: PointResult = { load, records: phase.records, aggregates: aggregate(phase.records, cfg.slo), overhead: phase.overhead, metrics: metrics && metrics.scrapes > 0 ? metrics : null };
+        const point: PointResult = {
+          load,
+          records: phase.records,
+          aggregates: aggregate(phase.records, cfg.slo),
+          overhead: phase.overhead,
+          metrics: metrics && metrics.scrapes > 0 ? metrics : null,
+        };
         run.points.push(point);
         io.out.write(formatPoint(point) + '\n\n');
         if (cfg.sweep) {
-          const verdict = sweepVerdict(run.points.map((p) => p.aggregates), cfg.sweep.riseFraction);
+          const verdict = sweepVerdict(
+            run.points.map((p) => p.aggregates),
+            cfg.sweep.riseFraction,
+          );
           if (verdict.stop) {
             run.sweep = { kind: cfg.sweep.kind, stoppedBecause: verdict.reason };
             break;
           }
         }
       }
-      if (cfg.sweep && !run.sweep) run.sweep = { kind: cfg.sweep.kind, stoppedBecause: 'all requested load points were run without reaching saturation' };
+      if (cfg.sweep && !run.sweep)
+        run.sweep = { kind: cfg.sweep.kind, stoppedBecause: 'all requested load points were run without reaching saturation' };
       return run;
     } finally {
       await client.close();

@@ -20,7 +20,13 @@ export class MetricsScraper {
   private inFlight: Promise<void> | null = null;
   readonly result: MetricsSeries;
 
-  constructor(url: string, intervalMs: number, private readonly agent: Agent, private readonly headers: Record<string, string>, private readonly phaseStart: number) {
+  constructor(
+    url: string,
+    intervalMs: number,
+    private readonly agent: Agent,
+    private readonly headers: Record<string, string>,
+    private readonly phaseStart: number,
+  ) {
     this.result = { url, intervalMs, series: {}, types: {}, scrapes: 0, failures: 0, lastError: null };
   }
 
@@ -82,7 +88,11 @@ export function interestingGauges(m: MetricsSeries): string[] {
     .filter((k) => {
       const name = metricName(k);
       const type = m.types[name];
-      return (type === 'gauge' || type === undefined) && /running|waiting|queue|cache_usage|kv_cache|processing|deferred/i.test(name) && !/_bucket$|_sum$|_count$|_created$/.test(name);
+      return (
+        (type === 'gauge' || type === undefined) &&
+        /running|waiting|queue|cache_usage|kv_cache|processing|deferred/i.test(name) &&
+        !/_bucket$|_sum$|_count$|_created$/.test(name)
+      );
     })
     .slice(0, 8);
 }
@@ -95,7 +105,11 @@ export function counterIncreases(m: MetricsSeries, limit = 6): Array<{ key: stri
   return Object.keys(m.series)
     .filter((k) => {
       const name = metricName(k);
-      return (m.types[name] === 'counter' || name.endsWith('_total')) && /token|success|preempt|request|abort/i.test(name) && !/_created$/.test(name);
+      return (
+        (m.types[name] === 'counter' || name.endsWith('_total')) &&
+        /token|success|preempt|request|abort/i.test(name) &&
+        !/_created$/.test(name)
+      );
     })
     .map((key) => {
       const pts = m.series[key];

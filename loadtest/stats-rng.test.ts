@@ -18,8 +18,14 @@ test('same seed, same stream; different seeds differ', () => {
   const b = new Rng(7);
   const c = new Rng(8);
   const sa = Array.from({ length: 5 }, () => a.uint32());
-  assert.deepEqual(sa, Array.from({ length: 5 }, () => b.uint32()));
-  assert.notDeepEqual(sa, Array.from({ length: 5 }, () => c.uint32()));
+  assert.deepEqual(
+    sa,
+    Array.from({ length: 5 }, () => b.uint32()),
+  );
+  assert.notDeepEqual(
+    sa,
+    Array.from({ length: 5 }, () => c.uint32()),
+  );
 });
 
 test('gamma gaps have mean 1/rate and coefficient of variation 1/sqrt(burstiness)', () => {
@@ -46,5 +52,6 @@ test('length specs: fixed, uniform within bounds, normal around the mean and nev
   const mean = normal.reduce((s, v) => s + v, 0) / normal.length;
   assert.ok(Math.abs(mean - 100) < 1, `normal mean ${mean}`);
   assert.ok(Math.min(...Array.from({ length: 500 }, () => sampleLength(parseLengthSpec('normal:2:50'), rng))) >= 1);
-  for (const bad of ['0', 'x', 'uniform:5', 'uniform:9:3', 'normal:10:-1', 'zipf:1:2']) assert.throws(() => parseLengthSpec(bad), /bad length/);
+  for (const bad of ['0', 'x', 'uniform:5', 'uniform:9:3', 'normal:10:-1', 'zipf:1:2'])
+    assert.throws(() => parseLengthSpec(bad), /bad length/);
 });

@@ -30,7 +30,10 @@ export function sweepVerdict(history: Aggregates[], riseFraction: number): Sweep
   const throughputFlat = !(c.outputTokenRate > bestBefore * (1 + riseFraction));
   if (latencyRising && queueRising && throughputFlat) {
     const pct = Math.round(riseFraction * 100);
-    return { stop: true, reason: `saturated: median E2E and TTFT rose by more than ${pct}% at each of the last two steps while output tokens/s gained less than ${pct}%` };
+    return {
+      stop: true,
+      reason: `saturated: median E2E and TTFT rose by more than ${pct}% at each of the last two steps while output tokens/s gained less than ${pct}%`,
+    };
   }
   return { stop: false, reason: '' };
 }

@@ -17,9 +17,7 @@ export interface WorkItem {
   targetPromptTokens?: number;
 }
 
-export type LoadSpec =
-  | { kind: 'rate'; rate: number; burstiness: number }
-  | { kind: 'concurrency'; concurrency: number };
+export type LoadSpec = { kind: 'rate'; rate: number; burstiness: number } | { kind: 'concurrency'; concurrency: number };
 
 /** Every measured fact about one request. Times are milliseconds; `*AtMs` are since the phase start. */
 export interface RequestRecord {
@@ -48,4 +46,3 @@ export interface RequestRecord {
   /** The chunks' `id`, to match a record with server-side logs. */
   responseId: string | null;
 }
-

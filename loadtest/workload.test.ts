@@ -49,7 +49,13 @@ test('random prompts are exact in the server tokens (its tokenizer is not one to
 
 test('shared-prefix workload: every prompt starts with one of G prefixes and has prefix + input tokens', async () => {
   const tok = await Tokenizer.probe(url, 'fake-model', agent, {});
-  const spec = { kind: 'random' as const, inputLen: parseLengthSpec('16'), outputLen: parseLengthSpec('8'), sharedPrefixTokens: 100, prefixGroups: 2 };
+  const spec = {
+    kind: 'random' as const,
+    inputLen: parseLengthSpec('16'),
+    outputLen: parseLengthSpec('8'),
+    sharedPrefixTokens: 100,
+    prefixGroups: 2,
+  };
   const items = await buildWorkItems(spec, 10, 5, tok, false);
   const prefixes = new Set(items.map((it) => it.prompt!.split(' ').slice(0, 30).join(' ')));
   assert.equal(prefixes.size, 2);
@@ -59,16 +65,33 @@ test('shared-prefix workload: every prompt starts with one of G prefixes and has
 
 test('without /tokenize the probe says so and prompts fall back to one short word per token', async () => {
   assert.equal(await Tokenizer.probe(noTokUrl, 'fake-model', agent, {}), null);
-  const items = await buildWorkItems({ kind: 'random', inputLen: parseLengthSpec('64'), outputLen: parseLengthSpec('4') }, 5, 1, null, false);
+  const items = await buildWorkItems(
+    { kind: 'random', inputLen: parseLengthSpec('64'), outputLen: parseLengthSpec('4') },
+    5,
+    1,
+    null,
+    false,
+  );
   for (const it of items) assert.equal(it.prompt!.split(' ').length, 64);
 });
 
 test('JSONL dataset: prompts, texts, chats, per-line max_tokens; messages need the chat endpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lt-ds-'));
   const path = join(dir, 'd.jsonl');
-  writeFileSync(path, ['{"prompt": "hello", "max_tokens": 7}', '', '{"text": "plain"}', '{"messages": [{"role": "user", "content": "hi"}], "output_len": 3}'].join('\n'));
+  writeFileSync(
+    path,
+    [
+      '{"prompt": "hello", "max_tokens": 7}',
+      '',
+      '{"text": "plain"}',
+      '{"messages": [{"role": "user", "content": "hi"}], "output_len": 3}',
+    ].join('\n'),
+  );
   const items = loadDataset({ kind: 'dataset', path, outputLen: parseLengthSpec('5') }, 4, new Rng(0), true);
-  assert.deepEqual(items.map((i) => i.maxTokens), [7, 5, 3, 7]);
+  assert.deepEqual(
+    items.map((i) => i.maxTokens),
+    [7, 5, 3, 7],
+  );
   assert.equal(items[1].prompt, 'plain');
   assert.deepEqual(items[2].messages, [{ role: 'user', content: 'hi' }]);
   assert.equal(items[3].prompt, 'hello', 'cycled');

@@ -23,7 +23,8 @@ export function parseLengthSpec(text: string): LengthSpec {
     return { kind: 'fixed', value: v };
   }
   if (nums.some((n) => !Number.isFinite(n)) || nums.length !== 2) throw bad();
-  if (parts[0] === 'uniform' && nums[0] >= 1 && nums[1] >= nums[0]) return { kind: 'uniform', min: Math.round(nums[0]), max: Math.round(nums[1]) };
+  if (parts[0] === 'uniform' && nums[0] >= 1 && nums[1] >= nums[0])
+    return { kind: 'uniform', min: Math.round(nums[0]), max: Math.round(nums[1]) };
   if (parts[0] === 'normal' && nums[0] >= 1 && nums[1] >= 0) return { kind: 'normal', mean: nums[0], std: nums[1] };
   throw bad();
 }
@@ -47,7 +48,13 @@ const WORDS = (
 
 /** Measures prompts in the server's tokens through /tokenize (vLLM shape, then llama.cpp shape). */
 export class Tokenizer {
-  private constructor(private readonly url: string, private readonly shape: 'vllm' | 'llamacpp', private readonly agent: Agent, private readonly headers: Record<string, string>, private readonly model: string) {}
+  private constructor(
+    private readonly url: string,
+    private readonly shape: 'vllm' | 'llamacpp',
+    private readonly agent: Agent,
+    private readonly headers: Record<string, string>,
+    private readonly model: string,
+  ) {}
 
   static async probe(baseUrl: string, model: string, agent: Agent, headers: Record<string, string>): Promise<Tokenizer | null> {
     for (const shape of ['vllm', 'llamacpp'] as const) {
@@ -68,7 +75,13 @@ export class Tokenizer {
 
   async count(text: string): Promise<number> {
     const payload = this.shape === 'vllm' ? { model: this.model, prompt: text } : { content: text };
-    const res = await request(this.url, { method: 'POST', headers: { ...this.headers, 'content-type': 'application/json' }, body: JSON.stringify(payload), dispatcher: this.agent, signal: AbortSignal.timeout(30_000) });
+    const res = await request(this.url, {
+      method: 'POST',
+      headers: { ...this.headers, 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+      dispatcher: this.agent,
+      signal: AbortSignal.timeout(30_000),
+    });
     const body = (await res.body.json()) as { count?: number; tokens?: unknown[] };
     if (res.statusCode !== 200) throw new Error(`tokenize: HTTP ${res.statusCode}`);
     if (typeof body.count === 'number') return body.count;
@@ -131,11 +144,17 @@ export interface DatasetWorkload {
 export type WorkloadSpec = RandomWorkload | DatasetWorkload;
 
 /** Generates `count` work items up front, so prompt building never runs during the timed phase. */
-export async function buildWorkItems(spec: WorkloadSpec, count: number, seed: number, tok: Tokenizer | null, chat: boolean): Promise<WorkItem[]> {
+export async function buildWorkItems(
+  spec: WorkloadSpec,
+  count: number,
+  seed: number,
+  tok: Tokenizer | null,
+  chat: boolean,
+): Promise<WorkItem[]> {
   const rng = new Rng(seed);
   if (spec.kind === 'dataset') return loadDataset(spec, count, rng, chat);
   const prefixes: string[] = [];
-  for (let g = 0; g < (spec.sharedPrefixTokens ? spec.prefixGroups ?? 1 : 0); g++) {
+  for (let g = 0; g < (spec.sharedPrefixTokens ? (spec.prefixGroups ?? 1) : 0); g++) {
     prefixes.push(await exactPrompt(rng, spec.sharedPrefixTokens!, '', tok));
   }
   // Sample lengths sequentially (deterministic for a seed), then measure prompts concurrently.
@@ -160,21 +179,39 @@ export async function buildWorkItems(spec: WorkloadSpec, count: number, seed: nu
   return items;
 }
 
+/** One dataset line as parsed; every field is type-checked before use. */
+interface DatasetRow {
+  prompt?: unknown;
+  text?: unknown;
+  messages?: unknown;
+  max_tokens?: unknown;
+  output_len?: unknown;
+}
+
 /** JSONL lines: {"prompt": str} or {"messages": [...]} (or {"text": str}), optional "max_tokens". */
 export function loadDataset(spec: DatasetWorkload, count: number, rng: Rng, chat: boolean): WorkItem[] {
-  const lines = readFileSync(spec.path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(spec.path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   if (lines.length === 0) throw new Error(`${spec.path}: no lines`);
   const rows = lines.map((line, i): WorkItem => {
-    let obj: any;
+    let obj: DatasetRow;
     try {
       obj = JSON.parse(line);
     } catch {
       throw new Error(`${spec.path}:${i + 1}: not JSON`);
     }
-    const maxTokens = Number.isInteger(obj.max_tokens) ? obj.max_tokens : Number.isInteger(obj.output_len) ? obj.output_len : 0;
+    const maxTokens = Number.isInteger(obj.max_tokens)
+      ? (obj.max_tokens as number)
+      : Number.isInteger(obj.output_len)
+        ? (obj.output_len as number)
+        : 0;
     if (Array.isArray(obj.messages)) {
       if (!chat) throw new Error(`${spec.path}:${i + 1}: has messages; use --endpoint chat`);
-      const messages: ChatMessage[] = obj.messages.map((m: any) => ({ role: String(m.role), content: String(m.content) }));
+      const messages: ChatMessage[] = obj.messages.map((m: { role?: unknown; content?: unknown }) => ({
+        role: String(m.role),
+        content: String(m.content),
+      }));
       return { messages, maxTokens };
     }
     const prompt = typeof obj.prompt === 'string' ? obj.prompt : typeof obj.text === 'string' ? obj.text : null;

@@ -33,7 +33,16 @@ test('requests: valid ones pass, invalid ones fail', () => {
 
 test('responses: a completion and a chat chunk as the server renders them', () => {
   const completion = compile(schemas.completionResponseSchema);
-  assert.ok(completion({ id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: 'x', logprobs: null, finish_reason: 'length' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+  assert.ok(
+    completion({
+      id: 'cmpl-1',
+      object: 'text_completion',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, text: 'x', logprobs: null, finish_reason: 'length' }],
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    }),
+  );
   assert.ok(!completion({ id: 'cmpl-1', object: 'chat.completion', created: 1, model: 'm', choices: [] }));
   const err = compile(schemas.errorBodySchema);
   assert.ok(err({ error: { message: 'm', type: 't', param: null, code: null } }));

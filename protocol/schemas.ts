@@ -20,7 +20,6 @@ export const LIMITS = {
   maxStopTokenIds: 64,
 } as const;
 
-const nonEmptyString: Schema = { type: 'string', minLength: 1 };
 const tokenId: Schema = { type: 'integer', minimum: 0, maximum: 2147483647 };
 const tokenIds: Schema = { type: 'array', items: tokenId };
 
@@ -44,7 +43,12 @@ const commonParams: Record<string, Schema> = {
     description: `Up to ${LIMITS.maxStop} stop strings; the text ends before the first one and excludes it.`,
   },
   stop_token_ids: { type: 'array', maxItems: LIMITS.maxStopTokenIds, items: tokenId },
-  seed: { type: 'integer', minimum: -SAFE_INT, maximum: SAFE_INT, description: 'Per-request RNG seed: the same tokens whatever else is in the batch.' },
+  seed: {
+    type: 'integer',
+    minimum: -SAFE_INT,
+    maximum: SAFE_INT,
+    description: 'Per-request RNG seed: the same tokens whatever else is in the batch.',
+  },
   n: { type: 'integer', minimum: 1, maximum: LIMITS.maxN, description: 'Choices to generate (each one engine request).' },
   logit_bias: {
     type: 'object',
@@ -80,7 +84,12 @@ export const completionRequestSchema: Schema = {
       ],
       description: 'Text, list of texts, token ids, or list of token-id lists.',
     },
-    logprobs: { type: 'integer', minimum: 0, maximum: LIMITS.maxLogprobs, description: 'Top logprobs per token (0: only the sampled one).' },
+    logprobs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: LIMITS.maxLogprobs,
+      description: 'Top logprobs per token (0: only the sampled one).',
+    },
     echo: { type: 'boolean', description: 'Prepend the prompt to the returned text.' },
   },
 };

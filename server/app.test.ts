@@ -41,9 +41,23 @@ describe('request -> engine mapping', () => {
       method: 'POST',
       url: '/v1/completions',
       payload: {
-        model: 'fake-model', prompt: 'abc', max_tokens: 7, temperature: 0.3, top_p: 0.9, top_k: 40, min_p: 0.05,
-        frequency_penalty: 0.5, presence_penalty: -0.5, repetition_penalty: 1.2, stop: ['xyz', 'q'], stop_token_ids: [5],
-        seed: 42, logit_bias: { '65': 5, '66': -100 }, ignore_eos: true, logprobs: 2, user: 'u1',
+        model: 'fake-model',
+        prompt: 'abc',
+        max_tokens: 7,
+        temperature: 0.3,
+        top_p: 0.9,
+        top_k: 40,
+        min_p: 0.05,
+        frequency_penalty: 0.5,
+        presence_penalty: -0.5,
+        repetition_penalty: 1.2,
+        stop: ['xyz', 'q'],
+        stop_token_ids: [5],
+        seed: 42,
+        logit_bias: { '65': 5, '66': -100 },
+        ignore_eos: true,
+        logprobs: 2,
+        user: 'u1',
       },
     });
     assert.equal(res.statusCode, 200, res.body);
@@ -51,8 +65,20 @@ describe('request -> engine mapping', () => {
       id: `${res.json().id}-0`,
       promptIds: [97, 98, 99],
       sampling: {
-        temperature: 0.3, topP: 0.9, topK: 40, minP: 0.05, frequencyPenalty: 0.5, presencePenalty: -0.5, repetitionPenalty: 1.2,
-        logitBias: { 65: 5, 66: -100 }, stop: ['xyz', 'q'], stopTokenIds: [5], maxTokens: 7, ignoreEos: true, seed: 42, logprobs: 2,
+        temperature: 0.3,
+        topP: 0.9,
+        topK: 40,
+        minP: 0.05,
+        frequencyPenalty: 0.5,
+        presencePenalty: -0.5,
+        repetitionPenalty: 1.2,
+        logitBias: { 65: 5, 66: -100 },
+        stop: ['xyz', 'q'],
+        stopTokenIds: [5],
+        maxTokens: 7,
+        ignoreEos: true,
+        seed: 42,
+        logprobs: 2,
       },
     });
   });
@@ -61,12 +87,23 @@ describe('request -> engine mapping', () => {
     const s = await server({ contextLength: 100 }, {}, { listen: false });
     await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'abc' } });
     const c = s.engine.submitted.at(-1)!.sampling;
-    assert.deepEqual([c.maxTokens, c.temperature, c.topP, c.topK, c.repetitionPenalty, c.ignoreEos, c.seed, c.logprobs, c.stop], [16, 1, 1, 0, 1, false, undefined, undefined, []]);
+    assert.deepEqual(
+      [c.maxTokens, c.temperature, c.topP, c.topK, c.repetitionPenalty, c.ignoreEos, c.seed, c.logprobs, c.stop],
+      [16, 1, 1, 0, 1, false, undefined, undefined, []],
+    );
     await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'hi' }] } });
     assert.equal(s.engine.submitted.at(-1)!.sampling.maxTokens, 100 - Buffer.byteLength('User: hi\n\nAssistant:'));
-    await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 9 } });
+    await s.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: { messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 9 },
+    });
     assert.equal(s.engine.submitted.at(-1)!.sampling.maxTokens, 9);
-    await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: 3, stop: 'x' } });
+    await s.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: { messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: 3, stop: 'x' },
+    });
     assert.equal(s.engine.submitted.at(-1)!.sampling.logprobs, 3);
     assert.deepEqual(s.engine.submitted.at(-1)!.sampling.stop, ['x']);
   });
@@ -76,8 +113,14 @@ describe('request -> engine mapping', () => {
     const before = s.engine.submitted.length;
     const res = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: [[1, 2], [3]], n: 2, max_tokens: 2 } });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(s.engine.submitted.slice(before).map((r) => r.promptIds), [[1, 2], [1, 2], [3], [3]]);
-    assert.deepEqual(res.json().choices.map((c: { index: number }) => c.index), [0, 1, 2, 3]);
+    assert.deepEqual(
+      s.engine.submitted.slice(before).map((r) => r.promptIds),
+      [[1, 2], [1, 2], [3], [3]],
+    );
+    assert.deepEqual(
+      res.json().choices.map((c: { index: number }) => c.index),
+      [0, 1, 2, 3],
+    );
     assert.equal(res.json().usage.prompt_tokens, 3, 'each prompt counted once');
     const texts = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: ['ab', 'c'], max_tokens: 1 } });
     assert.equal(texts.json().choices.length, 2);
@@ -87,19 +130,27 @@ describe('request -> engine mapping', () => {
 describe('response rendering', () => {
   test('completions logprobs, echo, return_token_ids', async () => {
     const s = await server({ reply: 'abc' }, {}, { listen: false });
-    const lp = (await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'P', max_tokens: 3, logprobs: 2 } })).json();
+    const lp = (
+      await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'P', max_tokens: 3, logprobs: 2 } })
+    ).json();
     const l = lp.choices[0].logprobs;
     assert.deepEqual(l.tokens, ['a', 'b', 'c']);
     assert.equal(l.token_logprobs.length, 3);
     assert.deepEqual(l.text_offset, [0, 1, 2]);
     assert.deepEqual(Object.keys(l.top_logprobs[0]), ['a', 'b']);
-    const echo = (await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'P: ', max_tokens: 3, echo: true, return_token_ids: true } })).json();
+    const echo = (
+      await s.app.inject({
+        method: 'POST',
+        url: '/v1/completions',
+        payload: { prompt: 'P: ', max_tokens: 3, echo: true, return_token_ids: true },
+      })
+    ).json();
     assert.equal(echo.choices[0].text, 'P: abc');
     assert.deepEqual(echo.choices[0].token_ids, [97, 98, 99]);
     assert.deepEqual(echo.choices[0].prompt_token_ids, [80, 58, 32]);
   });
 
-  test('completions echo with logprobs: the prompt\'s entries first (the first token\'s null), then the generated ones', async () => {
+  test("completions echo with logprobs: the prompt's entries first (the first token's null), then the generated ones", async () => {
     const s = await server({ reply: 'ab' }, {}, { listen: false });
     const payload = { prompt: 'PQ', max_tokens: 2, echo: true, logprobs: 1 };
     const res = (await s.app.inject({ method: 'POST', url: '/v1/completions', payload })).json();
@@ -113,7 +164,9 @@ describe('response rendering', () => {
     assert.deepEqual(l.text_offset, [0, 1, 2, 3]);
     // Streamed: the same entries, the prompt's in the chunk after the echoed text.
     const sse = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { ...payload, stream: true } });
-    const chunks = parseSse(sse.body).data.slice(0, -1).map((d) => JSON.parse(d));
+    const chunks = parseSse(sse.body)
+      .data.slice(0, -1)
+      .map((d) => JSON.parse(d));
     const streamed = chunks.flatMap((c) => c.choices[0]?.logprobs?.tokens ?? []);
     assert.deepEqual(streamed, ['P', 'Q', 'a', 'b']);
     assert.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), 'PQab');
@@ -121,7 +174,13 @@ describe('response rendering', () => {
 
   test('chat logprobs and return_token_ids', async () => {
     const s = await server({ reply: 'é!' }, {}, { listen: false });
-    const res = (await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 1, return_token_ids: true } })).json();
+    const res = (
+      await s.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 1, return_token_ids: true },
+      })
+    ).json();
     assert.equal(res.choices[0].message.content, 'é!');
     assert.deepEqual(res.choices[0].token_ids, [0xc3, 0xa9, 0x21]);
     assert.deepEqual(res.prompt_token_ids, Array.from(Buffer.from('User: x\n\nAssistant:')));
@@ -133,14 +192,21 @@ describe('response rendering', () => {
 
   test('stop strings end the text before them with finish_reason stop', async () => {
     const s = await server({ reply: 'one two three' }, {}, { listen: false });
-    const res = (await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x', max_tokens: 50, stop: [' thr', 'zzz'] } })).json();
+    const res = (
+      await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x', max_tokens: 50, stop: [' thr', 'zzz'] } })
+    ).json();
     assert.equal(res.choices[0].text, 'one two');
     assert.equal(res.choices[0].finish_reason, 'stop');
   });
 
   test('SSE: UTF-8 characters arrive whole; frames are data lines, [DONE] last', async () => {
     const s = await server({ reply: REPLY }, {}, { listen: false });
-    const res = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x', max_tokens: 200, stream: true }, headers: { accept: 'application/json' } });
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/completions',
+      payload: { prompt: 'x', max_tokens: 200, stream: true },
+      headers: { accept: 'application/json' },
+    });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/event-stream/);
     const { data } = parseSse(res.body);
@@ -153,22 +219,41 @@ describe('response rendering', () => {
 
   test('SSE echo and return_token_ids: the prompt comes first', async () => {
     const s = await server({ reply: 'ab' }, {}, { listen: false });
-    const res = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'Q', max_tokens: 2, stream: true, echo: true, return_token_ids: true } });
-    const chunks = parseSse(res.body).data.slice(0, -1).map((d) => JSON.parse(d));
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/completions',
+      payload: { prompt: 'Q', max_tokens: 2, stream: true, echo: true, return_token_ids: true },
+    });
+    const chunks = parseSse(res.body)
+      .data.slice(0, -1)
+      .map((d) => JSON.parse(d));
     assert.equal(chunks[0].choices[0].text, 'Q');
     assert.deepEqual(chunks[0].choices[0].prompt_token_ids, [81]);
-    assert.deepEqual(chunks.flatMap((c) => c.choices[0].token_ids ?? []), [97, 98]);
+    assert.deepEqual(
+      chunks.flatMap((c) => c.choices[0].token_ids ?? []),
+      [97, 98],
+    );
   });
 
   test('an engine error mid-stream becomes an error frame followed by [DONE]', async () => {
     const s = await server({ errorAfterTokens: 3 }, {}, { listen: false });
-    const res = await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'x' }], stream: true } });
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: { messages: [{ role: 'user', content: 'x' }], stream: true },
+    });
     const { data } = parseSse(res.body);
     assert.equal(data.at(-1), '[DONE]');
     const err = JSON.parse(data.at(-2)!);
     assert.equal(err.error.type, 'server_error');
     assert.equal(err.error.message, 'scripted failure');
-    assert.equal(data.slice(0, -2).map((d) => JSON.parse(d).choices[0].delta.content ?? '').join(''), REPLY.slice(0, 3));
+    assert.equal(
+      data
+        .slice(0, -2)
+        .map((d) => JSON.parse(d).choices[0].delta.content ?? '')
+        .join(''),
+      REPLY.slice(0, 3),
+    );
     const plain = await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x' } });
     assert.equal(plain.statusCode, 500);
     assert.equal(plain.json().error.type, 'server_error');
@@ -177,9 +262,17 @@ describe('response rendering', () => {
   test('keep-alive comments flow while a streamed request waits in the queue', async () => {
     // One sequence at a time: the second request queues behind the first (~0.3 s).
     const s = await server({ reply: 'abc', maxRunning: 1, tokenIntervalMs: 10 }, { sseKeepaliveS: 0.05 });
-    const first = fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 30, ignore_eos: true }) });
+    const first = fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x', max_tokens: 30, ignore_eos: true }),
+    });
     await new Promise((r) => setTimeout(r, 20));
-    const second = await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 2, stream: true }) });
+    const second = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x', max_tokens: 2, stream: true }),
+    });
     const body = await second.text();
     await first;
     const firstData = body.indexOf('data: ');
@@ -242,15 +335,27 @@ describe('operations', () => {
     const pre = await s.app.inject({
       method: 'OPTIONS',
       url: '/v1/chat/completions',
-      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-stainless-os,x-stainless-retry-count' },
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type,x-stainless-os,x-stainless-retry-count',
+      },
     });
     assert.equal(pre.statusCode, 204);
     assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example');
     const allowed = String(pre.headers['access-control-allow-headers']).toLowerCase();
     for (const h of ['authorization', 'x-stainless-os', 'x-stainless-retry-count']) assert.ok(allowed.includes(h), allowed);
-    const other = await s.app.inject({ method: 'OPTIONS', url: '/v1/chat/completions', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const other = await s.app.inject({
+      method: 'OPTIONS',
+      url: '/v1/chat/completions',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
-    const get = await s.app.inject({ method: 'GET', url: '/v1/models', headers: { origin: 'https://app.example', authorization: 'Bearer k' } });
+    const get = await s.app.inject({
+      method: 'GET',
+      url: '/v1/models',
+      headers: { origin: 'https://app.example', authorization: 'Bearer k' },
+    });
     assert.equal(get.headers['access-control-allow-origin'], 'https://app.example');
     assert.match(String(get.headers['access-control-expose-headers']), /retry-after/);
   });
@@ -271,7 +376,13 @@ describe('operations', () => {
     await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'my-model', prompt: 'xyz', max_tokens: 2 } });
     await s.app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'my-model', prompt: 'xy', max_tokens: 10 } });
     const text = (await s.app.inject('/metrics')).body;
-    const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.split(' ')[1]);
+    const value = (line: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(line + ' '))
+          ?.split(' ')[1],
+      );
     assert.equal(value('blockserve:prompt_tokens_total{model="my-model"}'), 5);
     assert.equal(value('blockserve:generation_tokens_total{model="my-model"}'), 6);
     assert.equal(value('blockserve:request_success_total{model="my-model",finished_reason="length"}'), 1);
@@ -291,18 +402,53 @@ describe('operations', () => {
     assert.deepEqual(tok, { count: 6, max_model_len: 512, tokens: [104, 195, 169, 108, 108, 111] });
     const detok = (await s.app.inject({ method: 'POST', url: '/detokenize', payload: { tokens: tok.tokens } })).json();
     assert.deepEqual(detok, { prompt: 'héllo' });
-    const chat = (await s.app.inject({ method: 'POST', url: '/tokenize', payload: { messages: [{ role: 'system', content: 'S' }, { role: 'user', content: 'U' }] } })).json();
+    const chat = (
+      await s.app.inject({
+        method: 'POST',
+        url: '/tokenize',
+        payload: {
+          messages: [
+            { role: 'system', content: 'S' },
+            { role: 'user', content: 'U' },
+          ],
+        },
+      })
+    ).json();
     assert.equal(Buffer.from(chat.tokens).toString(), 'S\n\nUser: U\n\nAssistant:');
-    const noGen = (await s.app.inject({ method: 'POST', url: '/tokenize', payload: { messages: [{ role: 'user', content: 'U' }], add_generation_prompt: false } })).json();
+    const noGen = (
+      await s.app.inject({
+        method: 'POST',
+        url: '/tokenize',
+        payload: { messages: [{ role: 'user', content: 'U' }], add_generation_prompt: false },
+      })
+    ).json();
     assert.equal(Buffer.from(noGen.tokens).toString(), 'User: U\n\n');
   });
 
   test('--chat-template replaces the default template', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'blockserve-tpl-'));
     const file = join(dir, 'template.jinja');
-    writeFileSync(file, "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}");
+    writeFileSync(
+      file,
+      '{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}',
+    );
     const s = await server({}, { chatTemplateFile: file }, { listen: false });
-    const res = await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }], max_tokens: 1 } });
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'a' },
+              { type: 'text', text: 'b' },
+            ],
+          },
+        ],
+        max_tokens: 1,
+      },
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(Buffer.from(s.engine.submitted.at(-1)!.promptIds).toString(), '<|user|>ab<|assistant|>');
   });

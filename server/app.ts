@@ -118,7 +118,11 @@ export async function buildApp(config: ServerConfig, options: BuildOptions = {})
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'blockserve', description: 'OpenAI-compatible inference server for the Block Transformer and GPT-NeoX/Pythia.', version: '0.1.0' },
+      info: {
+        title: 'blockserve',
+        description: 'OpenAI-compatible inference server for the Block Transformer and GPT-NeoX/Pythia.',
+        version: '0.1.0',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });

@@ -43,8 +43,13 @@ async function slowLink(port: number): Promise<{ url: string; close(): Promise<v
     sockets.add(client).add(upstream);
     let serverClosed = false;
     upstream.on('data', (d) => client.write(d));
-    upstream.on('end', () => { serverClosed = true; client.end(); });
-    upstream.on('close', () => { serverClosed = true; });
+    upstream.on('end', () => {
+      serverClosed = true;
+      client.end();
+    });
+    upstream.on('close', () => {
+      serverClosed = true;
+    });
     upstream.on('error', () => client.resetAndDestroy());
     client.on('error', () => upstream.destroy());
     client.on('close', () => upstream.destroy());
@@ -88,7 +93,11 @@ describe('413 reaches a client that is still uploading', () => {
   const bigBody = () => JSON.stringify({ model: 'fake-model', prompt: 'x'.repeat(BIG) });
 
   test('Node fetch (undici), slow upload with Content-Length: 413 request_too_large', async () => {
-    const res = await slowFetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bigBody() });
+    const res = await slowFetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bigBody(),
+    });
     assert.equal(res.status, 413);
     const body = await res.json();
     assert.equal(body.error.code, 'request_too_large');
@@ -97,14 +106,21 @@ describe('413 reaches a client that is still uploading', () => {
 
   test('Node fetch (undici), chunked upload without Content-Length: 413', async () => {
     const res = await fetch(`${server.url}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: slowBody(new TextEncoder().encode(bigBody())), duplex: 'half',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: slowBody(new TextEncoder().encode(bigBody())),
+      duplex: 'half',
     } as RequestInit);
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, 'request_too_large');
   });
 
   test('Node fetch, the whole body in one write: 413', async () => {
-    const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bigBody() });
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: bigBody(),
+    });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, 'request_too_large');
   });

@@ -26,7 +26,15 @@ test('the page at / streams a chat reply over the WebSocket', { skip }, async ()
   server = await startTestServer({ reply: REPLY, tokenIntervalMs: 15, demo: true });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   const page = await browser.newPage();
   const errors: string[] = [];
@@ -48,7 +56,10 @@ test('the page at / streams a chat reply over the WebSocket', { skip }, async ()
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(await page.textContent('.turn.assistant .text'), REPLY);
-  assert.ok([...seen].some((n) => n > 0 && n < REPLY.length), `saw partial replies: ${[...seen].join(',')}`);
+  assert.ok(
+    [...seen].some((n) => n > 0 && n < REPLY.length),
+    `saw partial replies: ${[...seen].join(',')}`,
+  );
   assert.match((await page.textContent('.turn.assistant .meta')) ?? '', /finish: stop/);
   assert.deepEqual(errors, []);
   assert.equal(server.engine.submitted.length, 1);

@@ -11,11 +11,11 @@ import type { ChatMessage } from '../protocol/types.ts';
 import { ApiError } from './errors.ts';
 
 export const DEFAULT_CHAT_TEMPLATE =
-  "{% for message in messages %}" +
+  '{% for message in messages %}' +
   "{% if message.role == 'user' %}{{ 'User: ' + message.content + '\\n\\n' }}" +
   "{% elif message.role == 'assistant' %}{{ 'Assistant: ' + message.content + '\\n\\n' }}" +
   "{% else %}{{ message.content + '\\n\\n' }}{% endif %}" +
-  "{% endfor %}" +
+  '{% endfor %}' +
   "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
 export class ChatTemplate {

@@ -9,7 +9,22 @@ test('defaults', () => {
   const c = load([]);
   assert.equal(c.host, '127.0.0.1');
   assert.equal(c.port, 8000);
-  assert.deepEqual(c.engine, { model: undefined, revision: undefined, preset: undefined, config: undefined, tokenizer: undefined, positionMode: undefined, padFirstBlock: undefined, promptScoring: undefined, backend: 'cpu', kvCacheMb: 512, maxNumSeqs: 64, maxQueue: 256, computeDtype: undefined, kvDtype: undefined });
+  assert.deepEqual(c.engine, {
+    model: undefined,
+    revision: undefined,
+    preset: undefined,
+    config: undefined,
+    tokenizer: undefined,
+    positionMode: undefined,
+    padFirstBlock: undefined,
+    promptScoring: undefined,
+    backend: 'cpu',
+    kvCacheMb: 512,
+    maxNumSeqs: 64,
+    maxQueue: 256,
+    computeDtype: undefined,
+    kvDtype: undefined,
+  });
   const bf16 = load(['--compute-dtype', 'bf16'], { BLOCKSERVE_KV_DTYPE: 'bf16' });
   assert.deepEqual([bf16.engine.computeDtype, bf16.engine.kvDtype], ['bf16', 'bf16']);
   assert.throws(() => load(['--compute-dtype', 'f16']), /compute-dtype/);
@@ -18,13 +33,31 @@ test('defaults', () => {
 });
 
 test('flags, env, and flags over env; repeatable lists', () => {
-  const env = { BLOCKSERVE_PORT: '9000', BLOCKSERVE_API_KEY: 'a, b', BLOCKSERVE_BACKEND: 'webgpu', BLOCKSERVE_PROTECT_METRICS: 'true', BLOCKSERVE_GRACE_S: '2.5' };
+  const env = {
+    BLOCKSERVE_PORT: '9000',
+    BLOCKSERVE_API_KEY: 'a, b',
+    BLOCKSERVE_BACKEND: 'webgpu',
+    BLOCKSERVE_PROTECT_METRICS: 'true',
+    BLOCKSERVE_GRACE_S: '2.5',
+  };
   const fromEnv = load([], env);
-  assert.deepEqual([fromEnv.port, fromEnv.apiKeys, fromEnv.engine.backend, fromEnv.protectMetrics, fromEnv.graceS], [9000, ['a', 'b'], 'webgpu', true, 2.5]);
+  assert.deepEqual(
+    [fromEnv.port, fromEnv.apiKeys, fromEnv.engine.backend, fromEnv.protectMetrics, fromEnv.graceS],
+    [9000, ['a', 'b'], 'webgpu', true, 2.5],
+  );
   assert.equal(load([], { BLOCKSERVE_PROMPT_SCORING: 'decoding' }).engine.promptScoring, 'decoding');
-  assert.throws(() => load(['--prompt-scoring', 'vllm']), (e: unknown) => e instanceof ConfigError && /--prompt-scoring/.test((e as Error).message));
-  const both = load(['--port', '9100', '--api-key', 'x', '--api-key', 'y', '--cors-origin', 'https://a.example', '--model', '/m', '--max-num-seqs', '8'], env);
-  assert.deepEqual([both.port, both.apiKeys, both.corsOrigins, both.engine.model, both.engine.maxNumSeqs], [9100, ['x', 'y'], ['https://a.example'], '/m', 8]);
+  assert.throws(
+    () => load(['--prompt-scoring', 'vllm']),
+    (e: unknown) => e instanceof ConfigError && /--prompt-scoring/.test((e as Error).message),
+  );
+  const both = load(
+    ['--port', '9100', '--api-key', 'x', '--api-key', 'y', '--cors-origin', 'https://a.example', '--model', '/m', '--max-num-seqs', '8'],
+    env,
+  );
+  assert.deepEqual(
+    [both.port, both.apiKeys, both.corsOrigins, both.engine.model, both.engine.maxNumSeqs],
+    [9100, ['x', 'y'], ['https://a.example'], '/m', 8],
+  );
 });
 
 test('bad values are rejected with the flag named', () => {
@@ -40,13 +73,36 @@ test('bad values are rejected with the flag named', () => {
     [[], { BLOCKSERVE_PROTECT_METRICS: 'maybe' }, /BLOCKSERVE_PROTECT_METRICS/],
     [['--fake-engine', '{}'], {}, /Unknown option '--fake-engine'/],
   ];
-  for (const [argv, env, re] of cases) assert.throws(() => loadConfig(argv, env), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), argv.join(' '));
+  for (const [argv, env, re] of cases)
+    assert.throws(
+      () => loadConfig(argv, env),
+      (e: unknown) => e instanceof ConfigError && re.test((e as Error).message),
+      argv.join(' '),
+    );
 });
 
 test('--help lists every public option with its variable, and names no test entry', () => {
   assert.equal(loadConfig(['--help']), 'help');
   const text = helpText();
-  for (const flag of ['--model', '--preset', '--config', '--tokenizer', '--served-model-name', '--host', '--port', '--backend', '--kv-cache-mb', '--max-num-seqs', '--max-queue', '--api-key', '--cors-origin', '--chat-template', '--log-level', '--grace-s', '--body-limit-mb']) {
+  for (const flag of [
+    '--model',
+    '--preset',
+    '--config',
+    '--tokenizer',
+    '--served-model-name',
+    '--host',
+    '--port',
+    '--backend',
+    '--kv-cache-mb',
+    '--max-num-seqs',
+    '--max-queue',
+    '--api-key',
+    '--cors-origin',
+    '--chat-template',
+    '--log-level',
+    '--grace-s',
+    '--body-limit-mb',
+  ]) {
     assert.match(text, new RegExp(`${flag}\\b`), flag);
   }
   assert.match(text, /BLOCKSERVE_MAX_QUEUE/);
@@ -54,12 +110,21 @@ test('--help lists every public option with its variable, and names no test entr
 });
 
 test("serve takes the engine's block-model rows: --position-mode and first-block padding, by flag or variable", () => {
-  assert.deepEqual([load(['--position-mode', 'contiguous', '--no-pad-first-block']).engine.positionMode, load(['--no-pad-first-block']).engine.padFirstBlock], ['contiguous', false]);
+  assert.deepEqual(
+    [
+      load(['--position-mode', 'contiguous', '--no-pad-first-block']).engine.positionMode,
+      load(['--no-pad-first-block']).engine.padFirstBlock,
+    ],
+    ['contiguous', false],
+  );
   assert.equal(load(['--pad-first-block']).engine.padFirstBlock, true);
   const env = load([], { BLOCKSERVE_POSITION_MODE: 'reference', BLOCKSERVE_PAD_FIRST_BLOCK: 'false' });
   assert.deepEqual([env.engine.positionMode, env.engine.padFirstBlock], ['reference', false]);
   assert.equal(load(['--pad-first-block'], { BLOCKSERVE_PAD_FIRST_BLOCK: 'false' }).engine.padFirstBlock, true, 'flag over variable');
-  assert.throws(() => loadConfig(['--position-mode', 'sideways']), /--position-mode \(BLOCKSERVE_POSITION_MODE\): expected one of reference, contiguous, got 'sideways'/);
+  assert.throws(
+    () => loadConfig(['--position-mode', 'sideways']),
+    /--position-mode \(BLOCKSERVE_POSITION_MODE\): expected one of reference, contiguous, got 'sideways'/,
+  );
   assert.throws(() => loadConfig(['--pad-first-block', '--no-pad-first-block']), /not both/);
   assert.match(helpText(), /--\[no-\]pad-first-block\s+\[BLOCKSERVE_PAD_FIRST_BLOCK\]/);
   assert.match(helpText(), /--position-mode reference\|contiguous\s+\[BLOCKSERVE_POSITION_MODE\]/);

@@ -10,9 +10,13 @@ import OpenAI from 'openai';
 const entry = fileURLToPath(new URL('./testing/serve-child.ts', import.meta.url));
 
 async function startChild(fake: object, extra: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--fake-engine', JSON.stringify(fake), '--port', '0', '--log-level', 'info', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', entry, '--fake-engine', JSON.stringify(fake), '--port', '0', '--log-level', 'info', ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr.on('data', (d) => (log += d));
   // The listen line carries the ephemeral port.
@@ -41,7 +45,13 @@ async function runStreams(client: OpenAI, count: number, maxTokens: number) {
     started.push(new Promise((r) => (markStarted = r)));
     return (async () => {
       // ignore_eos is a vLLM extension the SDK passes through untyped.
-      const params = { model: 'fake-model', messages: [{ role: 'user' as const, content: `stream ${i}` }], max_tokens: maxTokens, ignore_eos: true, stream: true as const };
+      const params = {
+        model: 'fake-model',
+        messages: [{ role: 'user' as const, content: `stream ${i}` }],
+        max_tokens: maxTokens,
+        ignore_eos: true,
+        stream: true as const,
+      };
       const stream = await client.chat.completions.create(params);
       let finish: string | null = null;
       let text = '';
@@ -74,7 +84,11 @@ test('SIGTERM with 20 streams in flight: all finish or abort with a finish reaso
   const ready = await fetch(`${base}/ready`);
   assert.equal(ready.status, 503);
   assert.equal((await ready.json()).status, 'draining');
-  const refused = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x' }) });
+  const refused = await fetch(`${base}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'x' }),
+  });
   assert.equal(refused.status, 503);
   assert.equal((await refused.json()).error.code, 'server_shutting_down');
 

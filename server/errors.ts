@@ -82,12 +82,17 @@ export function validationError(errors: AjvLikeError[], what = 'body'): ApiError
     return new ApiError('invalid_request', `Missing required parameter: '${param}'.`, param);
   }
   if (e.keyword === 'oneOf' && !path) {
-    return new ApiError('invalid_request', `The ${what} needs exactly one of the alternatives its schema allows (e.g. 'prompt' or 'messages').`, null);
+    return new ApiError(
+      'invalid_request',
+      `The ${what} needs exactly one of the alternatives its schema allows (e.g. 'prompt' or 'messages').`,
+      null,
+    );
   }
   const param = paramFromPath(path);
   const shown = param ?? what;
   let detail = e.message ?? 'is invalid';
-  if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) detail = `must be one of ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues))
+    detail = `must be one of ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   return new ApiError('invalid_request', `Invalid value for '${shown}': ${detail}.`, param);
 }
 
@@ -126,7 +131,14 @@ export function toApiError(err: unknown, log?: (e: unknown) => void): ApiError {
     return new ApiError('invalid_json', `We could not parse the JSON body of your request: ${(err as Error).message}`, null);
   }
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const code: ErrorCode = fe.statusCode === 404 ? 'not_found' : fe.statusCode === 413 ? 'request_too_large' : fe.statusCode === 405 ? 'method_not_allowed' : 'invalid_request';
+    const code: ErrorCode =
+      fe.statusCode === 404
+        ? 'not_found'
+        : fe.statusCode === 413
+          ? 'request_too_large'
+          : fe.statusCode === 405
+            ? 'method_not_allowed'
+            : 'invalid_request';
     return new ApiError(code, fe.message ?? 'Bad request', null);
   }
   log?.(err);

@@ -19,10 +19,32 @@ async function startChild(faults: Record<string, number>) {
   const backend = cpuBackendAvailable() ? 'cpu' : 'reference';
   // The random-weight b4_5 config, not the (much faster) trained default: its steps are slow enough that
   // all three requests below are admitted before the fault fires at step 12.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--config', demoConfig, '--backend', backend, '--kv-cache-mb', '32', '--max-num-seqs', '4', '--grace-s', String(GRACE_S), '--port', '0', '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BLOCKSERVE_TEST_FAULTS: JSON.stringify(faults) },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      entry,
+      '--config',
+      demoConfig,
+      '--backend',
+      backend,
+      '--kv-cache-mb',
+      '32',
+      '--max-num-seqs',
+      '4',
+      '--grace-s',
+      String(GRACE_S),
+      '--port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BLOCKSERVE_TEST_FAULTS: JSON.stringify(faults) },
+    },
+  );
   let log = '';
   child.stderr.on('data', (d) => (log += d));
   const port = await new Promise<number>((resolve, reject) => {
@@ -39,7 +61,11 @@ async function startChild(faults: Record<string, number>) {
 }
 
 const post = (base: string, body: object) =>
-  fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'The quick brown fox', max_tokens: 300, ignore_eos: true, ...body }) });
+  fetch(`${base}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'The quick brown fox', max_tokens: 300, ignore_eos: true, ...body }),
+  });
 
 const FAULTS: { name: string; faults: Record<string, number>; reason: RegExp }[] = [
   { name: 'an exception inside a step', faults: { stepThrowsAt: 12 }, reason: /injected fault: step 12 threw/ },
@@ -68,7 +94,12 @@ describe('injected engine faults (real server process, demo model)', () => {
       assert.equal(err.code, 'engine_dead');
       assert.match(err.message, f.reason);
       // While the process lingers before exiting: health, readiness and new requests all say why.
-      const [h, r, late, metrics] = await Promise.all([fetch(`${base}/health`), fetch(`${base}/ready`), post(base, {}), fetch(`${base}/metrics`)]);
+      const [h, r, late, metrics] = await Promise.all([
+        fetch(`${base}/health`),
+        fetch(`${base}/ready`),
+        post(base, {}),
+        fetch(`${base}/metrics`),
+      ]);
       assert.equal(h.status, 503);
       assert.equal((await h.json()).status, 'engine_dead');
       assert.equal(r.status, 503);

@@ -40,7 +40,7 @@ export class Generation {
     readonly req: PreparedRequest,
     private readonly engine: Engine,
     private readonly state: ServerState,
-    private readonly metrics: ServerMetrics,
+    metrics: ServerMetrics,
   ) {
     const count = req.prompts.length * req.n;
     this.engineIds = Array.from({ length: count }, (_, i) => `${id}-${i}`);
@@ -66,17 +66,26 @@ export class Generation {
     const count = this.engineIds.length;
     if (count > this.engine.limits.maxInFlight) {
       // Retrying could never help: a 400, not a 429.
-      throw new ApiError('invalid_request', `This request needs ${count} sequences (prompts x n), more than this server admits at once (${this.engine.limits.maxInFlight}).`, 'n');
+      throw new ApiError(
+        'invalid_request',
+        `This request needs ${count} sequences (prompts x n), more than this server admits at once (${this.engine.limits.maxInFlight}).`,
+        'n',
+      );
     }
     let c = 0;
     try {
       for (; c < this.engineIds.length; c++) {
         const sampling = { ...this.req.sampling };
         // Choices of one request must differ even with a seed: choice j uses seed + j.
-        if (sampling.seed !== undefined && this.req.n > 1) sampling.seed = ((sampling.seed + (c % this.req.n)) % SEED_SPACE);
+        if (sampling.seed !== undefined && this.req.n > 1) sampling.seed = (sampling.seed + (c % this.req.n)) % SEED_SPACE;
         const promptIds = this.req.prompts[this.promptOf(c)].ids;
         const promptLogprobs = this.req.promptLogprobs;
-        const stream = this.engine.submit({ id: this.engineIds[c], promptIds, sampling, ...(promptLogprobs !== undefined ? { promptLogprobs } : {}) });
+        const stream = this.engine.submit({
+          id: this.engineIds[c],
+          promptIds,
+          sampling,
+          ...(promptLogprobs !== undefined ? { promptLogprobs } : {}),
+        });
         this.state.track(this.engineIds[c], this.engine);
         this.streams.push(stream);
       }

@@ -27,7 +27,11 @@ export interface ServeTestHooks {
   engine?: () => Promise<Engine>;
 }
 
-export async function runServe(argv: string[], env: Record<string, string | undefined> = process.env, hooks: ServeTestHooks = {}): Promise<number> {
+export async function runServe(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+  hooks: ServeTestHooks = {},
+): Promise<number> {
   const loaded = loadConfig(argv, env);
   if (loaded === 'help') {
     process.stdout.write(helpText());
@@ -104,13 +108,20 @@ export async function runServe(argv: string[], env: Record<string, string | unde
     state.loadProgress = null;
     const { info } = engine;
     log.info({ model: state.servedModelName, kind: info.kind, contextLength: info.contextLength, demo: info.demo }, 'ready');
-    if (info.demo) log.warn('serving a small demo model trained on fortune cookies (models/, not the paper\'s): pass --model for a real checkpoint');
+    if (info.demo)
+      log.warn("serving a small demo model trained on fortune cookies (models/, not the paper's): pass --model for a real checkpoint");
   }
   await stopped;
   return exitCode;
 }
 
-async function loadEngine(config: ServerConfig, env: Record<string, string | undefined>, log: Logger, onState: (p: LoadProgress) => void, hooks: ServeTestHooks): Promise<Engine> {
+async function loadEngine(
+  config: ServerConfig,
+  env: Record<string, string | undefined>,
+  log: Logger,
+  onState: (p: LoadProgress) => void,
+  hooks: ServeTestHooks,
+): Promise<Engine> {
   if (hooks.engine) {
     log.warn('serving an engine handed in by a test entry (test mode)');
     return hooks.engine();
@@ -166,7 +177,9 @@ function progressReporter(log: Logger): ((done: number, total: number, what: str
     if (tty) {
       const width = 30;
       const filled = Math.round(frac * width);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${what.slice(0, 40).padEnd(40)}`);
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${what.slice(0, 40).padEnd(40)}`,
+      );
       drewBar = true;
       return;
     }

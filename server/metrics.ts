@@ -26,22 +26,38 @@ export class ServerMetrics {
     const stats = () => (state.engine ? state.engine.stats() : null);
     const self = this;
     new Gauge({
-      name: 'blockserve:num_requests_running', help: 'Requests in the running batch.', labelNames: ['model'], registers,
-      collect() { this.set({ model: model() }, stats()?.running ?? 0); },
+      name: 'blockserve:num_requests_running',
+      help: 'Requests in the running batch.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.set({ model: model() }, stats()?.running ?? 0);
+      },
     });
     new Gauge({
-      name: 'blockserve:num_requests_waiting', help: 'Requests queued in the engine.', labelNames: ['model'], registers,
-      collect() { this.set({ model: model() }, stats()?.waiting ?? 0); },
+      name: 'blockserve:num_requests_waiting',
+      help: 'Requests queued in the engine.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.set({ model: model() }, stats()?.waiting ?? 0);
+      },
     });
     new Gauge({
-      name: 'blockserve:kv_cache_usage_perc', help: 'KV-cache usage, 0-1 (pages in use / pages).', labelNames: ['model'], registers,
+      name: 'blockserve:kv_cache_usage_perc',
+      help: 'KV-cache usage, 0-1 (pages in use / pages).',
+      labelNames: ['model'],
+      registers,
       collect() {
         const s = stats();
         this.set({ model: model() }, s && s.kvPagesTotal > 0 ? s.kvPagesUsed / s.kvPagesTotal : 0);
       },
     });
     new Counter({
-      name: 'blockserve:num_preemptions_total', help: 'Sequences preempted by the scheduler.', labelNames: ['model'], registers,
+      name: 'blockserve:num_preemptions_total',
+      help: 'Sequences preempted by the scheduler.',
+      labelNames: ['model'],
+      registers,
       collect() {
         // The engine keeps the running total; a Counter only goes up, so add the difference.
         const now = stats()?.preemptedTotal ?? self.lastPreempted;
@@ -50,31 +66,88 @@ export class ServerMetrics {
       },
     });
     new Gauge({
-      name: 'blockserve:server_requests_in_flight', help: 'Engine requests admitted by the HTTP layer and not finished.', labelNames: ['model'], registers,
-      collect() { this.set({ model: model() }, state.inFlight.size); },
+      name: 'blockserve:server_requests_in_flight',
+      help: 'Engine requests admitted by the HTTP layer and not finished.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.set({ model: model() }, state.inFlight.size);
+      },
     });
     new Gauge({
-      name: 'blockserve:engine_dead', help: '1 once the engine has failed (the process is about to exit), else 0.', labelNames: ['model'], registers,
-      collect() { this.set({ model: model() }, state.engineDead ? 1 : 0); },
+      name: 'blockserve:engine_dead',
+      help: '1 once the engine has failed (the process is about to exit), else 0.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.set({ model: model() }, state.engineDead ? 1 : 0);
+      },
     });
     let failures = 0;
     let failuresExported = 0;
     state.onEngineFailure(() => failures++);
     new Counter({
-      name: 'blockserve:engine_failures_total', help: 'Engine deaths (a failed step, the engine worker exiting).', labelNames: ['model'], registers,
+      name: 'blockserve:engine_failures_total',
+      help: 'Engine deaths (a failed step, the engine worker exiting).',
+      labelNames: ['model'],
+      registers,
       collect() {
         this.inc({ model: model() }, failures - failuresExported); // inc(0) still exports the series
         failuresExported = failures;
       },
     });
-    this.promptTokens = new Counter({ name: 'blockserve:prompt_tokens_total', help: 'Prompt tokens processed.', labelNames: ['model'], registers });
-    this.generationTokens = new Counter({ name: 'blockserve:generation_tokens_total', help: 'Tokens generated.', labelNames: ['model'], registers });
-    this.requestSuccess = new Counter({ name: 'blockserve:request_success_total', help: 'Finished requests by finish reason.', labelNames: ['model', 'finished_reason'], registers });
-    this.requestErrors = new Counter({ name: 'blockserve:request_errors_total', help: 'Requests that ended with an engine error.', labelNames: ['model'], registers });
-    this.ttft = new Histogram({ name: 'blockserve:time_to_first_token_seconds', help: 'Arrival to first token.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-    this.itl = new Histogram({ name: 'blockserve:inter_token_latency_seconds', help: 'Gap between consecutive token events of a request.', labelNames: ['model'], buckets: ITL_BUCKETS, registers });
-    this.e2e = new Histogram({ name: 'blockserve:e2e_request_latency_seconds', help: 'Arrival to finish.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-    this.queueTime = new Histogram({ name: 'blockserve:request_queue_time_seconds', help: 'Arrival to leaving the engine queue.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
+    this.promptTokens = new Counter({
+      name: 'blockserve:prompt_tokens_total',
+      help: 'Prompt tokens processed.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.generationTokens = new Counter({
+      name: 'blockserve:generation_tokens_total',
+      help: 'Tokens generated.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.requestSuccess = new Counter({
+      name: 'blockserve:request_success_total',
+      help: 'Finished requests by finish reason.',
+      labelNames: ['model', 'finished_reason'],
+      registers,
+    });
+    this.requestErrors = new Counter({
+      name: 'blockserve:request_errors_total',
+      help: 'Requests that ended with an engine error.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: 'blockserve:time_to_first_token_seconds',
+      help: 'Arrival to first token.',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.itl = new Histogram({
+      name: 'blockserve:inter_token_latency_seconds',
+      help: 'Gap between consecutive token events of a request.',
+      labelNames: ['model'],
+      buckets: ITL_BUCKETS,
+      registers,
+    });
+    this.e2e = new Histogram({
+      name: 'blockserve:e2e_request_latency_seconds',
+      help: 'Arrival to finish.',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueTime = new Histogram({
+      name: 'blockserve:request_queue_time_seconds',
+      help: 'Arrival to leaving the engine queue.',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'blockserve_' });
   }
 
@@ -90,7 +163,11 @@ export class RequestTimer {
   private lastTokenMs: number | null = null;
   tokensOut = 0;
 
-  constructor(private readonly m: ServerMetrics, private readonly model: string, readonly arrivalMs: number) {}
+  constructor(
+    private readonly m: ServerMetrics,
+    private readonly model: string,
+    readonly arrivalMs: number,
+  ) {}
 
   started(now = performance.now()): void {
     if (this.startedMs !== null) return;

@@ -40,14 +40,27 @@ describe('server + real engine (demo model, reference backend)', () => {
   });
 
   test('completion: max_tokens honoured, token ids and usage agree, greedy is repeatable', async () => {
-    const params = { model: engine.info.modelName, prompt: 'The quick brown fox', max_tokens: 6, temperature: 0, ignore_eos: true, return_token_ids: true };
+    const params = {
+      model: engine.info.modelName,
+      prompt: 'The quick brown fox',
+      max_tokens: 6,
+      temperature: 0,
+      ignore_eos: true,
+      return_token_ids: true,
+    };
     const a = await client.completions.create(params);
     const b = await client.completions.create(params);
-    const choice = a.choices[0] as typeof a.choices[0] & { token_ids: number[]; prompt_token_ids: number[] };
+    const choice = a.choices[0] as (typeof a.choices)[0] & { token_ids: number[]; prompt_token_ids: number[] };
     assert.equal(choice.finish_reason, 'length');
     assert.equal(a.usage?.completion_tokens, 6);
     assert.equal(choice.token_ids.length, 6);
-    const tok = await (await fetch(`${base}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'The quick brown fox' }) })).json();
+    const tok = await (
+      await fetch(`${base}/tokenize`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'The quick brown fox' }),
+      })
+    ).json();
     assert.deepEqual(choice.prompt_token_ids, tok.tokens);
     assert.equal(a.usage?.prompt_tokens, tok.count);
     assert.equal(choice.text, b.choices[0].text, 'temperature 0 gives the same text twice');
@@ -55,7 +68,14 @@ describe('server + real engine (demo model, reference backend)', () => {
 
   test('echo + logprobs (what evaluation harnesses send): every prompt token scored, the unpredictable ones null', async () => {
     const prompt = 'The quick brown fox jumps';
-    const res = await client.completions.create({ model: engine.info.modelName, prompt, max_tokens: 1, temperature: 0, echo: true, logprobs: 2 });
+    const res = await client.completions.create({
+      model: engine.info.modelName,
+      prompt,
+      max_tokens: 1,
+      temperature: 0,
+      echo: true,
+      logprobs: 2,
+    });
     const lp = res.choices[0]!.logprobs!;
     const promptTokens = res.usage!.prompt_tokens;
     assert.equal(lp.tokens!.length, promptTokens + 1);
@@ -64,23 +84,40 @@ describe('server + real engine (demo model, reference backend)', () => {
     // of 4 (how many prompt tokens that holds depends on first-block padding).
     const values = lp.token_logprobs!;
     const unpredictable = values.findIndex((v) => v !== null);
-    assert.ok(engine.info.kind === 'block' ? unpredictable >= 1 && unpredictable <= 4 : unpredictable === 1, `${unpredictable} leading nulls`);
+    assert.ok(
+      engine.info.kind === 'block' ? unpredictable >= 1 && unpredictable <= 4 : unpredictable === 1,
+      `${unpredictable} leading nulls`,
+    );
     values.forEach((v, i) => {
       if (i < unpredictable) assert.equal(v, null, `token ${i}`);
       else assert.ok(typeof v === 'number' && v <= 0, `token ${i}: ${v}`);
     });
-    lp.top_logprobs!.forEach((t, i) => assert.equal(t === null, i < unpredictable, `top_logprobs[${i}]`));
+    lp.top_logprobs!.forEach((t, i) => {
+      assert.equal(t === null, i < unpredictable, `top_logprobs[${i}]`);
+    });
   });
 
   test('chat stream: role first, finish chunk, usage matches /tokenize of the templated prompt', async () => {
     const messages = [{ role: 'user' as const, content: 'Hello' }];
-    const stream = await client.chat.completions.create({ model: engine.info.modelName, messages, max_tokens: 5, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: engine.info.modelName,
+      messages,
+      max_tokens: 5,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
     assert.equal(chunks[0].choices[0].delta.role, 'assistant');
     assert.ok(chunks.some((c) => c.choices[0]?.finish_reason));
     const usage = chunks.at(-1)?.usage;
-    const tok = await (await fetch(`${base}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages }) })).json();
+    const tok = await (
+      await fetch(`${base}/tokenize`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages }),
+      })
+    ).json();
     assert.equal(usage?.prompt_tokens, tok.count);
     assert.ok(usage!.completion_tokens >= 1 && usage!.completion_tokens <= 5);
   });

@@ -22,12 +22,18 @@ test('schemathesis finds no 5xx and no response that breaks its schema', { skip,
   // Tokens at full speed: fuzzed requests may ask for hundreds of tokens.
   server = await startTestServer({ tokenIntervalMs: 0, contextLength: 512 });
   const args = [
-    'run', `${server.url}/openapi.json`,
-    '--checks', 'not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance',
-    '--max-examples', '25',
-    '--workers', '2',
-    '--seed', '1',
-    '--generation-database', 'none',
+    'run',
+    `${server.url}/openapi.json`,
+    '--checks',
+    'not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance',
+    '--max-examples',
+    '25',
+    '--workers',
+    '2',
+    '--seed',
+    '1',
+    '--generation-database',
+    'none',
     '--no-color',
   ];
   const child = spawn(ST, args, { cwd: mkdtempSync(join(tmpdir(), 'blockserve-st-')), stdio: ['ignore', 'pipe', 'pipe'] });

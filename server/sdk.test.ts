@@ -19,7 +19,10 @@ describe('openai SDK against the server', () => {
 
   test('models.list shows the served model', async () => {
     const page = await client.models.list();
-    assert.deepEqual(page.data.map((m) => m.id), ['fake-model']);
+    assert.deepEqual(
+      page.data.map((m) => m.id),
+      ['fake-model'],
+    );
     const one = await client.models.retrieve('fake-model');
     assert.equal(one.id, 'fake-model');
   });
@@ -105,14 +108,27 @@ describe('openai SDK against the server', () => {
 
   test('n > 1: n choices from n engine requests; completion tokens summed, prompt counted once', async () => {
     const before = server.engine.submitted.length;
-    const res = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 3, max_tokens: 4, seed: 7 });
-    assert.deepEqual(res.choices.map((c) => c.index), [0, 1, 2]);
+    const res = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      n: 3,
+      max_tokens: 4,
+      seed: 7,
+    });
+    assert.deepEqual(
+      res.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
     for (const c of res.choices) assert.equal(c.message.content, REPLY.slice(0, 4));
     assert.equal(res.usage?.completion_tokens, 12);
     assert.equal(res.usage?.prompt_tokens, Buffer.byteLength('User: hi\n\nAssistant:'));
     const subs = server.engine.submitted.slice(before);
     assert.equal(subs.length, 3);
-    assert.deepEqual(subs.map((s) => s.sampling.seed), [7, 8, 9], 'choices of one request get distinct seeds');
+    assert.deepEqual(
+      subs.map((s) => s.sampling.seed),
+      [7, 8, 9],
+      'choices of one request get distinct seeds',
+    );
   });
 
   test('n > 1 streamed: every choice index finishes', async () => {

@@ -62,7 +62,8 @@ export class ServerState {
 
   /** The engine, or the 503 that explains why there is none to use right now. */
   requireEngine(): Engine {
-    if (this.engineDead) throw new ApiError('engine_dead', `The engine has failed (${this.engineFailure}); this instance cannot serve requests.`);
+    if (this.engineDead)
+      throw new ApiError('engine_dead', `The engine has failed (${this.engineFailure}); this instance cannot serve requests.`);
     if (this.draining) throw new ApiError('server_shutting_down', 'The server is shutting down; retry on another instance.');
     if (!this.engine) throw new ApiError('model_loading', 'The model is still loading; retry when /ready says true.');
     return this.engine;

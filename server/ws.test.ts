@@ -69,7 +69,12 @@ describe('WebSocket /v1/ws', () => {
 
   test('multiplexes concurrent requests, each tagged with its id', async () => {
     const c = await WsClient.open(wsUrl);
-    c.send({ type: 'chat.completion.create', id: 'chat-1', messages: [{ role: 'user', content: 'hi' }], stream_options: { include_usage: true } });
+    c.send({
+      type: 'chat.completion.create',
+      id: 'chat-1',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream_options: { include_usage: true },
+    });
     c.send({ type: 'completion.create', id: 'cmp-2', prompt: 'x', max_tokens: 4 });
     c.send({ type: 'completion.create', id: 'cmp-3', prompt: [1, 2, 3], max_tokens: 7 });
     await c.until((m) => ['chat-1', 'cmp-2', 'cmp-3'].every((id) => doneFor(id)(m)));
@@ -89,7 +94,14 @@ describe('WebSocket /v1/ws', () => {
     const order = c.messages.map((m) => m.id);
     const firstDone = order.indexOf(c.messages.find((m) => m.type === 'done')!.id);
     assert.ok(order.slice(firstDone + 1).length > 0);
-    const idsBeforeFirstDone = new Set(c.messages.slice(0, c.messages.findIndex((m) => m.type === 'done')).map((m) => m.id));
+    const idsBeforeFirstDone = new Set(
+      c.messages
+        .slice(
+          0,
+          c.messages.findIndex((m) => m.type === 'done'),
+        )
+        .map((m) => m.id),
+    );
     assert.ok(idsBeforeFirstDone.size >= 2, 'chunks of several requests arrived before the first finished');
     c.socket.close();
   });
@@ -102,7 +114,10 @@ describe('WebSocket /v1/ws', () => {
     await c.until((m) => m.filter((x) => x.id === 'long' && x.type === 'chunk').length >= 3);
     c.send({ type: 'cancel', id: 'long' });
     await c.until((m) => doneFor('long')(m) && doneFor('short')(m));
-    const finishes = c.of('long').flatMap((m) => (m.type === 'chunk' ? (m.data.choices as { finish_reason: string | null }[]).map((x) => x.finish_reason) : [])).filter(Boolean);
+    const finishes = c
+      .of('long')
+      .flatMap((m) => (m.type === 'chunk' ? (m.data.choices as { finish_reason: string | null }[]).map((x) => x.finish_reason) : []))
+      .filter(Boolean);
     assert.deepEqual(finishes, ['abort']);
     assert.ok(textOf(c.of('long')).length < 300);
     assert.equal(textOf(c.of('short')), REPLY.slice(0, 8));
@@ -127,7 +142,8 @@ describe('WebSocket /v1/ws', () => {
     c.send({ type: 'frobnicate', id: 'bad-3' });
     c.send({ type: 'completion.create', id: 'ok', prompt: 'x', max_tokens: 2 });
     await c.until((m) => ['bad-1', 'bad-2', 'bad-3', 'ok'].every((id) => doneFor(id)(m)));
-    const err = (id: string | null) => c.messages.find((m) => m.type === 'error' && m.id === id) as { error: { param: string | null; code: string } };
+    const err = (id: string | null) =>
+      c.messages.find((m) => m.type === 'error' && m.id === id) as { error: { param: string | null; code: string } };
     assert.equal(err(null).error.code, 'invalid_json');
     assert.equal(err('bad-1').error.param, 'temperature');
     assert.equal(err('bad-2').error.code, 'model_not_found');

@@ -21,12 +21,23 @@ interface Expected {
   kind: 'block';
   vocab_size: number;
   score: { input_ids: number[]; logits: string; shape: [number, number] }[];
-  generate: { pad_first_block: boolean; prompt_ids: number[]; max_new_tokens: number; output_ids: number[]; step_logits: string; step_logits_shape: [number, number] }[];
+  generate: {
+    pad_first_block: boolean;
+    prompt_ids: number[];
+    max_new_tokens: number;
+    output_ids: number[];
+    step_logits: string;
+    step_logits_shape: [number, number];
+  }[];
   authors_scoring: { wrapper: 'pad' | 'nopad'; input_ids: number[]; logprobs: string; shape: [number, number] }[];
 }
 
 const root = join(import.meta.dirname, 'fixtures', 'authors');
-const FIXTURES = existsSync(root) ? readdirSync(root).filter((n) => existsSync(join(root, n, 'expected.json'))).sort() : [];
+const FIXTURES = existsSync(root)
+  ? readdirSync(root)
+      .filter((n) => existsSync(join(root, n, 'expected.json')))
+      .sort()
+  : [];
 
 function f32(dir: string, file: string): Float32Array {
   const buf = readFileSync(join(dir, file));
@@ -44,7 +55,8 @@ function logSoftmaxRows(x: Float32Array, V: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < x.length / V; r++) {
     const row = x.subarray(r * V, (r + 1) * V);
-    let m = -Infinity, z = 0;
+    let m = -Infinity,
+      z = 0;
     for (const v of row) m = Math.max(m, v);
     for (const v of row) z += Math.exp(v - m);
     const lz = m + Math.log(z);
@@ -117,7 +129,9 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
           }
           m.dispose();
         }
-        report.push(`${fixture} on ${backendName}: max |error| forward ${worst.score.toExponential(2)}, generate ${worst.generate.toExponential(2)}, wrapper logprobs ${worst.scoring.toExponential(2)}`);
+        report.push(
+          `${fixture} on ${backendName}: max |error| forward ${worst.score.toExponential(2)}, generate ${worst.generate.toExponential(2)}, wrapper logprobs ${worst.scoring.toExponential(2)}`,
+        );
         worst = { score: 0, generate: 0, scoring: 0 };
       } finally {
         backend.dispose();

@@ -53,7 +53,10 @@ test('truncated safetensors file', async () => {
   const dir = makeCheckpoint();
   const file = join(dir, 'model.safetensors');
   truncateSync(file, Math.floor(readFileSync(file).length / 2));
-  await assert.rejects(resolveModel({ model: dir }), (e: Error) => e.message.includes('model.safetensors') && /truncat|beyond|exceeds|end of file|shorter/i.test(e.message));
+  await assert.rejects(
+    resolveModel({ model: dir }),
+    (e: Error) => e.message.includes('model.safetensors') && /truncat|beyond|exceeds|end of file|shorter/i.test(e.message),
+  );
 });
 
 test('corrupt safetensors header', async () => {
@@ -62,7 +65,10 @@ test('corrupt safetensors header', async () => {
   const buf = readFileSync(file);
   buf.write('{{{{', 8, 'latin1'); // break the JSON header
   writeFileSync(file, buf);
-  await assert.rejects(resolveModel({ model: dir }), (e: Error) => e.message.includes('model.safetensors') && /header|JSON/i.test(e.message));
+  await assert.rejects(
+    resolveModel({ model: dir }),
+    (e: Error) => e.message.includes('model.safetensors') && /header|JSON/i.test(e.message),
+  );
 });
 
 test('unsupported dtype in the file', async () => {
@@ -70,7 +76,10 @@ test('unsupported dtype in the file', async () => {
   const file = join(dir, 'model.safetensors');
   const buf = readFileSync(file);
   const len = Number(buf.readBigUInt64LE(0));
-  const header = buf.subarray(8, 8 + len).toString('utf8').replace('"F32"', '"I32"');
+  const header = buf
+    .subarray(8, 8 + len)
+    .toString('utf8')
+    .replace('"F32"', '"I32"');
   const patched = Buffer.concat([buf.subarray(0, 8), Buffer.from(header.padEnd(len, ' ')), buf.subarray(8 + len)]);
   writeFileSync(file, patched);
   await assert.rejects(resolveModel({ model: dir }), /I32/);
@@ -84,31 +93,46 @@ test('a tensor of the wrong shape, a missing and an unexpected one are all liste
     out.push({ name: 'extra.weight', dtype: 'f32', shape: [2], data: new Float32Array(2) });
     return out;
   });
-  await assert.rejects(resolveModel({ model: dir }), (e: Error) =>
-    /missing: token_decoder\.embed_out\.weight/.test(e.message)
-    && /wrong shape: block_decoder\.gpt_neox\.layers\.0\.attention\.query_key_value\.weight/.test(e.message)
-    && /unexpected: extra\.weight/.test(e.message));
+  await assert.rejects(
+    resolveModel({ model: dir }),
+    (e: Error) =>
+      /missing: token_decoder\.embed_out\.weight/.test(e.message) &&
+      /wrong shape: block_decoder\.gpt_neox\.layers\.0\.attention\.query_key_value\.weight/.test(e.message) &&
+      /unexpected: extra\.weight/.test(e.message),
+  );
 });
 
 test('the unused block_decoder.gpt_neox.embed_in is accepted and not loaded', async () => {
-  const dir = makeCheckpoint((ts) => [...ts, { name: 'block_decoder.gpt_neox.embed_in.weight', dtype: 'f32', shape: [64, 32], data: new Float32Array(64 * 32) }]);
+  const dir = makeCheckpoint((ts) => [
+    ...ts,
+    { name: 'block_decoder.gpt_neox.embed_in.weight', dtype: 'f32', shape: [64, 32], data: new Float32Array(64 * 32) },
+  ]);
   const r = await resolveModel({ model: dir });
   assert.equal(r.weights.has('block_decoder.gpt_neox.embed_in.weight'), false);
 });
 
 test('a preset that does not match the file', async () => {
   const dir = makeCheckpoint();
-  await assert.rejects(resolveModel({ model: join(dir, 'model.safetensors'), preset: 'block_main_b4_5' }), /does not match preset 'block_main_b4_5'.*wrong shape: embedder\.embeddings\.weight/s);
+  await assert.rejects(
+    resolveModel({ model: join(dir, 'model.safetensors'), preset: 'block_main_b4_5' }),
+    /does not match preset 'block_main_b4_5'.*wrong shape: embedder\.embeddings\.weight/s,
+  );
 });
 
 test('an unknown preset names the known ones', async () => {
-  await assert.rejects(resolveModel({ preset: 'block_main_b4_7' }), /unknown preset 'block_main_b4_7'; known presets: .*block_main_b4_85.*vanilla_160/);
+  await assert.rejects(
+    resolveModel({ preset: 'block_main_b4_7' }),
+    /unknown preset 'block_main_b4_7'; known presets: .*block_main_b4_85.*vanilla_160/,
+  );
 });
 
 test('a config with an inconsistent embedder width', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bs-bad-'));
   writeFileSync(join(dir, 'c.yaml'), stringify({ ...tree, embedder: { config: { vocab_size: 64, hidden_size: 10 } } }));
-  await assert.rejects(resolveModel({ config: join(dir, 'c.yaml') }), /embedder\.config\.hidden_size 10 x block_length 4 must equal block_decoder hidden_size 32/);
+  await assert.rejects(
+    resolveModel({ config: join(dir, 'c.yaml') }),
+    /embedder\.config\.hidden_size 10 x block_length 4 must equal block_decoder hidden_size 32/,
+  );
 });
 
 test('a tokenizer whose vocabulary does not fit the model', async () => {
@@ -121,7 +145,10 @@ test('a prompt longer than the model context', async () => {
   // The tiny model's vocabulary (64) is smaller than the GPT-NeoX tokenizer's, so give one that fits.
   const tokDir = mkdtempSync(join(tmpdir(), 'bs-tok-'));
   writeFileSync(join(tokDir, 'tokenizer.json'), JSON.stringify(tinyTokenizer()));
-  await assert.rejects(runGenerate(['--model', dir, '--tokenizer', join(tokDir, 'tokenizer.json'), '--prompt-ids', ids, '--max-tokens', '4']), /--prompt-ids: This model's maximum context length is 64 tokens, but the prompt has 70 tokens/);
+  await assert.rejects(
+    runGenerate(['--model', dir, '--tokenizer', join(tokDir, 'tokenizer.json'), '--prompt-ids', ids, '--max-tokens', '4']),
+    /--prompt-ids: This model's maximum context length is 64 tokens, but the prompt has 70 tokens/,
+  );
 });
 
 /** A byte-level BPE tokenizer.json with 64 entries (no merges): small enough for the tiny model. */
@@ -130,12 +157,24 @@ function tinyTokenizer() {
   const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789Ġ.';
   for (let i = 0; i < 62; i++) vocab[chars[i]!] = i + 2;
   return {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
     added_tokens: [{ id: 0, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: [],
+    },
   };
 }

@@ -17,7 +17,15 @@ import { CpuBackend, cpuBackendAvailable } from '../kernels/cpu/backend.ts';
 
 interface Expected {
   score: { input_ids: number[]; logits: string; shape: [number, number] }[];
-  generate: { position_mode?: 'reference' | 'contiguous'; pad_first_block?: boolean; prompt_ids: number[]; max_new_tokens: number; output_ids: number[]; step_logits: string; step_logits_shape: [number, number] }[];
+  generate: {
+    position_mode?: 'reference' | 'contiguous';
+    pad_first_block?: boolean;
+    prompt_ids: number[];
+    max_new_tokens: number;
+    output_ids: number[];
+    step_logits: string;
+    step_logits_shape: [number, number];
+  }[];
 }
 
 const FIXTURES = ['block_tiny', 'block_tiny_bf16', 'vanilla_tiny'];
@@ -59,22 +67,32 @@ for (const fixture of FIXTURES) {
     const dir = join(root, fixture);
     const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
     const resolved = await resolveModel({ model: dir });
-    let worstScore = 0, worstGen = 0, agreed = 0, total = 0, whole = 0;
+    let worstScore = 0,
+      worstGen = 0,
+      agreed = 0,
+      total = 0,
+      whole = 0;
     for (const c of expected.score) {
       const got = await buildModel(backend, resolved.spec, resolved.weights).score(c.input_ids);
       const want = f32(dir, c.logits);
       worstScore = Math.max(worstScore, maxAbsDiff(got, want) / maxAbs(want));
     }
     for (const g of expected.generate) {
-      const spec = resolved.spec.kind === 'block'
-        ? { ...resolved.spec, positionMode: g.position_mode === 'contiguous' ? 'contiguous' as const : resolved.spec.positionMode, padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock }
-        : resolved.spec;
+      const spec =
+        resolved.spec.kind === 'block'
+          ? {
+              ...resolved.spec,
+              positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
+              padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
+            }
+          : resolved.spec;
       const model: Model = buildModel(backend, spec, resolved.weights);
       const res = await driveOne(model, g.prompt_ids, { maxNewTokens: g.max_new_tokens });
       let same = 0;
       while (same < g.output_ids.length && res.outputIds[same] === g.output_ids[same]) same++;
       // Step logits are comparable up to and including the first divergent step (same context so far).
-      const want = f32(dir, g.step_logits), V = g.step_logits_shape[1];
+      const want = f32(dir, g.step_logits),
+        V = g.step_logits_shape[1];
       for (let r = 0; r <= Math.min(same, g.step_logits_shape[0] - 1, res.stepLogits.length - 1); r++) {
         const row = want.subarray(r * V, (r + 1) * V);
         worstGen = Math.max(worstGen, maxAbsDiff(res.stepLogits[r]!, row) / maxAbs(row));
@@ -85,8 +103,10 @@ for (const fixture of FIXTURES) {
     }
     backend.dispose();
     new CpuBackend(); // default pool and path for later tests
-    report.push(`${fixture} bf16: max |logit error| / max |logit|: score ${(100 * worstScore).toFixed(2)}%, generate ${(100 * worstGen).toFixed(2)}%; ` +
-      `greedy agreement ${agreed}/${total} tokens before the first divergence (${((100 * agreed) / total).toFixed(1)}%), ${whole}/${expected.generate.length} cases identical`);
+    report.push(
+      `${fixture} bf16: max |logit error| / max |logit|: score ${(100 * worstScore).toFixed(2)}%, generate ${(100 * worstGen).toFixed(2)}%; ` +
+        `greedy agreement ${agreed}/${total} tokens before the first divergence (${((100 * agreed) / total).toFixed(1)}%), ${whole}/${expected.generate.length} cases identical`,
+    );
     assert.ok(worstScore < BF16_LOGIT_REL_TOL, `score logits off by ${(100 * worstScore).toFixed(2)}% of the largest logit in bf16`);
     assert.ok(worstGen < BF16_LOGIT_REL_TOL, `generation step logits off by ${(100 * worstGen).toFixed(2)}% of the largest logit in bf16`);
     // bf16 must really be in use: f32-exact logits (parity: 1e-3 absolute) would mean the path never ran.

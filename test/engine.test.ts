@@ -13,22 +13,45 @@ const fixtures = join(import.meta.dirname, 'fixtures');
 const tokenizer = join(fixtures, 'byte-tokenizer', 'tokenizer.json');
 
 const greedy = (maxTokens: number): SamplingParams => ({
-  temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
-  logitBias: {}, stop: [], stopTokenIds: [], maxTokens, ignoreEos: false,
+  temperature: 0,
+  topP: 1,
+  topK: 0,
+  minP: 0,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+  repetitionPenalty: 1,
+  logitBias: {},
+  stop: [],
+  stopTokenIds: [],
+  maxTokens,
+  ignoreEos: false,
 });
 
 async function collect(events: AsyncIterable<EngineEvent>): Promise<{ ids: number[]; finish?: string; text: string }> {
   const ids: number[] = [];
-  let finish: string | undefined, text = '';
+  let finish: string | undefined,
+    text = '';
   for await (const e of events) {
-    if (e.type === 'token') { ids.push(...e.tokenIds); text += e.text; }
-    if (e.type === 'finished') { finish = e.reason; text += e.text ?? ''; }
+    if (e.type === 'token') {
+      ids.push(...e.tokenIds);
+      text += e.text;
+    }
+    if (e.type === 'finished') {
+      finish = e.reason;
+      text += e.text ?? '';
+    }
     if (e.type === 'error') throw new Error(e.message);
   }
   return { ids, finish, text };
 }
 
-interface GenCase { position_mode?: string; pad_first_block?: boolean; prompt_ids: number[]; max_new_tokens: number; output_ids: number[] }
+interface GenCase {
+  position_mode?: string;
+  pad_first_block?: boolean;
+  prompt_ids: number[];
+  max_new_tokens: number;
+  output_ids: number[];
+}
 
 function cases(name: string, pred: (g: GenCase) => boolean): GenCase[] {
   const exp = JSON.parse(readFileSync(join(fixtures, name, 'expected.json'), 'utf8')) as { generate: GenCase[] };
@@ -36,7 +59,15 @@ function cases(name: string, pred: (g: GenCase) => boolean): GenCase[] {
 }
 
 async function engineFor(name: string, maxNumSeqs = 8): Promise<Engine> {
-  const { engine } = await createLocalEngine({ model: join(fixtures, name), tokenizer, backend: 'reference', kvCacheMb: 4, maxNumSeqs, maxQueue: 64, maxBatchTokens: 64 });
+  const { engine } = await createLocalEngine({
+    model: join(fixtures, name),
+    tokenizer,
+    backend: 'reference',
+    kvCacheMb: 4,
+    maxNumSeqs,
+    maxQueue: 64,
+    maxBatchTokens: 64,
+  });
   return engine;
 }
 
@@ -47,10 +78,12 @@ for (const name of ['block_tiny', 'vanilla_tiny']) {
       // Block: the cases made the way the authors' generate() runs (the engine's default); vanilla: all.
       const want = cases(name, (g) => name !== 'block_tiny' || (g.position_mode === 'reference' && g.pad_first_block !== false));
       assert.ok(want.length >= 3, 'fixture cases');
-      const results = await Promise.all(want.map(async (g, i) => {
-        await new Promise((r) => setTimeout(r, i * 15)); // arrive while others decode
-        return collect(engine.submit({ id: `${name}-${i}`, promptIds: g.prompt_ids, sampling: greedy(g.max_new_tokens) }));
-      }));
+      const results = await Promise.all(
+        want.map(async (g, i) => {
+          await new Promise((r) => setTimeout(r, i * 15)); // arrive while others decode
+          return collect(engine.submit({ id: `${name}-${i}`, promptIds: g.prompt_ids, sampling: greedy(g.max_new_tokens) }));
+        }),
+      );
       results.forEach((r, i) => {
         assert.deepEqual(r.ids, want[i]!.output_ids, `case ${i} (prompt ${want[i]!.prompt_ids.length})`);
         assert.equal(r.finish, want[i]!.output_ids.at(-1) === 0 ? 'stop' : 'length');
@@ -68,7 +101,9 @@ test('block_tiny: seeded sampling gives the same tokens alone and in a batch', a
     const sampling: SamplingParams = { ...greedy(24), temperature: 0.9, topP: 0.95, seed: 1234 };
     const prompt = [5, 17, 300, 42, 9];
     const alone = await collect(engine.submit({ id: 'alone', promptIds: prompt, sampling }));
-    const others = [1, 2, 3, 4].map((k) => collect(engine.submit({ id: `other-${k}`, promptIds: [k + 10, k + 20, k + 30], sampling: { ...sampling, seed: k } })));
+    const others = [1, 2, 3, 4].map((k) =>
+      collect(engine.submit({ id: `other-${k}`, promptIds: [k + 10, k + 20, k + 30], sampling: { ...sampling, seed: k } })),
+    );
     const batched = await collect(engine.submit({ id: 'batched', promptIds: prompt, sampling }));
     await Promise.all(others);
     assert.equal(alone.ids.length, 24);
@@ -84,7 +119,7 @@ test('block_tiny: 1,000 random aborts leave zero pages in use', async () => {
   const engine = await engineFor('block_tiny', 16);
   try {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < 1000; i++) {
       const id = `abort-${i}`;
@@ -116,7 +151,9 @@ test('text streams through the detokenizer and stop strings end generation', asy
     const printable = full.text.replace(/\uFFFD/g, '');
     assert.ok(printable.length > 4, 'generated some text');
     const stop = printable.slice(3, 5);
-    const cut = await collect(engine.submit({ id: 'stop', promptIds: g.prompt_ids, sampling: { ...greedy(g.max_new_tokens), stop: [stop] } }));
+    const cut = await collect(
+      engine.submit({ id: 'stop', promptIds: g.prompt_ids, sampling: { ...greedy(g.max_new_tokens), stop: [stop] } }),
+    );
     assert.equal(cut.finish, 'stop');
     assert.ok(!cut.text.includes(stop), 'the stop string is not returned');
     assert.ok(full.text.startsWith(cut.text), 'text before the stop string is unchanged');

@@ -12,13 +12,32 @@ import { parse as parseYaml } from 'yaml';
 const root = join(import.meta.dirname, 'fixtures');
 const EOS = 0;
 
-interface ScoreCase { input_ids: number[]; logits: string; shape: number[] }
-interface GenCase {
-  position_mode: string; pad_first_block: boolean; prompt_ids: number[]; max_new_tokens: number;
-  output_ids: number[]; step_logits: string; step_logits_shape: number[];
+interface ScoreCase {
+  input_ids: number[];
+  logits: string;
+  shape: number[];
 }
-interface Expected { kind: string; vocab_size: number; reference: string; score: ScoreCase[]; generate: GenCase[] }
-interface TensorInfo { dtype: string; shape: number[]; data_offsets: [number, number] }
+interface GenCase {
+  position_mode: string;
+  pad_first_block: boolean;
+  prompt_ids: number[];
+  max_new_tokens: number;
+  output_ids: number[];
+  step_logits: string;
+  step_logits_shape: number[];
+}
+interface Expected {
+  kind: string;
+  vocab_size: number;
+  reference: string;
+  score: ScoreCase[];
+  generate: GenCase[];
+}
+interface TensorInfo {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
 
 function readExpected(dir: string): Expected {
   const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
@@ -76,7 +95,9 @@ function checkCommon(dir: string, e: Expected, scoreRows: (t: number) => number)
     if (eos === -1) assert.equal(g.output_ids.length, g.max_new_tokens);
     else assert.equal(eos, g.output_ids.length - 1, 'tokens recorded after EOS');
     const logits = readF32(dir, g.step_logits, g.step_logits_shape);
-    g.output_ids.forEach((id, i) => assert.equal(argmaxRow(logits, i, e.vocab_size), id, `${g.step_logits} row ${i}`));
+    g.output_ids.forEach((id, i) => {
+      assert.equal(argmaxRow(logits, i, e.vocab_size), id, `${g.step_logits} row ${i}`);
+    });
   }
 }
 

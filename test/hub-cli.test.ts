@@ -24,7 +24,10 @@ const FIX = join(ROOT, 'test', 'fixtures');
 const BIN = join(ROOT, 'bin', 'blockserve.js');
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: env.HOME ?? tmpdir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: env.HOME ?? tmpdir(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -54,18 +57,27 @@ test('pull, then generate offline from the cache; errors are one line', async ()
     assert.match(pulled.stderr, /model\.safetensors: 100% 0\.6 MiB \/ 0\.6 MiB/, 'log lines, not a bar, when stderr is not a terminal');
     assert.match(pulled.stderr, /serve it with: blockserve serve --model org\/tiny/);
 
-    const gen = await cli(['generate', '--model', 'org/tiny', '--prompt-ids', '5,6,7', '--max-tokens', '3', '--backend', 'reference', '--json'], { ...env, HF_HUB_OFFLINE: '1' });
+    const gen = await cli(
+      ['generate', '--model', 'org/tiny', '--prompt-ids', '5,6,7', '--max-tokens', '3', '--backend', 'reference', '--json'],
+      { ...env, HF_HUB_OFFLINE: '1' },
+    );
     assert.equal(gen.code, 0, gen.stderr);
     assert.equal(JSON.parse(gen.stdout).output_ids.length, 3);
 
     const missing = await cli(['pull', 'nobody/nothing'], env);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
-    assert.match(missing.stderr, /^blockserve: model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\); no local path 'nobody\/nothing' exists either\n$/);
+    assert.match(
+      missing.stderr,
+      /^blockserve: model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\); no local path 'nobody\/nothing' exists either\n$/,
+    );
 
     const offline = await cli(['pull', 'block_main_b4_85'], { ...env, HF_HUB_OFFLINE: '1' });
     assert.equal(offline.code, 1);
-    assert.match(offline.stderr, /^blockserve: HF_HUB_OFFLINE=1 and block_main_b4_85 is not in the cache .*bs\/authors\/block_main_b4_85: run `blockserve pull block_main_b4_85` while online\n$/);
+    assert.match(
+      offline.stderr,
+      /^blockserve: HF_HUB_OFFLINE=1 and block_main_b4_85 is not in the cache .*bs\/authors\/block_main_b4_85: run `blockserve pull block_main_b4_85` while online\n$/,
+    );
 
     const badRev = await cli(['pull', 'block_main_b4_85', '--revision', 'v1'], env);
     assert.match(badRev.stderr, /--revision applies to Hugging Face Hub ids \(ORG\/NAME\) only/);
@@ -76,10 +88,14 @@ test('pull, then generate offline from the cache; errors are one line', async ()
 
 /** `blockserve serve ...` as a child process; resolves once /ready says yes. */
 async function startServe(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--backend', 'reference', '--kv-cache-mb', '8', '--max-num-seqs', '2'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', ...args, '--port', '0', '--backend', 'reference', '--kv-cache-mb', '8', '--max-num-seqs', '2'],
+    {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr.on('data', (d) => (log += d));
   const stop = async () => {
@@ -111,8 +127,15 @@ async function startServe(args: string[], env: Record<string, string>) {
 
 async function completeTwoTokens(base: string, model: string): Promise<void> {
   const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
-  assert.deepEqual(models.data.map((m) => m.id), [model]);
-  const res = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompt: 'hi', max_tokens: 2, temperature: 0, ignore_eos: true }) });
+  assert.deepEqual(
+    models.data.map((m) => m.id),
+    [model],
+  );
+  const res = await fetch(`${base}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompt: 'hi', max_tokens: 2, temperature: 0, ignore_eos: true }),
+  });
   assert.equal(res.status, 200, await res.clone().text());
   assert.equal(((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);
 }
@@ -122,7 +145,10 @@ test('serve --model ORG/NAME downloads, then serves under the Hub id', async () 
   const server = await startServe(['--model', 'org/tiny'], env);
   try {
     await completeTwoTokens(server.base, 'org/tiny');
-    assert.ok(hub.log.some((r) => r.host === 'cdn'), 'the weights came from the fake Hub');
+    assert.ok(
+      hub.log.some((r) => r.host === 'cdn'),
+      'the weights came from the fake Hub',
+    );
     assert.match(server.log(), /org\/tiny@main: commit [0-9a-f]{40}/);
   } finally {
     await server.stop();
@@ -130,7 +156,7 @@ test('serve --model ORG/NAME downloads, then serves under the Hub id', async () 
   }
 });
 
-test("serve --model block_main_b4_5: the released name, pulled from a Dropbox-like host with the real release table, served from BLOCKSERVE_CACHE offline", async () => {
+test('serve --model block_main_b4_5: the released name, pulled from a Dropbox-like host with the real release table, served from BLOCKSERVE_CACHE offline', async () => {
   const hosts = await new FakeArchiveHosts().start();
   const root = mkdtempSync(join(tmpdir(), 'bs-hubcli-'));
   try {
@@ -144,9 +170,16 @@ test("serve --model block_main_b4_5: the released name, pulled from a Dropbox-li
     for await (const c of zip.outputStream) chunks.push(c as Buffer);
     hosts.files.set('folder', Buffer.concat(chunks));
     const settings = { endpoint: 'http://127.0.0.1:9', hubCache: join(root, 'hub'), offline: false, blockserveCache: join(root, 'bs') };
-    const pulled = await pullAuthorsModel('block_main_b4_5', settings, { links: [hosts.dropboxLink('folder', 1)], allNames: ['block_main_b4_5'] });
+    const pulled = await pullAuthorsModel('block_main_b4_5', settings, {
+      links: [hosts.dropboxLink('folder', 1)],
+      allNames: ['block_main_b4_5'],
+    });
     assert.equal(pulled.dir, join(root, 'bs', 'authors', 'block_main_b4_5'));
-    const server = await startServe(['--model', 'block_main_b4_5'], { BLOCKSERVE_CACHE: join(root, 'bs'), HF_HUB_OFFLINE: '1', HOME: root });
+    const server = await startServe(['--model', 'block_main_b4_5'], {
+      BLOCKSERVE_CACHE: join(root, 'bs'),
+      HF_HUB_OFFLINE: '1',
+      HOME: root,
+    });
     try {
       await completeTwoTokens(server.base, 'block_main_b4_5');
     } finally {

@@ -19,15 +19,23 @@ function skipReason(): string | false {
   const probe = spawnSync(python, ['-c', 'import lm_eval.models.openai_completions, tenacity'], { encoding: 'utf8', timeout: 120_000 });
   if (probe.error) return `${python} not runnable (${probe.error.message}); set BLOCKSERVE_LMEVAL_PYTHON (see .ci/setup.d/60-lmeval.sh)`;
   if (probe.status !== 0) return `lm_eval is not importable with ${python}; set BLOCKSERVE_LMEVAL_PYTHON (see .ci/setup.d/60-lmeval.sh)`;
-  if (!existsSync(join(root, 'kernels', 'cpu', 'build', 'Release', 'blockserve_cpu.node'))) return 'the native CPU backend is not built (npm install)';
+  if (!existsSync(join(root, 'kernels', 'cpu', 'build', 'Release', 'blockserve_cpu.node')))
+    return 'the native CPU backend is not built (npm install)';
   return false;
 }
 
 const skip = skipReason();
 if (skip) console.log(`# lmeval.test.ts skipped: ${skip}`);
 
-test("lm-eval through blockserve equals the authors' evaluation code (loglikelihoods within 1e-4, same accuracy)", { skip, timeout: 600_000 }, () => {
-  const run = spawnSync(python, [join(root, 'tools', 'lmeval', 'run.py'), '--backend', 'cpu'], { cwd: root, encoding: 'utf8', timeout: 580_000 });
+test("lm-eval through blockserve equals the authors' evaluation code (loglikelihoods within 1e-4, same accuracy)", {
+  skip,
+  timeout: 600_000,
+}, () => {
+  const run = spawnSync(python, [join(root, 'tools', 'lmeval', 'run.py'), '--backend', 'cpu'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 580_000,
+  });
   const out = `${run.stdout}\n${run.stderr}`;
   const lines = run.stdout.split('\n').filter((l) => l.startsWith('lmeval '));
   for (const l of lines) console.log(`# ${l}`);

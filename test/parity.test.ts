@@ -69,7 +69,8 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
         const resolved = await resolveModel({ model: dir });
         assert.equal(resolved.spec.kind, expected.kind);
         assert.equal(resolved.spec.vocabSize, expected.vocab_size);
-        let worstScore = 0, worstGen = 0;
+        let worstScore = 0,
+          worstGen = 0;
         for (const [i, c] of expected.score.entries()) {
           const model = buildModel(backend, resolved.spec, resolved.weights);
           const got = await model.score(c.input_ids);
@@ -80,9 +81,14 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
         for (const [i, g] of expected.generate.entries()) {
           // Reference-mode cases (made through HF generate, as the authors' generate() runs) use the
           // model's DEFAULT position mode: that is the proof the default is the authors' behaviour.
-          const spec = resolved.spec.kind === 'block'
-            ? { ...resolved.spec, positionMode: g.position_mode === 'contiguous' ? 'contiguous' as const : resolved.spec.positionMode, padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock }
-            : resolved.spec;
+          const spec =
+            resolved.spec.kind === 'block'
+              ? {
+                  ...resolved.spec,
+                  positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
+                  padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
+                }
+              : resolved.spec;
           const model: Model = buildModel(backend, spec, resolved.weights);
           const res = await driveOne(model, g.prompt_ids, { maxNewTokens: g.max_new_tokens });
           const want = f32(dir, g.step_logits);
@@ -91,11 +97,16 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
             const V = g.step_logits_shape[1];
             const diff = maxAbsDiff(res.stepLogits[r]!, want.subarray(r * V, (r + 1) * V));
             worstGen = Math.max(worstGen, diff);
-            assert.ok(diff < tol, `generate case ${i} (${g.position_mode ?? 'default'}, prompt ${g.prompt_ids.length}): step ${r} max |logit error| ${diff}`);
+            assert.ok(
+              diff < tol,
+              `generate case ${i} (${g.position_mode ?? 'default'}, prompt ${g.prompt_ids.length}): step ${r} max |logit error| ${diff}`,
+            );
           }
           assert.deepEqual(res.outputIds, g.output_ids, `generate case ${i}: greedy tokens differ`);
         }
-        report.push(`${fixture} on ${backendName}: max |logit error| score ${worstScore.toExponential(2)}, generate ${worstGen.toExponential(2)}`);
+        report.push(
+          `${fixture} on ${backendName}: max |logit error| score ${worstScore.toExponential(2)}, generate ${worstGen.toExponential(2)}`,
+        );
       } finally {
         backend.dispose();
       }

@@ -23,7 +23,8 @@ function documents(path: string): string[] {
 
 /** Mean negative log-likelihood (nats) of ids[first + j] under logits row j, with a stable log-sum-exp. */
 function meanNll(logits: Float32Array, ids: number[], first: number, V: number): { sum: number; count: number } {
-  let sum = 0, count = 0;
+  let sum = 0,
+    count = 0;
   for (let j = 0; first + j < ids.length && (j + 1) * V <= logits.length; j++) {
     const row = logits.subarray(j * V, (j + 1) * V);
     let max = -Infinity;
@@ -38,13 +39,23 @@ function meanNll(logits: Float32Array, ids: number[], first: number, V: number):
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    args: process.argv.slice(2), strict: true,
-    options: { model: { type: 'string' }, tokenizer: { type: 'string' }, text: { type: 'string' }, window: { type: 'string', default: '256' }, 'max-tokens': { type: 'string', default: '16384' } },
+    args: process.argv.slice(2),
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      text: { type: 'string' },
+      window: { type: 'string', default: '256' },
+      'max-tokens': { type: 'string', default: '16384' },
+    },
   });
-  if (!values.model || !values.text) throw new Error('usage: dtype-perplexity.ts --model DIR --text FILE [--window 256] [--max-tokens 16384]');
-  const window = Number(values.window), maxTokens = Number(values['max-tokens']);
+  if (!values.model || !values.text)
+    throw new Error('usage: dtype-perplexity.ts --model DIR --text FILE [--window 256] [--max-tokens 16384]');
+  const window = Number(values.window),
+    maxTokens = Number(values['max-tokens']);
   if (!Number.isInteger(window) || window < 8) throw new Error(`--window must be an integer >= 8, got '${values.window}'`);
-  if (!Number.isInteger(maxTokens) || maxTokens < window) throw new Error(`--max-tokens must be an integer >= --window, got '${values['max-tokens']}'`);
+  if (!Number.isInteger(maxTokens) || maxTokens < window)
+    throw new Error(`--max-tokens must be an integer >= --window, got '${values['max-tokens']}'`);
   const resolved = await resolveModel({ model: values.model, tokenizer: values.tokenizer });
   const tok = await resolveTokenizer(resolved.tokenizerPath, resolved.spec);
   const ids: number[] = [];
@@ -63,7 +74,8 @@ async function main(): Promise<void> {
     const backend = new CpuBackend({ computeDtype: dtype, kvDtype: dtype });
     if (backend.computeDtype() !== dtype) throw new Error(`this CPU cannot compute in ${dtype} (best path ${backend.info().cpuIsa})`);
     const model = buildModel(backend, resolved.spec, resolved.weights);
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (const win of windows) {
       const { logits, first } = await model.scoreTokens(win);
       const r = meanNll(logits, win, first, resolved.spec.vocabSize);
@@ -72,10 +84,14 @@ async function main(): Promise<void> {
     }
     model.dispose();
     results[dtype] = Math.exp(sum / count);
-    console.log(`${resolved.spec.name}: ${dtype} perplexity ${results[dtype]!.toFixed(4)} over ${count} predicted tokens (${windows.length} windows of ${w})`);
+    console.log(
+      `${resolved.spec.name}: ${dtype} perplexity ${results[dtype]!.toFixed(4)} over ${count} predicted tokens (${windows.length} windows of ${w})`,
+    );
   }
   const change = (results.bf16! / results.f32! - 1) * 100;
-  console.log(`bf16 vs f32 perplexity change: ${change >= 0 ? '+' : ''}${change.toFixed(3)} % (criterion for a bf16 default: |change| < 0.5 %)`);
+  console.log(
+    `bf16 vs f32 perplexity change: ${change >= 0 ? '+' : ''}${change.toFixed(3)} % (criterion for a bf16 default: |change| < 0.5 %)`,
+  );
 }
 
 main().catch((e) => {

@@ -38,7 +38,9 @@ for (let r = 0; r < 5; r++) {
 const report = (what: string, ts: number[]) => {
   ts.sort((a, b) => a - b);
   const med = ts[2]!;
-  console.log(`${what}: median ${med.toFixed(0)} ms, ${(bytes / 2 ** 30 / (med / 1000)).toFixed(2)} GiB/s; all: ${ts.map((t) => t.toFixed(0)).join(' ')} ms`);
+  console.log(
+    `${what}: median ${med.toFixed(0)} ms, ${(bytes / 2 ** 30 / (med / 1000)).toFixed(2)} GiB/s; all: ${ts.map((t) => t.toFixed(0)).join(' ')} ms`,
+  );
 };
 report('loadCheckpoint (page cache warm)', times);
 report('readFileSync baseline', baseline);

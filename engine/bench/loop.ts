@@ -35,53 +35,97 @@ class ConstantRunner implements Runner {
 
 for (const kind of ['vanilla', 'block'] as const) {
   const L = kind === 'block' ? 4 : 1;
-  const runner = new ConstantRunner({ kind, tokensPerEntry: L, bytesPerEntry: 1, vocabSize: vocab, contextLength: 8192, eosTokenId: 0, blockLength: L, padFirstBlock: kind === 'block' });
+  const runner = new ConstantRunner({
+    kind,
+    tokensPerEntry: L,
+    bytesPerEntry: 1,
+    vocabSize: vocab,
+    contextLength: 8192,
+    eosTokenId: 0,
+    blockLength: L,
+    padFirstBlock: kind === 'block',
+  });
   const tok = new FakeTokenizer();
   const pageSize = 16;
   const numPages = Math.ceil((batch * (promptLen + genLen + L)) / (L * pageSize)) + batch;
   const engine = new EngineLoop(runner, {
     info: { modelName: 'const', kind, contextLength: 8192, vocabSize: vocab, eosTokenId: 0, demo: true },
     tokenizer: { encode: () => [], decode: (ids) => tok.decode(ids.map((i) => i % tok.vocabSize)), vocabSize: vocab },
-    detokenizer: fakeDetokenizerFactory({ encode: () => [], decode: (ids) => tok.decode(ids.map((i) => i % tok.vocabSize)), vocabSize: vocab }),
-    numPages, pageSize, maxNumSeqs: batch, maxQueue: batch, maxBatchTokens: Math.max(512, batch + 2 * L),
+    detokenizer: fakeDetokenizerFactory({
+      encode: () => [],
+      decode: (ids) => tok.decode(ids.map((i) => i % tok.vocabSize)),
+      vocabSize: vocab,
+    }),
+    numPages,
+    pageSize,
+    maxNumSeqs: batch,
+    maxQueue: batch,
+    maxBatchTokens: Math.max(512, batch + 2 * L),
   });
   const t0 = performance.now();
   const streams = Array.from({ length: batch }, async (_, i) => {
     const promptIds = Array.from({ length: promptLen }, (_, j) => 1 + ((i * 31 + j * 7) % (vocab - 1)));
-    for await (const _e of engine.submit({ id: `r${i}`, promptIds, sampling: defaultSamplingParams({ maxTokens: genLen, ignoreEos: true }) }));
+    for await (const _e of engine.submit({
+      id: `r${i}`,
+      promptIds,
+      sampling: defaultSamplingParams({ maxTokens: genLen, ignoreEos: true }),
+    }));
   });
   await Promise.all(streams);
   const wall = performance.now() - t0;
   const s = engine.stats();
   const loopMs = wall - runner.runnerMs;
   const m = engine.scheduler.metrics();
-  console.log(`${kind.padEnd(8)} batch ${batch} prompt ${promptLen} gen ${genLen}: ${s.stepsTotal} steps, loop ${(loopMs / s.stepsTotal).toFixed(2)} ms/step ` +
-    `(runner stub ${(runner.runnerMs / s.stepsTotal).toFixed(2)}), loop alone ${Math.round((batch * genLen) / (loopMs / 1000))} tok/s, ` +
-    `stepFill ${s.stepFill.toFixed(3)}${kind === 'block' ? `, blockSync ${m.blockSync.toFixed(3)}` : ''}`);
+  console.log(
+    `${kind.padEnd(8)} batch ${batch} prompt ${promptLen} gen ${genLen}: ${s.stepsTotal} steps, loop ${(loopMs / s.stepsTotal).toFixed(2)} ms/step ` +
+      `(runner stub ${(runner.runnerMs / s.stepsTotal).toFixed(2)}), loop alone ${Math.round((batch * genLen) / (loopMs / 1000))} tok/s, ` +
+      `stepFill ${s.stepFill.toFixed(3)}${kind === 'block' ? `, blockSync ${m.blockSync.toFixed(3)}` : ''}`,
+  );
   await engine.close();
 }
 
 {
   const L = 4;
   for (const alignPhases of [true, false]) {
-    const runner = new ConstantRunner({ kind: 'block', tokensPerEntry: L, bytesPerEntry: 1, vocabSize: vocab, contextLength: 8192, eosTokenId: 0, blockLength: L, padFirstBlock: true });
+    const runner = new ConstantRunner({
+      kind: 'block',
+      tokensPerEntry: L,
+      bytesPerEntry: 1,
+      vocabSize: vocab,
+      contextLength: 8192,
+      eosTokenId: 0,
+      blockLength: L,
+      padFirstBlock: true,
+    });
     const tok = new FakeTokenizer();
     const t = { encode: () => [], decode: (ids: number[]) => tok.decode(ids.map((i) => i % tok.vocabSize)), vocabSize: vocab };
     const engine = new EngineLoop(runner, {
       info: { modelName: 'const', kind: 'block', contextLength: 8192, vocabSize: vocab, eosTokenId: 0, demo: true },
-      tokenizer: t, detokenizer: fakeDetokenizerFactory(t),
-      numPages: 4096, pageSize: 16, maxNumSeqs: batch, maxQueue: 4 * batch, maxBatchTokens: Math.max(512, batch + 2 * L), alignPhases,
+      tokenizer: t,
+      detokenizer: fakeDetokenizerFactory(t),
+      numPages: 4096,
+      pageSize: 16,
+      maxNumSeqs: batch,
+      maxQueue: 4 * batch,
+      maxBatchTokens: Math.max(512, batch + 2 * L),
+      alignPhases,
     });
     let x = 12345;
-    const rand = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % n);
+    const rand = (n: number) => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % n;
     const streams = Array.from({ length: 4 * batch }, async (_, i) => {
       const promptIds = Array.from({ length: 1 + rand(promptLen) }, (_, j) => 1 + ((i * 31 + j * 7) % (vocab - 1)));
-      for await (const _e of engine.submit({ id: `m${i}`, promptIds, sampling: defaultSamplingParams({ maxTokens: 16 + rand(genLen), ignoreEos: true }) }));
+      for await (const _e of engine.submit({
+        id: `m${i}`,
+        promptIds,
+        sampling: defaultSamplingParams({ maxTokens: 16 + rand(genLen), ignoreEos: true }),
+      }));
     });
     await Promise.all(streams);
     const m = engine.scheduler.metrics();
-    console.log(`block serving mix, alignPhases ${String(alignPhases).padEnd(5)}: ${m.steps} steps, stepFill ${m.stepFill.toFixed(3)}, ` +
-      `blockSync ${m.blockSync.toFixed(3)}, block decoder runs in ${(100 * m.blockDecoderStepFraction).toFixed(1)}% of steps`);
+    console.log(
+      `block serving mix, alignPhases ${String(alignPhases).padEnd(5)}: ${m.steps} steps, stepFill ${m.stepFill.toFixed(3)}, ` +
+        `blockSync ${m.blockSync.toFixed(3)}, block decoder runs in ${(100 * m.blockDecoderStepFraction).toFixed(1)}% of steps`,
+    );
     await engine.close();
   }
 }

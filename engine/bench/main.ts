@@ -20,14 +20,27 @@ const BENCH_OPTIONS = [
   { key: 'vs', flag: 'vs', kind: 'string', help: 'A second preset measured in the same run (e.g. vanilla_160); prints A/B.' },
   { key: 'prompt', flag: 'prompt', kind: 'int', min: 1, default: 128, help: 'Prompt tokens per sequence.' },
   { key: 'gen', flag: 'gen', kind: 'int', min: 1, default: 512, help: 'Generated tokens per sequence.' },
-  { key: 'batch', flag: 'batch', kind: 'string', default: 'auto', help: 'Batch sizes: auto (the largest that fits --mem-mb) or N,N,...', check: (b: string) => (b === 'auto' || /^\s*[1-9]\d*\s*(,\s*[1-9]\d*\s*)*$/.test(b) ? undefined : 'expected auto or comma-separated positive integers') },
+  {
+    key: 'batch',
+    flag: 'batch',
+    kind: 'string',
+    default: 'auto',
+    help: 'Batch sizes: auto (the largest that fits --mem-mb) or N,N,...',
+    check: (b: string) =>
+      b === 'auto' || /^\s*[1-9]\d*\s*(,\s*[1-9]\d*\s*)*$/.test(b) ? undefined : 'expected auto or comma-separated positive integers',
+  },
   { key: 'memMb', flag: 'mem-mb', kind: 'int', min: 1, default: 8192, help: 'Memory budget in MiB for --batch auto.' },
   { key: 'dtype', flag: 'dtype', kind: 'choice', choices: ['bf16', 'f32'], default: 'bf16', help: 'Weight dtype.' },
   { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
 ] as const satisfies readonly OptionRow[];
 
 /** Every row of `bench`: the preset and block-model rows of the engine, its backend, then the bench's own. */
-export const BENCH_ROWS = [...pick(MODEL_OPTIONS, 'preset', 'positionMode', 'padFirstBlock'), BACKEND_OPTION, ...COMPUTE_OPTIONS, ...BENCH_OPTIONS] as const;
+export const BENCH_ROWS = [
+  ...pick(MODEL_OPTIONS, 'preset', 'positionMode', 'padFirstBlock'),
+  BACKEND_OPTION,
+  ...COMPUTE_OPTIONS,
+  ...BENCH_OPTIONS,
+] as const;
 
 const USAGE = `Usage: blockserve bench --preset A [--vs B] [--prompt P] [--gen G] [options]
 
@@ -62,9 +75,12 @@ function memoryPlan(spec: ModelSpec, tokens: number, weightBytes: number): { kvB
   const tpe = spec.kind === 'block' ? spec.blockLength : 1;
   const entries = Math.ceil(tokens / tpe) + 1;
   const kvBytesPerSeq = entries * stack.numLayers * 2 * stack.hiddenSize * 4;
-  const params = spec.kind === 'block'
-    ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) + 12 * spec.blockDecoder.numLayers * stack.hiddenSize ** 2 + 12 * spec.tokenDecoder.numLayers * spec.tokenDecoder.hiddenSize ** 2
-    : 2 * spec.vocabSize * spec.decoder.hiddenSize + 12 * spec.decoder.numLayers * spec.decoder.hiddenSize ** 2;
+  const params =
+    spec.kind === 'block'
+      ? spec.vocabSize * (spec.embedderDim + 2 * spec.tokenDecoder.hiddenSize) +
+        12 * spec.blockDecoder.numLayers * stack.hiddenSize ** 2 +
+        12 * spec.tokenDecoder.numLayers * spec.tokenDecoder.hiddenSize ** 2
+      : 2 * spec.vocabSize * spec.decoder.hiddenSize + 12 * spec.decoder.numLayers * spec.decoder.hiddenSize ** 2;
   return { kvBytesPerSeq, weightsBytes: params * weightBytes };
 }
 
@@ -80,17 +96,28 @@ export function autoBatch(spec: ModelSpec, tokens: number, weightBytes: number, 
   return best;
 }
 
-interface Peaks { peak_gflops: number; peak_bf16_gflops: number | null; triad_gbs: number }
+interface Peaks {
+  peak_gflops: number;
+  peak_bf16_gflops: number | null;
+  triad_gbs: number;
+}
 
 /** Peak FLOP/s and triad bandwidth now (they swing on a shared machine: probed around every run). */
 async function probe(log: (s: string) => void): Promise<Peaks & { threads: number }> {
   const m = await measureMachine(log);
-  if (m.peak_gflops === null || m.triad_gbs === null) throw new OptionError('machine peaks need the native CPU addon (npm install builds it)');
+  if (m.peak_gflops === null || m.triad_gbs === null)
+    throw new OptionError('machine peaks need the native CPU addon (npm install builds it)');
   return { peak_gflops: m.peak_gflops, peak_bf16_gflops: m.peak_bf16_gflops, triad_gbs: m.triad_gbs, threads: m.threads };
 }
 
-interface ModelRows { positionMode?: PositionMode; padFirstBlock?: boolean }
-interface Compute { computeDtype: ComputeDtypeOption; kvDtype: KvDtypeOption }
+interface ModelRows {
+  positionMode?: PositionMode;
+  padFirstBlock?: boolean;
+}
+interface Compute {
+  computeDtype: ComputeDtypeOption;
+  kvDtype: KvDtypeOption;
+}
 
 /** The compute dtype a CPU backend asked for `c` really uses here (bf16 needs AVX512_BF16). */
 async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption): Promise<'f32' | 'bf16'> {
@@ -101,32 +128,67 @@ async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption): Pro
   return ran;
 }
 
-async function runOne(preset: string, rows: ModelRows, backend: BackendName, dtype: 'bf16' | 'f32', compute: Compute, prompt: number, gen: number, batch: number, before: Peaks, log: (s: string) => void): Promise<BenchRun> {
+async function runOne(
+  preset: string,
+  rows: ModelRows,
+  backend: BackendName,
+  dtype: 'bf16' | 'f32',
+  compute: Compute,
+  prompt: number,
+  gen: number,
+  batch: number,
+  before: Peaks,
+  log: (s: string) => void,
+): Promise<BenchRun> {
   const spec = presetSpec(preset);
   const kvBytes = compute.kvDtype === 'bf16' ? 2 : 4;
   const ran = await computeThatRuns(backend, compute.computeDtype);
   const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
   const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
   // kvCacheMb counts f32 entries; with a bf16 cache the engine fits twice as many in it (harmless slack).
-  const { engine } = await createLocalEngine({ preset, backend, randomDtype: dtype, computeDtype: compute.computeDtype, kvDtype: compute.kvDtype, kvCacheMb, maxNumSeqs: batch, maxQueue: batch, ...rows });
+  const { engine } = await createLocalEngine({
+    preset,
+    backend,
+    randomDtype: dtype,
+    computeDtype: compute.computeDtype,
+    kvDtype: compute.kvDtype,
+    kvCacheMb,
+    maxNumSeqs: batch,
+    maxQueue: batch,
+    ...rows,
+  });
   const rand = mulberry32(42);
   const sampling: SamplingParams = {
-    temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
-    logitBias: {}, stop: [], stopTokenIds: [], maxTokens: gen, ignoreEos: true,
+    temperature: 0,
+    topP: 1,
+    topK: 0,
+    minP: 0,
+    frequencyPenalty: 0,
+    presencePenalty: 0,
+    repetitionPenalty: 1,
+    logitBias: {},
+    stop: [],
+    stopTokenIds: [],
+    maxTokens: gen,
+    ignoreEos: true,
   };
   let closed = false;
   let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 20);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 20);
   try {
     const started = performance.now();
     let generated = 0;
-    await Promise.all(Array.from({ length: batch }, async (_, i) => {
-      const promptIds = Array.from({ length: prompt }, () => 2 + Math.floor(rand() * (spec.vocabSize - 2)));
-      for await (const ev of engine.submit({ id: `bench-${i}`, promptIds, sampling })) {
-        if (ev.type === 'token') generated += ev.tokenIds.length;
-        if (ev.type === 'error') throw new Error(`bench request failed: ${ev.message}`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: batch }, async (_, i) => {
+        const promptIds = Array.from({ length: prompt }, () => 2 + Math.floor(rand() * (spec.vocabSize - 2)));
+        for await (const ev of engine.submit({ id: `bench-${i}`, promptIds, sampling })) {
+          if (ev.type === 'token') generated += ev.tokenIds.length;
+          if (ev.type === 'error') throw new Error(`bench request failed: ${ev.message}`);
+        }
+      }),
+    );
     const wall = (performance.now() - started) / 1000;
     const stepFill = engine.stats().stepFill;
     clearInterval(sampler);
@@ -143,11 +205,26 @@ async function runOne(preset: string, rows: ModelRows, backend: BackendName, dty
     const roof = rooflineTokensPerSecond(cost, peak, triad);
     const tps = generated / wall;
     return {
-      model: preset, backend, compute_dtype: ran, kv_dtype: compute.kvDtype, prompt_len: prompt, gen_len: gen, batch, tokens_per_s: tps, wall_s: wall,
-      peak_mem_mb: peakRss / 2 ** 20, step_fill: stepFill,
-      flops_per_token: cost.flopsPerToken, bytes_per_token: cost.bytesPerToken,
-      roofline_tokens_per_s: roof, roofline_fraction: tps / roof,
-      probes: { peak_gflops: [before.peak_gflops, after.peak_gflops], peak_bf16_gflops: [before.peak_bf16_gflops, after.peak_bf16_gflops], triad_gbs: [before.triad_gbs, after.triad_gbs] },
+      model: preset,
+      backend,
+      compute_dtype: ran,
+      kv_dtype: compute.kvDtype,
+      prompt_len: prompt,
+      gen_len: gen,
+      batch,
+      tokens_per_s: tps,
+      wall_s: wall,
+      peak_mem_mb: peakRss / 2 ** 20,
+      step_fill: stepFill,
+      flops_per_token: cost.flopsPerToken,
+      bytes_per_token: cost.bytesPerToken,
+      roofline_tokens_per_s: roof,
+      roofline_fraction: tps / roof,
+      probes: {
+        peak_gflops: [before.peak_gflops, after.peak_gflops],
+        peak_bf16_gflops: [before.peak_bf16_gflops, after.peak_bf16_gflops],
+        triad_gbs: [before.triad_gbs, after.triad_gbs],
+      },
     };
   } finally {
     clearInterval(sampler);
@@ -157,34 +234,70 @@ async function runOne(preset: string, rows: ModelRows, backend: BackendName, dty
 
 export async function runBench(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   const o = parseOptions(BENCH_ROWS, argv, { env, usage: USAGE });
-  if (o === 'help') { process.stdout.write(helpFor(BENCH_ROWS, USAGE)); return 0; }
+  if (o === 'help') {
+    process.stdout.write(helpFor(BENCH_ROWS, USAGE));
+    return 0;
+  }
   if (!o.preset) throw new OptionError(`--preset is required\n\n${helpFor(BENCH_ROWS, USAGE)}`);
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
-  const computeDtype = o.computeDtype ?? 'f32', kvDtype = o.kvDtype ?? 'f32';
-  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16')) throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
-  const batchesFor = (preset: string): number[] => o.batch === 'auto'
-    ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
-    : o.batch.split(',').map((b) => Number(b.trim()));
+  const computeDtype = o.computeDtype ?? 'f32',
+    kvDtype = o.kvDtype ?? 'f32';
+  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16'))
+    throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
+  const batchesFor = (preset: string): number[] =>
+    o.batch === 'auto'
+      ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
+      : o.batch.split(',').map((b) => Number(b.trim()));
 
-  const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
+  const log = (s: string) => {
+    if (!o.json) process.stdout.write(s + '\n');
+  };
   log('measuring machine peaks (FMA throughput, triad bandwidth), again after every run...');
   let peaks = await probe(log);
   const first = peaks;
   const bf16Peak = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(1));
-  log(`machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, peak bf16 ${peaks.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${peaks.peak_bf16_gflops.toFixed(1)} GFLOP/s`}, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`);
+  log(
+    `machine: peak FP32 ${peaks.peak_gflops.toFixed(1)} GFLOP/s, peak bf16 ${peaks.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${peaks.peak_bf16_gflops.toFixed(1)} GFLOP/s`}, triad ${peaks.triad_gbs.toFixed(1)} GB/s, ${peaks.threads} threads`,
+  );
   const runs: BenchRun[] = [];
   for (const m of models) {
     for (const batch of batchesFor(m)) {
-      log(`${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype} ...`);
-      const r = await runOne(m, { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock }, backend, dtype, { computeDtype, kvDtype }, prompt, gen, batch, peaks, log);
+      log(
+        `${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype} ...`,
+      );
+      const r = await runOne(
+        m,
+        { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock },
+        backend,
+        dtype,
+        { computeDtype, kvDtype },
+        prompt,
+        gen,
+        batch,
+        peaks,
+        log,
+      );
       runs.push(r);
-      peaks = { ...peaks, peak_gflops: r.probes.peak_gflops[1], peak_bf16_gflops: r.probes.peak_bf16_gflops[1], triad_gbs: r.probes.triad_gbs[1] };
-      const [t0, t1] = r.probes.triad_gbs, [p0, p1] = r.probes.peak_gflops, [q0, q1] = r.probes.peak_bf16_gflops;
-      log(`  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`);
-      log(`  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak FP32 ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s, peak bf16 ${bf16Peak(q0)} / ${bf16Peak(q1)} GFLOP/s (the higher of each bounds the run)`);
-      log(`  computed in ${r.compute_dtype}, KV ${r.kv_dtype}: ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s (${r.compute_dtype} peak), achieved ${(r.roofline_fraction * 100).toFixed(1)}%`);
+      peaks = {
+        ...peaks,
+        peak_gflops: r.probes.peak_gflops[1],
+        peak_bf16_gflops: r.probes.peak_bf16_gflops[1],
+        triad_gbs: r.probes.triad_gbs[1],
+      };
+      const [t0, t1] = r.probes.triad_gbs,
+        [p0, p1] = r.probes.peak_gflops,
+        [q0, q1] = r.probes.peak_bf16_gflops;
+      log(
+        `  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`,
+      );
+      log(
+        `  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak FP32 ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s, peak bf16 ${bf16Peak(q0)} / ${bf16Peak(q1)} GFLOP/s (the higher of each bounds the run)`,
+      );
+      log(
+        `  computed in ${r.compute_dtype}, KV ${r.kv_dtype}: ${(r.flops_per_token / 1e9).toFixed(3)} GFLOP/token, ${(r.bytes_per_token / 1e6).toFixed(2)} MB/token -> roofline ${r.roofline_tokens_per_s.toFixed(0)} tok/s (${r.compute_dtype} peak), achieved ${(r.roofline_fraction * 100).toFixed(1)}%`,
+      );
     }
   }
   const best = (m: string) => Math.max(...runs.filter((r) => r.model === m).map((r) => r.tokens_per_s));

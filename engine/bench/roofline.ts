@@ -31,7 +31,9 @@ function attnMacs(s: NeoxStackSpec, ctx: number): number {
 export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, batch: number, weightBytes: number, kvBytes = 4): TokenCost {
   const meanCtx = promptLen + genLen / 2; // average context length while generating
   if (spec.kind === 'vanilla') {
-    const s = spec.decoder, d = s.hiddenSize, V = spec.vocabSize;
+    const s = spec.decoder,
+      d = s.hiddenSize,
+      V = spec.vocabSize;
     const decodeMacs = layerMacsPerRow(s) + attnMacs(s, meanCtx) + d * V;
     // Prefill: P rows through the layers, causal attention over P/2 on average; one LM-head row.
     const prefillMacs = promptLen * layerMacsPerRow(s) + promptLen * attnMacs(s, promptLen / 2) + d * V;
@@ -40,15 +42,21 @@ export function tokenCost(spec: ModelSpec, promptLen: number, genLen: number, ba
     const kvRead = s.numLayers * 2 * d * kvBytes * meanCtx;
     return { flopsPerToken: flops, bytesPerToken: weights / batch + kvRead };
   }
-  const L = spec.blockLength, R = spec.expansionRatio, V = spec.vocabSize;
-  const b = spec.blockDecoder, t = spec.tokenDecoder, d = b.hiddenSize, dt = t.hiddenSize; // dt < d: narrow token decoder
+  const L = spec.blockLength,
+    R = spec.expansionRatio,
+    V = spec.vocabSize;
+  const b = spec.blockDecoder,
+    t = spec.tokenDecoder,
+    d = b.hiddenSize,
+    dt = t.hiddenSize; // dt < d: narrow token decoder
   const W = R + L - 1; // token-decoder rows per block
   const blockCtx = meanCtx / L;
   // Per block of L generated tokens: one block-decoder row, the expansion, W token-decoder rows
   // attending over <= W entries, and L LM-head rows.
-  const perBlockMacs = layerMacsPerRow(b) + attnMacs(b, blockCtx) + d * R * dt
-    + W * layerMacsPerRow(t) + W * attnMacs(t, (W + 1) / 2) + L * dt * V;
-  const prefillMacs = (promptLen / L) * (layerMacsPerRow(b) + attnMacs(b, promptLen / L / 2)) + d * R * dt + R * layerMacsPerRow(t) + dt * V;
+  const perBlockMacs =
+    layerMacsPerRow(b) + attnMacs(b, blockCtx) + d * R * dt + W * layerMacsPerRow(t) + W * attnMacs(t, (W + 1) / 2) + L * dt * V;
+  const prefillMacs =
+    (promptLen / L) * (layerMacsPerRow(b) + attnMacs(b, promptLen / L / 2)) + d * R * dt + R * layerMacsPerRow(t) + dt * V;
   const flops = 2 * (perBlockMacs / L + prefillMacs / genLen);
   // A step of the batch reads the token decoder + LM head; the block decoder once every L steps.
   const weightsPerStep = (layerWeightElems(t) + dt * V + (layerWeightElems(b) + d * R * dt) / L) * weightBytes;

@@ -23,18 +23,26 @@ const cases: [string, Partial<SamplingParams>][] = [
   ['temperature 1', { temperature: 1 }],
   ['temperature 0.7, top_k 50', { temperature: 0.7, topK: 50 }],
   ['temperature 1, top_p 0.9', { temperature: 1, topP: 0.9 }],
-  ['top_p 0.9 + min_p 0.05 + penalties', { temperature: 0.8, topP: 0.9, minP: 0.05, frequencyPenalty: 0.5, presencePenalty: 0.3, repetitionPenalty: 1.1 }],
+  [
+    'top_p 0.9 + min_p 0.05 + penalties',
+    { temperature: 0.8, topP: 0.9, minP: 0.05, frequencyPenalty: 0.5, presencePenalty: 0.3, repetitionPenalty: 1.1 },
+  ],
   ['greedy + logprobs 5', { temperature: 0, logprobs: 5 }],
 ];
 
 const native = nativeSamplingPasses();
 const logits = new Float32Array(source.length);
-console.log(`sampling ${rows} rows x ${vocab} vocab, median ms per step of ${reps} steps${native ? '' : ' (the CPU addon is not built: JavaScript only)'}`);
+console.log(
+  `sampling ${rows} rows x ${vocab} vocab, median ms per step of ${reps} steps${native ? '' : ' (the CPU addon is not built: JavaScript only)'}`,
+);
 console.log(`${'request kind'.padEnd(40)} ${'addon'.padStart(8)} ${'js'.padStart(8)}  js/addon`);
 
 function stepMs(p: Partial<SamplingParams>, scratch: SamplerScratch): number {
   const samplers = Array.from({ length: rows }, (_, i) => {
-    const s = new SequenceSampler(defaultSamplingParams({ seed: i, ...p }), Array.from({ length: 128 }, (_, j) => (j * 37) % vocab));
+    const s = new SequenceSampler(
+      defaultSamplingParams({ seed: i, ...p }),
+      Array.from({ length: 128 }, (_, j) => (j * 37) % vocab),
+    );
     for (let j = 0; j < 64; j++) s.observe((j * 101) % vocab);
     return s;
   });

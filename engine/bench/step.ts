@@ -11,26 +11,42 @@ import type { BackendName } from '../backends.ts';
 import type { FeedItem } from '../runner-api.ts';
 import { helpFor, MODEL_OPTIONS, parseOptions, pick, type OptionRow } from '../options.ts';
 
-const STEP_ROWS = [
+export const STEP_ROWS = [
   { ...pick(MODEL_OPTIONS, 'preset')[0], default: 'block_main_b4_85' },
   { key: 'batch', flag: 'batch', kind: 'int', min: 1, default: 64, help: 'Sequences in the step.' },
-  { key: 'backends', flag: 'backends', kind: 'string', default: 'cpu,reference', help: `Comma-separated backends to time side by side (${BACKEND_NAMES.join(', ')}).`, check: (v: string) => (v.split(',').every((b) => (BACKEND_NAMES as readonly string[]).includes(b)) ? undefined : `expected backends among ${BACKEND_NAMES.join(', ')}`) },
+  {
+    key: 'backends',
+    flag: 'backends',
+    kind: 'string',
+    default: 'cpu,reference',
+    help: `Comma-separated backends to time side by side (${BACKEND_NAMES.join(', ')}).`,
+    check: (v: string) =>
+      v.split(',').every((b) => (BACKEND_NAMES as readonly string[]).includes(b))
+        ? undefined
+        : `expected backends among ${BACKEND_NAMES.join(', ')}`,
+  },
   { key: 'reps', flag: 'reps', kind: 'int', min: 1, default: 5, help: 'Timed repetitions (the median is reported).' },
   { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
 ] as const satisfies readonly OptionRow[];
 
-const USAGE = 'Usage: blockserve bench step [options]\n\nOne decode step of a preset at a batch size, per backend, same weights, side by side.';
+const USAGE =
+  'Usage: blockserve bench step [options]\n\nOne decode step of a preset at a batch size, per backend, same weights, side by side.';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runStepBench(argv: string[]): Promise<number> {
   const o = parseOptions(STEP_ROWS, argv, { env: process.env, usage: USAGE });
-  if (o === 'help') { process.stdout.write(helpFor(STEP_ROWS, USAGE)); return 0; }
+  if (o === 'help') {
+    process.stdout.write(helpFor(STEP_ROWS, USAGE));
+    return 0;
+  }
   const { preset, batch, reps } = o;
   const spec = presetSpec(preset);
   const backends = o.backends.split(',') as BackendName[];
   const weights = randomWeights(spec, { dtype: 'bf16' });
-  const log = (s: string) => { if (!o.json) process.stdout.write(s + '\n'); };
+  const log = (s: string) => {
+    if (!o.json) process.stdout.write(s + '\n');
+  };
   const results: { backend: string; step: string; ms: number; reps: number }[] = [];
   const promptLen = 4 * 8 - 1; // the next fed token is in-block; four later it completes a block
   for (const name of backends) {
@@ -46,7 +62,8 @@ export async function runStepBench(argv: string[]): Promise<number> {
       let pos = promptLen;
       // Repeat blocks of L steps; time each step by kind. Reference: one block only (it is slow).
       const L = model.info.blockLength;
-      const token: number[] = [], blockStep: number[] = [];
+      const token: number[] = [],
+        blockStep: number[] = [];
       const rounds = name === 'reference' ? 1 : reps;
       for (let r = 0; r < rounds; r++) {
         for (let k = 0; k < L; k++) {
@@ -58,7 +75,10 @@ export async function runStepBench(argv: string[]): Promise<number> {
           pos++;
         }
       }
-      for (const [step, xs] of [['token-decoder step', token], ['block step', blockStep]] as const) {
+      for (const [step, xs] of [
+        ['token-decoder step', token],
+        ['block step', blockStep],
+      ] as const) {
         if (!xs.length) continue;
         results.push({ backend: name, step, ms: median(xs), reps: xs.length });
         log(`${preset} batch ${batch} ${name.padEnd(9)} ${step.padEnd(18)} ${median(xs).toFixed(1)} ms (median of ${xs.length})`);
@@ -72,7 +92,8 @@ export async function runStepBench(argv: string[]): Promise<number> {
   const ratios: Record<string, number> = {};
   for (const s of ['token-decoder step', 'block step']) {
     for (const b of backends.slice(0, -1)) {
-      const base = ms(backends[backends.length - 1]!, s), mine = ms(b, s);
+      const base = ms(backends[backends.length - 1]!, s),
+        mine = ms(b, s);
       if (base !== undefined && mine !== undefined) {
         ratios[`${b}/${backends[backends.length - 1]} ${s}`] = base / mine;
         log(`${s}: ${b} is ${(base / mine).toFixed(1)}x faster than ${backends[backends.length - 1]}`);

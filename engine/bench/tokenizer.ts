@@ -21,7 +21,10 @@ const unit = golden.encode.map((c: { text: string }) => c.text).join('\n');
 const text = unit.repeat(Math.ceil(1e6 / unit.length));
 const bytes = Buffer.byteLength(text);
 let ids: number[] = [];
-const enc: number[] = [], dec: number[] = [], stream: number[] = [], texts: number[] = [];
+const enc: number[] = [],
+  dec: number[] = [],
+  stream: number[] = [],
+  texts: number[] = [];
 for (let r = 0; r < 5; r++) {
   let t0 = performance.now();
   ids = tok.encode(text);

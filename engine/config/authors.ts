@@ -43,7 +43,8 @@ export function neoxStackFrom(cfg: Tree, where: string, autofill: boolean): Neox
     parallelResidual: cfg.use_parallel_residual === undefined ? PYTHIA_DEFAULTS.parallelResidual : cfg.use_parallel_residual === true,
   };
   const act = cfg.hidden_act;
-  if (act !== undefined && act !== 'gelu') throw new ConfigError(`${where}.hidden_act '${String(act)}' is not supported (only exact 'gelu')`);
+  if (act !== undefined && act !== 'gelu')
+    throw new ConfigError(`${where}.hidden_act '${String(act)}' is not supported (only exact 'gelu')`);
   validateStack(where, stack);
   return stack;
 }
@@ -66,17 +67,27 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
     if (!isTree(v)) throw new ConfigError(`config.${key} is required (a mapping)`);
     return v;
   };
-  const embedder = sub('embedder'), blockDec = sub('block_decoder'), tokenDec = sub('token_decoder');
-  for (const [key, part] of [['block_decoder', blockDec], ['token_decoder', tokenDec]] as const) {
-    if (part.cls !== undefined && part.cls !== 'gpt-neo-x') throw new ConfigError(`config.${key}.cls '${String(part.cls)}' is not supported (only 'gpt-neo-x')`);
+  const embedder = sub('embedder'),
+    blockDec = sub('block_decoder'),
+    tokenDec = sub('token_decoder');
+  for (const [key, part] of [
+    ['block_decoder', blockDec],
+    ['token_decoder', tokenDec],
+  ] as const) {
+    if (part.cls !== undefined && part.cls !== 'gpt-neo-x')
+      throw new ConfigError(`config.${key}.cls '${String(part.cls)}' is not supported (only 'gpt-neo-x')`);
   }
-  if (embedder.cls !== undefined && embedder.cls !== 'lookup') throw new ConfigError(`config.embedder.cls '${String(embedder.cls)}' is not supported (only 'lookup')`);
+  if (embedder.cls !== undefined && embedder.cls !== 'lookup')
+    throw new ConfigError(`config.embedder.cls '${String(embedder.cls)}' is not supported (only 'lookup')`);
   const proj = embedder.projection_method;
-  if (proj !== undefined && proj !== 'concat') throw new ConfigError(`config.embedder.projection_method '${String(proj)}' is not supported (only 'concat')`);
+  if (proj !== undefined && proj !== 'concat')
+    throw new ConfigError(`config.embedder.projection_method '${String(proj)}' is not supported (only 'concat')`);
   const expansion = tokenDec.expansion_method;
-  if (expansion !== undefined && expansion !== 'expansion_layer') throw new ConfigError(`config.token_decoder.expansion_method '${String(expansion)}' is not supported (only 'expansion_layer')`);
+  if (expansion !== undefined && expansion !== 'expansion_layer')
+    throw new ConfigError(`config.token_decoder.expansion_method '${String(expansion)}' is not supported (only 'expansion_layer')`);
   const strategy = tokenDec.decoding_strategy;
-  if (strategy !== undefined && strategy !== 'prefix') throw new ConfigError(`config.token_decoder.decoding_strategy '${String(strategy)}' is not supported (only 'prefix')`);
+  if (strategy !== undefined && strategy !== 'prefix')
+    throw new ConfigError(`config.token_decoder.decoding_strategy '${String(strategy)}' is not supported (only 'prefix')`);
 
   const embCfg = isTree(embedder.config) ? embedder.config : {};
   const bCfg = isTree(blockDec.config) ? blockDec.config : undefined;
@@ -88,7 +99,9 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
   const vocabSize = num(embCfg, 'vocab_size', 'config.embedder.config', PYTHIA_DEFAULTS.vocabSize);
   const embedderDim = num(embCfg, 'hidden_size', 'config.embedder.config', blockDecoder.hiddenSize / L);
   if (embedderDim * L !== blockDecoder.hiddenSize) {
-    throw new ConfigError(`config.embedder.config.hidden_size ${embedderDim} x block_length ${L} must equal block_decoder hidden_size ${blockDecoder.hiddenSize} (concat embedder)`);
+    throw new ConfigError(
+      `config.embedder.config.hidden_size ${embedderDim} x block_length ${L} must equal block_decoder hidden_size ${blockDecoder.hiddenSize} (concat embedder)`,
+    );
   }
   const R = num(tokenDec, 'expansion_ratio', 'config.token_decoder', 1);
   if (!Number.isInteger(R) || R < 1) throw new ConfigError(`config.token_decoder.expansion_ratio must be a positive integer, got ${R}`);
@@ -103,7 +116,8 @@ export function blockSpecFromAuthors(tree: unknown, opts: AuthorsConfigOptions =
   // 300M+ ones, which their eval notes say were trained without it (config/padding.ts). Their training
   // code defaults to true today, but a YAML describes a released checkpoint, not a new run.
   const rawPad = tree.random_pad_first_block;
-  if (rawPad !== undefined && typeof rawPad !== 'boolean') throw new ConfigError(`config.random_pad_first_block must be true or false, got ${JSON.stringify(rawPad)}`);
+  if (rawPad !== undefined && typeof rawPad !== 'boolean')
+    throw new ConfigError(`config.random_pad_first_block must be true or false, got ${JSON.stringify(rawPad)}`);
   const filePad = rawPad === true;
   const name = opts.name ?? (typeof tree.name === 'string' ? tree.name : 'block-transformer');
   // Not an authors' key: models trained by tools/train say which window positions they were trained with.
@@ -133,9 +147,12 @@ export function vanillaSpecFromHf(tree: unknown, name: string): VanillaModelSpec
   const arch = tree.architectures;
   const modelType = tree.model_type;
   if (modelType !== undefined && modelType !== 'gpt_neox') {
-    throw new ConfigError(`config.json: model_type '${String(modelType)}' is not supported (only 'gpt_neox')${Array.isArray(arch) ? ` (architectures ${arch.join(',')})` : ''}`);
+    throw new ConfigError(
+      `config.json: model_type '${String(modelType)}' is not supported (only 'gpt_neox')${Array.isArray(arch) ? ` (architectures ${arch.join(',')})` : ''}`,
+    );
   }
-  if (tree.tie_word_embeddings === true) throw new ConfigError('config.json: tie_word_embeddings=true is not supported (GPT-NeoX uses an untied embed_out)');
+  if (tree.tie_word_embeddings === true)
+    throw new ConfigError('config.json: tie_word_embeddings=true is not supported (GPT-NeoX uses an untied embed_out)');
   const decoder = neoxStackFrom(tree, 'config.json', false);
   const vocabSize = num(tree, 'vocab_size', 'config.json');
   return Object.freeze({ kind: 'vanilla', name, vocabSize, decoder, contextLength: decoder.maxPositions } satisfies VanillaModelSpec);

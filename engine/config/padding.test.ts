@@ -16,8 +16,12 @@ import { driveOne } from '../testing/drive-one.ts';
 import type { Runner } from '../runner-api.ts';
 
 const TRAINED_WITH_PADDING: Record<string, boolean> = {
-  block_main_b4_5: true, block_main_b4_19: true, block_main_b4_85: true,
-  block_main_b4_300: false, block_main_b4_800: false, 'block_main_b4_1.2b': false,
+  block_main_b4_5: true,
+  block_main_b4_19: true,
+  block_main_b4_85: true,
+  block_main_b4_300: false,
+  block_main_b4_800: false,
+  'block_main_b4_1.2b': false,
 };
 
 test('each block preset pads the same through --preset, an authors YAML and a JSON config', () => {
@@ -56,29 +60,73 @@ test('random_pad_first_block: explicit values win, a non-boolean is an error nam
 });
 
 test('firstBlockPad: padded models to a multiple of L; others only up to one block', () => {
-  assert.deepEqual([1, 3, 4, 5, 8, 9].map((n) => firstBlockPad(n, 4, true)), [3, 1, 0, 3, 0, 3]);
-  assert.deepEqual([1, 3, 4, 5, 8, 9].map((n) => firstBlockPad(n, 4, false)), [3, 1, 0, 0, 0, 0]);
-  assert.deepEqual([1, 2, 3].map((n) => firstBlockPad(n, 1, true)), [0, 0, 0]);
-  assert.deepEqual([1, 2, 3].map((n) => firstBlockPad(n, 2, false)), [1, 0, 0]);
+  assert.deepEqual(
+    [1, 3, 4, 5, 8, 9].map((n) => firstBlockPad(n, 4, true)),
+    [3, 1, 0, 3, 0, 3],
+  );
+  assert.deepEqual(
+    [1, 3, 4, 5, 8, 9].map((n) => firstBlockPad(n, 4, false)),
+    [3, 1, 0, 0, 0, 0],
+  );
+  assert.deepEqual(
+    [1, 2, 3].map((n) => firstBlockPad(n, 1, true)),
+    [0, 0, 0],
+  );
+  assert.deepEqual(
+    [1, 2, 3].map((n) => firstBlockPad(n, 2, false)),
+    [1, 0, 0],
+  );
 });
 
 test("scoringPad: the authors' wrappers pad L-1 (padded models) or nothing; decoding pads as generation", () => {
-  assert.deepEqual([1, 5, 8].map((n) => scoringPad(n, 4, true, 'authors')), [3, 3, 3]);
-  assert.deepEqual([1, 5, 8].map((n) => scoringPad(n, 4, false, 'authors')), [0, 0, 0]);
-  assert.deepEqual([1, 5, 8].map((n) => scoringPad(n, 4, true, 'decoding')), [3, 3, 0]);
-  assert.deepEqual([1, 5, 8].map((n) => scoringPad(n, 4, false, 'decoding')), [3, 0, 0]);
+  assert.deepEqual(
+    [1, 5, 8].map((n) => scoringPad(n, 4, true, 'authors')),
+    [3, 3, 3],
+  );
+  assert.deepEqual(
+    [1, 5, 8].map((n) => scoringPad(n, 4, false, 'authors')),
+    [0, 0, 0],
+  );
+  assert.deepEqual(
+    [1, 5, 8].map((n) => scoringPad(n, 4, true, 'decoding')),
+    [3, 3, 0],
+  );
+  assert.deepEqual(
+    [1, 5, 8].map((n) => scoringPad(n, 4, false, 'decoding')),
+    [3, 0, 0],
+  );
 });
 
 test('the scheduler and the single-sequence driver pad a prompt the same way', async () => {
   for (const padFirstBlock of [true, false]) {
-    const sched = new Scheduler({ tokensPerEntry: 4, padFirstBlock, contextLength: 256, numPages: 64, pageSize: 4, maxNumSeqs: 4, maxBatchTokens: 64 });
+    const sched = new Scheduler({
+      tokensPerEntry: 4,
+      padFirstBlock,
+      contextLength: 256,
+      numPages: 64,
+      pageSize: 4,
+      maxNumSeqs: 4,
+      maxBatchTokens: 64,
+    });
     for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
       // What the driver feeds first: a runner that records its first execute() and stops.
       let fed: number[] = [];
       const runner: Runner = {
-        info: { kind: 'block', tokensPerEntry: 4, bytesPerEntry: 1, vocabSize: 10, contextLength: 256, eosTokenId: 0, blockLength: 4, padFirstBlock },
+        info: {
+          kind: 'block',
+          tokensPerEntry: 4,
+          bytesPerEntry: 1,
+          vocabSize: 10,
+          contextLength: 256,
+          eosTokenId: 0,
+          blockLength: 4,
+          padFirstBlock,
+        },
         allocateCache: () => {},
-        execute: async (items) => { fed = items[0]!.tokens; return { logits: new Float32Array(10).fill(0).map((_, i) => (i === 0 ? 1 : 0)), vocabSize: 10 }; },
+        execute: async (items) => {
+          fed = items[0]!.tokens;
+          return { logits: new Float32Array(10).fill(0).map((_, i) => (i === 0 ? 1 : 0)), vocabSize: 10 };
+        },
         dispose: () => {},
       };
       const prompt = Array.from({ length: n }, (_, i) => i + 2);

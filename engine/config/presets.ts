@@ -5,7 +5,11 @@ import { blockSpecFromAuthors, vanillaSpecFromHf } from './authors.ts';
 import { ConfigError } from './spec.ts';
 import type { ModelSpec } from './spec.ts';
 
-interface BlockPreset { d: number; layers: number; pad: boolean }
+interface BlockPreset {
+  d: number;
+  layers: number;
+  pad: boolean;
+}
 
 // `pad`: their YAML sets random_pad_first_block: true (5M-85M). The 300M+ YAMLs lack the key, and their
 // eval notes say those models were trained without first-block padding: the tree below leaves the key
@@ -19,7 +23,11 @@ const BLOCK_PRESETS: Record<string, BlockPreset> = {
   'block_main_b4_1.2b': { d: 2048, layers: 12, pad: false },
 };
 
-interface VanillaPreset { d: number; layers: number; heads: number }
+interface VanillaPreset {
+  d: number;
+  layers: number;
+  heads: number;
+}
 
 const VANILLA_PRESETS: Record<string, VanillaPreset> = {
   vanilla_31: { d: 256, layers: 6, heads: 8 },
@@ -41,7 +49,13 @@ export function authorsTreeForPreset(name: string): Record<string, unknown> | un
     ...(p.pad ? { random_pad_first_block: true } : {}),
     embedder: { cls: 'lookup', projection_method: 'concat', config: { vocab_size: 50304, hidden_size: p.d / 4 } },
     block_decoder: { cls: 'gpt-neo-x', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
-    token_decoder: { cls: 'gpt-neo-x', expansion_method: 'expansion_layer', expansion_ratio: 2, decoding_strategy: 'prefix', config: { num_hidden_layers: p.layers, hidden_size: p.d } },
+    token_decoder: {
+      cls: 'gpt-neo-x',
+      expansion_method: 'expansion_layer',
+      expansion_ratio: 2,
+      decoding_strategy: 'prefix',
+      config: { num_hidden_layers: p.layers, hidden_size: p.d },
+    },
   };
 }
 
@@ -50,10 +64,20 @@ export function hfConfigForPreset(name: string): Record<string, unknown> | undef
   const v = VANILLA_PRESETS[name];
   if (!v) return undefined;
   return {
-    architectures: ['GPTNeoXForCausalLM'], model_type: 'gpt_neox', hidden_size: v.d, num_hidden_layers: v.layers,
-    num_attention_heads: v.heads, intermediate_size: 4 * v.d, vocab_size: 50304, rotary_pct: 0.25,
-    rotary_emb_base: 10000, max_position_embeddings: 2048, layer_norm_eps: 1e-5, use_parallel_residual: true,
-    hidden_act: 'gelu', tie_word_embeddings: false,
+    architectures: ['GPTNeoXForCausalLM'],
+    model_type: 'gpt_neox',
+    hidden_size: v.d,
+    num_hidden_layers: v.layers,
+    num_attention_heads: v.heads,
+    intermediate_size: 4 * v.d,
+    vocab_size: 50304,
+    rotary_pct: 0.25,
+    rotary_emb_base: 10000,
+    max_position_embeddings: 2048,
+    layer_norm_eps: 1e-5,
+    use_parallel_residual: true,
+    hidden_act: 'gelu',
+    tie_word_embeddings: false,
   };
 }
 

@@ -83,7 +83,8 @@ export class ConfigError extends Error {}
 export function validateStack(where: string, s: NeoxStackSpec): void {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(s)) {
-    if (typeof v === 'number' && !(Number.isFinite(v) && v > 0) && k !== 'rotaryPct') problems.push(`${k} must be a positive number, got ${v}`);
+    if (typeof v === 'number' && !(Number.isFinite(v) && v > 0) && k !== 'rotaryPct')
+      problems.push(`${k} must be a positive number, got ${v}`);
   }
   if (s.hiddenSize % s.numHeads !== 0) problems.push(`hidden_size ${s.hiddenSize} is not divisible by num_attention_heads ${s.numHeads}`);
   if (!(s.rotaryPct >= 0 && s.rotaryPct <= 1)) problems.push(`rotary_pct must be in [0, 1], got ${s.rotaryPct}`);
@@ -93,6 +94,7 @@ export function validateStack(where: string, s: NeoxStackSpec): void {
 
 /** Parameter count of one stack's layers (no embeddings). */
 export function stackParams(s: NeoxStackSpec): number {
-  const d = s.hiddenSize, f = s.intermediateSize;
+  const d = s.hiddenSize,
+    f = s.intermediateSize;
   return s.numLayers * (3 * d * d + 3 * d + d * d + d + d * f + f + f * d + d + 4 * d) + 2 * d;
 }

@@ -33,7 +33,10 @@ function escapeRe(s: string): string {
 }
 
 /** For each name, the entry <any dirs>/<name>/[checkpoint-<step>/]model.safetensors with the highest step. */
-export async function findCheckpoints(zipPath: string, names: readonly string[]): Promise<{ found: Map<string, string>; safetensorsEntries: string[] }> {
+export async function findCheckpoints(
+  zipPath: string,
+  names: readonly string[],
+): Promise<{ found: Map<string, string>; safetensorsEntries: string[] }> {
   const zip = await openZip(zipPath);
   const best = new Map<string, { entry: string; step: number }>();
   const safetensorsEntries: string[] = [];
@@ -69,7 +72,11 @@ export async function extractEntry(zipPath: string, entryName: string, dest: str
           cb(null, chunk);
         },
         flush(cb) {
-          cb(crc >>> 0 === entry.crc32 >>> 0 ? null : new Error(`CRC-32 mismatch (${(crc >>> 0).toString(16)} != ${(entry.crc32 >>> 0).toString(16)})`));
+          cb(
+            crc >>> 0 === entry.crc32 >>> 0
+              ? null
+              : new Error(`CRC-32 mismatch (${(crc >>> 0).toString(16)} != ${(entry.crc32 >>> 0).toString(16)})`),
+          );
         },
       });
       try {

@@ -24,8 +24,16 @@ const BLOCK = readFileSync(join(FIX, 'block_tiny', 'model.safetensors'));
 const BLOCK_OTHER_SEED = readFileSync(join(FIX, 'block_tiny_bf16', 'model.safetensors'));
 const VANILLA = readFileSync(join(FIX, 'vanilla_tiny', 'model.safetensors'));
 const RELEASES: Record<string, Release> = {
-  block_tiny: { name: 'block_tiny', configFile: 'config.yaml', config: parseYaml(readFileSync(join(FIX, 'block_tiny', 'config.yaml'), 'utf8')) },
-  vanilla_tiny: { name: 'vanilla_tiny', configFile: 'config.json', config: JSON.parse(readFileSync(join(FIX, 'vanilla_tiny', 'config.json'), 'utf8')) },
+  block_tiny: {
+    name: 'block_tiny',
+    configFile: 'config.yaml',
+    config: parseYaml(readFileSync(join(FIX, 'block_tiny', 'config.yaml'), 'utf8')),
+  },
+  vanilla_tiny: {
+    name: 'vanilla_tiny',
+    configFile: 'config.json',
+    config: JSON.parse(readFileSync(join(FIX, 'vanilla_tiny', 'config.json'), 'utf8')),
+  },
 };
 const seams: AuthorsPullOptions = { releases: (n) => RELEASES[n], allNames: Object.keys(RELEASES), retryDelayMs: 0 };
 
@@ -119,7 +127,10 @@ test('an interrupted archive download is resumed by the next run; nothing appear
     assert.ok(kept > 0 && kept <= 300_000);
     h.log.length = 0;
     await pullAuthorsModel('block_tiny', s, opts);
-    assert.deepEqual(h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range), [`bytes=${kept}-`]);
+    assert.deepEqual(
+      h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range),
+      [`bytes=${kept}-`],
+    );
     assert.equal(sha256(readFileSync(join(authorsDir(s, 'block_tiny'), 'model.safetensors'))), sha256(BLOCK));
   }));
 
@@ -147,17 +158,33 @@ test('a preview page or expired link, a 404, a corrupt zip: clear errors and not
   withHosts(async (h) => {
     h.files.set('fold4', await FOLDER());
     const s = settings();
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('fold4', 0)] }), 'archive', /answered with a web page, not an archive/);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('fold4', 0)] }),
+      'archive',
+      /answered with a web page, not an archive/,
+    );
     await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, url: `${h.origin}/expired` }), 'archive', /answered with a web page/);
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('missing', 1)] }), 'not-found', /archive: HTTP 404/);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('missing', 1)] }),
+      'not-found',
+      /archive: HTTP 404/,
+    );
     const folder = await FOLDER();
     h.files.set('truncated', folder.subarray(0, folder.length - 200));
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('truncated', 1)] }), 'archive', /is not a readable zip archive/);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('truncated', 1)] }),
+      'archive',
+      /is not a readable zip archive/,
+    );
     // One stored entry with a flipped byte in its data: the zip's CRC catches it while unpacking.
     const stored = await zipOf({ 'results/block_tiny/checkpoint-9/model.safetensors': BLOCK });
     stored[stored.indexOf(BLOCK.subarray(0, 64)) + 5000] ^= 0xff;
     h.files.set('flipped', stored);
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('flipped', 1)] }), 'archive', /checkpoint-9\/model\.safetensors is damaged .*crc/i);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('flipped', 1)] }),
+      'archive',
+      /checkpoint-9\/model\.safetensors is damaged .*crc/i,
+    );
     assert.ok(!existsSync(authorsDir(s, 'block_tiny')));
     assert.ok(!existsSync(`${authorsDir(s, 'block_tiny')}.incomplete`));
   }));
@@ -166,7 +193,11 @@ test('a checkpoint that does not match its released config is refused, and the d
   withHosts(async (h) => {
     h.files.set('wrong', await zipOf({ 'results/block_tiny/checkpoint-1/model.safetensors': VANILLA }));
     const s = settings();
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('wrong', 1)] }), 'archive', /block_tiny: the downloaded model\.safetensors does not load strictly.*missing: .*deleted/s);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('wrong', 1)] }),
+      'archive',
+      /block_tiny: the downloaded model\.safetensors does not load strictly.*missing: .*deleted/s,
+    );
     assert.ok(!existsSync(authorsDir(s, 'block_tiny')));
     assert.deepEqual(readdirSync(join(s.blockserveCache, 'authors', 'downloads')), []);
   }));
@@ -175,16 +206,28 @@ test('an archive without the requested model names what it holds', () =>
   withHosts(async (h) => {
     h.files.set('other', await zipOf({ 'x/vanilla_tiny/model.safetensors': VANILLA }));
     const s = settings();
-    await rejectsWith(pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('other', 1)] }), 'archive', /has no block_tiny\/…\/model\.safetensors \(safetensors in it: x\/vanilla_tiny\/model\.safetensors; unpacked instead: vanilla_tiny\)/);
+    await rejectsWith(
+      pullAuthorsModel('block_tiny', s, { ...seams, links: [h.dropboxLink('other', 1)] }),
+      'archive',
+      /has no block_tiny\/…\/model\.safetensors \(safetensors in it: x\/vanilla_tiny\/model\.safetensors; unpacked instead: vanilla_tiny\)/,
+    );
     assert.ok(existsSync(join(authorsDir(s, 'vanilla_tiny'), 'model.safetensors')), 'what the archive did hold is kept');
   }));
 
 test('unknown names and offline misses say what to do', async () => {
-  await rejectsWith(pullAuthorsModel('block_main_b4_7', settings()), 'not-found', /not one of the authors' released checkpoints \(block_main_b4_5, .*vanilla_410\)/);
-  await rejectsWith(pullAuthorsModel('block_main_b4_85', settings({ offline: true })), 'offline', /HF_HUB_OFFLINE=1 and block_main_b4_85 is not in the cache .*blockserve pull block_main_b4_85/);
+  await rejectsWith(
+    pullAuthorsModel('block_main_b4_7', settings()),
+    'not-found',
+    /not one of the authors' released checkpoints \(block_main_b4_5, .*vanilla_410\)/,
+  );
+  await rejectsWith(
+    pullAuthorsModel('block_main_b4_85', settings({ offline: true })),
+    'offline',
+    /HF_HUB_OFFLINE=1 and block_main_b4_85 is not in the cache .*blockserve pull block_main_b4_85/,
+  );
 });
 
-test('the real release table: every name has its preset config; links are the README\'s, made direct', () => {
+test("the real release table: every name has its preset config; links are the README's, made direct", () => {
   for (const name of RELEASED_NAMES) {
     const r = releaseByName(name)!;
     assert.ok(r, name);
@@ -196,7 +239,10 @@ test('the real release table: every name has its preset config; links are the RE
   assert.equal(dl.searchParams.get('rlkey'), 'zn6cqua65wj835kkifbolr4dj');
   assert.equal(dl.pathname, '/scl/fo/7l7ga148gcc39ykdcqndd/AFw4Fk1XbaABFc-IuAzoyQc');
   assert.throws(() => directDownloadUrl(AUTHORS_GDRIVE), /Google Drive folder, which cannot be downloaded outside a browser/);
-  assert.equal(directDownloadUrl('https://drive.google.com/file/d/1AbC-d_E/view?usp=sharing'), 'https://drive.google.com/uc?export=download&id=1AbC-d_E');
+  assert.equal(
+    directDownloadUrl('https://drive.google.com/file/d/1AbC-d_E/view?usp=sharing'),
+    'https://drive.google.com/uc?export=download&id=1AbC-d_E',
+  );
 });
 
 test('a partial archive that is already whole (416, same size) is used; one from an older file (416, other size) starts over', () =>
@@ -210,12 +256,18 @@ test('a partial archive that is already whole (416, same size) is used; one from
     mkdirSync(downloads, { recursive: true });
     writeFileSync(partial, folder);
     await pullAuthorsModel('block_tiny', s, { ...seams, links: [link] });
-    assert.deepEqual(h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range), [`bytes=${folder.length}-`]);
+    assert.deepEqual(
+      h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range),
+      [`bytes=${folder.length}-`],
+    );
     const s2 = settings();
     mkdirSync(join(s2.blockserveCache, 'authors', 'downloads'), { recursive: true });
     writeFileSync(partial.replace(s.blockserveCache, s2.blockserveCache), Buffer.concat([folder, Buffer.alloc(10)]));
     h.log.length = 0;
     const got = await pullAuthorsModel('block_tiny', s2, { ...seams, links: [link] });
-    assert.deepEqual(h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range), [`bytes=${folder.length + 10}-`, undefined]);
+    assert.deepEqual(
+      h.log.filter((r) => r.path.startsWith('/zip_download_get')).map((r) => r.range),
+      [`bytes=${folder.length + 10}-`, undefined],
+    );
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), sha256(BLOCK));
   }));

@@ -80,7 +80,12 @@ async function fetchArchive(link: string, downloads: string, opts: AuthorsPullOp
   }
 }
 
-async function install(release: Release, settings: HubSettings, writeWeights: (dest: string) => Promise<void>, source: Record<string, unknown>): Promise<string> {
+async function install(
+  release: Release,
+  settings: HubSettings,
+  writeWeights: (dest: string) => Promise<void>,
+  source: Record<string, unknown>,
+): Promise<string> {
   const dir = authorsDir(settings, release.name);
   const tmp = `${dir}.incomplete`;
   await rm(tmp, { recursive: true, force: true });
@@ -88,14 +93,34 @@ async function install(release: Release, settings: HubSettings, writeWeights: (d
   try {
     const weights = join(tmp, 'model.safetensors');
     await writeWeights(weights);
-    await writeFile(join(tmp, release.configFile), release.configFile === 'config.yaml' ? toYaml(release.config) : JSON.stringify(release.config, null, 2));
+    await writeFile(
+      join(tmp, release.configFile),
+      release.configFile === 'config.yaml' ? toYaml(release.config) : JSON.stringify(release.config, null, 2),
+    );
     try {
       await resolveModel({ model: tmp });
     } catch (e) {
-      throw new HubError(`${release.name}: the downloaded model.safetensors does not load strictly with its released config: ${(e as Error).message}`, 'archive');
+      throw new HubError(
+        `${release.name}: the downloaded model.safetensors does not load strictly with its released config: ${(e as Error).message}`,
+        'archive',
+      );
     }
     const bytes = (await stat(weights)).size;
-    await writeFile(join(tmp, 'source.json'), JSON.stringify({ name: release.name, readme: AUTHORS_README, ...source, bytes, sha256: await hashFile(weights, 'sha256'), pulledAt: new Date().toISOString() }, null, 2));
+    await writeFile(
+      join(tmp, 'source.json'),
+      JSON.stringify(
+        {
+          name: release.name,
+          readme: AUTHORS_README,
+          ...source,
+          bytes,
+          sha256: await hashFile(weights, 'sha256'),
+          pulledAt: new Date().toISOString(),
+        },
+        null,
+        2,
+      ),
+    );
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
     return dir;
@@ -120,17 +145,30 @@ export async function pullAuthorsModel(name: string, settings: HubSettings, opts
   if (!release) throw new HubError(`'${name}' is not one of the authors' released checkpoints (${RELEASED_NAMES.join(', ')})`, 'not-found');
   // One pull of the authors' archive at a time (it unpacks every released name, so one lock for all).
   const lock = join(settings.blockserveCache, 'authors', 'downloads', 'pull.blockserve-lock');
-  return withFileLock(lock, () => pullLocked(name, release, lookup, settings, opts), (pid) => opts.onLog?.(`another blockserve (pid ${pid}) is pulling the authors' checkpoints; waiting`));
+  return withFileLock(
+    lock,
+    () => pullLocked(name, release, lookup, settings, opts),
+    (pid) => opts.onLog?.(`another blockserve (pid ${pid}) is pulling the authors' checkpoints; waiting`),
+  );
 }
 
-async function pullLocked(name: string, release: Release, lookup: (n: string) => Release | undefined, settings: HubSettings, opts: AuthorsPullOptions): Promise<PulledModel> {
+async function pullLocked(
+  name: string,
+  release: Release,
+  lookup: (n: string) => Release | undefined,
+  settings: HubSettings,
+  opts: AuthorsPullOptions,
+): Promise<PulledModel> {
   const cached = cachedAuthorsModel(settings, release);
   if (cached && !opts.url) {
     opts.onLog?.(`${name}: already in the cache at ${cached}`);
     return { dir: cached, name, commit: 'authors' };
   }
   if (settings.offline) {
-    throw new HubError(`HF_HUB_OFFLINE=1 and ${name} is not in the cache ${authorsDir(settings, name)}: run \`blockserve pull ${name}\` while online`, 'offline');
+    throw new HubError(
+      `HF_HUB_OFFLINE=1 and ${name} is not in the cache ${authorsDir(settings, name)}: run \`blockserve pull ${name}\` while online`,
+      'offline',
+    );
   }
   const link = opts.url ?? (opts.links ?? [AUTHORS_DROPBOX])[0]!;
   const downloads = join(settings.blockserveCache, 'authors', 'downloads');
@@ -144,7 +182,9 @@ async function pullLocked(name: string, release: Release, lookup: (n: string) =>
     const { found, safetensorsEntries } = await findCheckpoints(archive, names).catch(dropArchive(archive));
     const entry = found.get(name);
     if (entry) {
-      dir = await install(release, settings, (dest) => extractEntry(archive, entry, dest), { from: link, entry }).catch(dropArchive(archive));
+      dir = await install(release, settings, (dest) => extractEntry(archive, entry, dest), { from: link, entry }).catch(
+        dropArchive(archive),
+      );
       opts.onLog?.(`${name}: ${entry} -> ${dir}`);
     }
     // The download was paid for: every other released checkpoint in it is unpacked too.
@@ -152,7 +192,10 @@ async function pullLocked(name: string, release: Release, lookup: (n: string) =>
     for (const [other, otherEntry] of found) {
       if (other === name || cachedAuthorsModel(settings, lookup(other)!)) continue;
       try {
-        const at = await install(lookup(other)!, settings, (dest) => extractEntry(archive, otherEntry, dest), { from: link, entry: otherEntry });
+        const at = await install(lookup(other)!, settings, (dest) => extractEntry(archive, otherEntry, dest), {
+          from: link,
+          entry: otherEntry,
+        });
         unpacked.push(other);
         opts.onLog?.(`also in the archive: ${other} -> ${at}`);
       } catch (e) {

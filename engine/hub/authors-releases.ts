@@ -12,7 +12,8 @@ import { authorsTreeForPreset, hfConfigForPreset } from '../config/presets.ts';
 import { HubError } from './errors.ts';
 
 export const AUTHORS_README = 'https://github.com/itsnamgyu/block-transformer/blob/17842dd/README.md#-pretrained-checkpoints';
-export const AUTHORS_DROPBOX = 'https://www.dropbox.com/scl/fo/7l7ga148gcc39ykdcqndd/AFw4Fk1XbaABFc-IuAzoyQc?rlkey=zn6cqua65wj835kkifbolr4dj&st=qcjfy53c&dl=0';
+export const AUTHORS_DROPBOX =
+  'https://www.dropbox.com/scl/fo/7l7ga148gcc39ykdcqndd/AFw4Fk1XbaABFc-IuAzoyQc?rlkey=zn6cqua65wj835kkifbolr4dj&st=qcjfy53c&dl=0';
 export const AUTHORS_GDRIVE = 'https://drive.google.com/drive/folders/1NjdYIBEsgnEWe4TgGvyJC2emOVc8i4Bw?usp=share_link';
 
 export interface Release {
@@ -24,8 +25,16 @@ export interface Release {
 
 /** "All checkpoints of our main models": the block_main_* presets and the vanilla baselines. */
 export const RELEASED_NAMES = [
-  'block_main_b4_5', 'block_main_b4_19', 'block_main_b4_85', 'block_main_b4_300', 'block_main_b4_800', 'block_main_b4_1.2b',
-  'vanilla_31', 'vanilla_70', 'vanilla_160', 'vanilla_410',
+  'block_main_b4_5',
+  'block_main_b4_19',
+  'block_main_b4_85',
+  'block_main_b4_300',
+  'block_main_b4_800',
+  'block_main_b4_1.2b',
+  'vanilla_31',
+  'vanilla_70',
+  'vanilla_160',
+  'vanilla_410',
 ] as const;
 
 export function releaseByName(name: string): Release | undefined {

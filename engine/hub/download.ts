@@ -96,7 +96,10 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions = {})
   const size = await sizeOf(job.partial);
   if (job.expectedSize !== undefined && size !== job.expectedSize) {
     await rm(job.partial, { force: true });
-    throw new HubError(`${job.label}: got ${size} bytes, expected ${job.expectedSize}; the partial file was deleted, run again`, 'checksum');
+    throw new HubError(
+      `${job.label}: got ${size} bytes, expected ${job.expectedSize}; the partial file was deleted, run again`,
+      'checksum',
+    );
   }
   if (job.digest) {
     const got = await hashFile(job.partial, job.digest.algo);
@@ -125,7 +128,10 @@ async function fetchRest(job: DownloadJob, opts: DownloadOptions): Promise<boole
     const need = job.expectedSize - have;
     const free = await (opts.freeBytes ?? defaultFreeBytes)(dirname(job.partial));
     if (free < need) {
-      throw new HubError(`not enough disk space for ${job.label}: needs ${humanBytes(need)} more, ${humanBytes(free)} free in ${dirname(job.partial)}`, 'disk-full');
+      throw new HubError(
+        `not enough disk space for ${job.label}: needs ${humanBytes(need)} more, ${humanBytes(free)} free in ${dirname(job.partial)}`,
+        'disk-full',
+      );
     }
   }
   const res = await httpRequest(job.url, { auth: opts.auth, stallMs: opts.stallMs, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
@@ -143,7 +149,10 @@ async function fetchRest(job: DownloadJob, opts: DownloadOptions): Promise<boole
   }
   if (res.status !== 200 && res.status !== 206) {
     await res.body.dump();
-    throw new HubError(`${job.label}: HTTP ${res.status} from ${res.url}`, res.status === 404 ? 'not-found' : res.status === 401 || res.status === 403 ? 'auth' : 'other');
+    throw new HubError(
+      `${job.label}: HTTP ${res.status} from ${res.url}`,
+      res.status === 404 ? 'not-found' : res.status === 401 || res.status === 403 ? 'auth' : 'other',
+    );
   }
   let append = false;
   if (res.status === 206) {
@@ -172,11 +181,17 @@ async function fetchRest(job: DownloadJob, opts: DownloadOptions): Promise<boole
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ENOSPC') {
-      throw new HubError(`disk full while writing ${job.label} to ${job.partial} (${done} bytes written, kept for resuming): free some space and run again`, 'disk-full');
+      throw new HubError(
+        `disk full while writing ${job.label} to ${job.partial} (${done} bytes written, kept for resuming): free some space and run again`,
+        'disk-full',
+      );
     }
     if (err.code === 'EDQUOT') throw new HubError(`disk quota exceeded while writing ${job.partial}`, 'disk-full');
     if (err.code?.startsWith('E') && !err.code.startsWith('ECONN') && err.code !== 'EPIPE' && err.code !== 'ETIMEDOUT') throw e;
-    throw new HubError(`${job.label}: connection lost after ${done} bytes (${err.code ?? err.message}); kept ${job.partial} to resume`, 'network');
+    throw new HubError(
+      `${job.label}: connection lost after ${done} bytes (${err.code ?? err.message}); kept ${job.partial} to resume`,
+      'network',
+    );
   }
   // A body shorter than announced (no error raised) is an interrupted download too.
   if (total !== undefined && done < total) throw new HubError(`${job.label}: connection closed at ${done} of ${total} bytes`, 'network');

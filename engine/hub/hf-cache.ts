@@ -15,7 +15,10 @@ export const COMMIT_RE = /^[0-9a-f]{40}$/;
 export class HfRepoCache {
   readonly root: string;
 
-  constructor(hubCache: string, readonly repoId: string) {
+  constructor(
+    hubCache: string,
+    readonly repoId: string,
+  ) {
     this.root = join(hubCache, `models--${repoId.replace(/\//g, '--')}`);
   }
 

@@ -48,10 +48,18 @@ async function explain(res: HttpResponse, client: HubClient, repoId: string, wha
   if (code === 'RevisionNotFound') return new HubError(`${repoId} has no revision ${what} (branch, tag or commit)`, 'revision');
   if (code === 'EntryNotFound') return new HubError(`${repoId}: ${what} not found in the repository`, 'not-found');
   if (code === 'RepoNotFound' || res.status === 404) {
-    return new HubError(`model repository ${repoId} not found on ${client.endpoint}${client.hasToken ? '' : ' (if it is private, set HF_TOKEN)'}`, 'not-found');
+    return new HubError(
+      `model repository ${repoId} not found on ${client.endpoint}${client.hasToken ? '' : ' (if it is private, set HF_TOKEN)'}`,
+      'not-found',
+    );
   }
   if (res.status === 401) {
-    return new HubError(client.hasToken ? `the Hub rejected HF_TOKEN for ${repoId}: ${serverMsg}` : `${repoId} needs authentication: set HF_TOKEN (${serverMsg})`, 'auth');
+    return new HubError(
+      client.hasToken
+        ? `the Hub rejected HF_TOKEN for ${repoId}: ${serverMsg}`
+        : `${repoId} needs authentication: set HF_TOKEN (${serverMsg})`,
+      'auth',
+    );
   }
   if (res.status === 403) return new HubError(`access to ${repoId} refused (403): ${serverMsg}`, 'auth');
   if (res.status >= 500) return new HubError(`the Hub failed (${res.status}) on ${what}: ${serverMsg}`, 'network');
@@ -94,8 +102,16 @@ export async function fetchFileMeta(client: HubClient, repoId: string, commit: s
   if (!rawEtag) throw new HubError(`the Hub sent no ETag for ${repoId}/${file}; cannot place it in the cache`);
   const etag = normalizeEtag(rawEtag);
   const sizeHeader = Number(res.headers['x-linked-size'] ?? res.headers['content-length']);
-  const digest: Digest | undefined = /^[0-9a-f]{64}$/.test(etag) ? { algo: 'sha256', hex: etag } : /^[0-9a-f]{40}$/.test(etag) ? { algo: 'git-sha1', hex: etag } : undefined;
-  if (!digest) throw new HubError(`the Hub's ETag for ${repoId}/${file} ('${etag}') is neither a sha256 nor a git blob id; refusing an unverifiable download`, 'checksum');
+  const digest: Digest | undefined = /^[0-9a-f]{64}$/.test(etag)
+    ? { algo: 'sha256', hex: etag }
+    : /^[0-9a-f]{40}$/.test(etag)
+      ? { algo: 'git-sha1', hex: etag }
+      : undefined;
+  if (!digest)
+    throw new HubError(
+      `the Hub's ETag for ${repoId}/${file} ('${etag}') is neither a sha256 nor a git blob id; refusing an unverifiable download`,
+      'checksum',
+    );
   const loc = res.headers.location;
   return {
     etag,

@@ -3,7 +3,18 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +64,10 @@ test('pull: files land in the huggingface_hub layout and the snapshot loads stri
     const repo = hub.addRepo('EleutherAI/tiny-neox', TINY);
     const settings = settingsFor(hub);
     const progress: number[] = [];
-    const got = await pullHubModel('EleutherAI/tiny-neox', settings, { ...fast, onProgress: (p) => p.label === 'model.safetensors' && progress.push(p.done) });
+    const got = await pullHubModel('EleutherAI/tiny-neox', settings, {
+      ...fast,
+      onProgress: (p) => p.label === 'model.safetensors' && progress.push(p.done),
+    });
     const root = join(settings.hubCache, 'models--EleutherAI--tiny-neox');
     assert.equal(got.dir, join(root, 'snapshots', repo.commit));
     assert.equal(got.name, 'EleutherAI/tiny-neox');
@@ -61,9 +75,16 @@ test('pull: files land in the huggingface_hub layout and the snapshot loads stri
     const link = join(got.dir, 'model.safetensors');
     assert.ok(lstatSync(link).isSymbolicLink());
     assert.equal(readlinkSync(link), join('..', '..', 'blobs', WEIGHTS_SHA), 'relative link to the sha256-named blob');
-    assert.equal(readlinkSync(join(got.dir, 'config.json')), join('..', '..', 'blobs', gitBlobSha1(TINY['config.json'])), 'non-LFS files are named by git blob id');
+    assert.equal(
+      readlinkSync(join(got.dir, 'config.json')),
+      join('..', '..', 'blobs', gitBlobSha1(TINY['config.json'])),
+      'non-LFS files are named by git blob id',
+    );
     assert.ok(!existsSync(join(got.dir, 'README.md')), 'only what the engine needs is fetched');
-    assert.deepEqual(readdirSync(join(root, 'blobs')).filter((f) => f.endsWith('.incomplete')), []);
+    assert.deepEqual(
+      readdirSync(join(root, 'blobs')).filter((f) => f.endsWith('.incomplete')),
+      [],
+    );
     assert.equal(progress.at(-1), TINY['model.safetensors'].length);
     const resolved = await resolveModel({ model: got.dir });
     assert.equal(resolved.spec.kind, 'vanilla');
@@ -71,7 +92,10 @@ test('pull: files land in the huggingface_hub layout and the snapshot loads stri
     // A second pull finds everything in the snapshot: one info request, no file traffic.
     const before = hub.log.length;
     await pullHubModel('EleutherAI/tiny-neox', settings, fast);
-    assert.deepEqual(hub.log.slice(before).map((r) => r.path), ['/api/models/EleutherAI/tiny-neox/revision/main']);
+    assert.deepEqual(
+      hub.log.slice(before).map((r) => r.path),
+      ['/api/models/EleutherAI/tiny-neox/revision/main'],
+    );
   }));
 
 test('pull: a sharded checkpoint fetches the index, then every shard it names', () =>
@@ -91,36 +115,63 @@ test('pull: the token goes to the Hub only, never to the CDN; a revision is reso
     const repo = hub.addRepo('org/gated', TINY, { gated: true });
     repo.refs!['v1.0'] = repo.commit;
     const settings = settingsFor(hub);
-    await rejectsWith(pullHubModel('org/gated', settings, fast), 'gated', /org\/gated is gated: accept its conditions at http.*\/org\/gated, then set HF_TOKEN/);
+    await rejectsWith(
+      pullHubModel('org/gated', settings, fast),
+      'gated',
+      /org\/gated is gated: accept its conditions at http.*\/org\/gated, then set HF_TOKEN/,
+    );
     await rejectsWith(pullHubModel('org/gated', { ...settings, token: 'hf_wrong' }, fast), 'gated', /your HF_TOKEN has no access/);
     hub.log.length = 0;
     await pullHubModel('org/gated', { ...settings, token: hub.validToken }, { ...fast, revision: 'v1.0' });
     assert.ok(hub.log.filter((r) => r.host === 'hub').every((r) => r.authorization === `Bearer ${hub.validToken}`));
     const cdn = hub.log.filter((r) => r.host === 'cdn');
     assert.ok(cdn.length > 0);
-    assert.ok(cdn.every((r) => r.authorization === undefined), 'no Authorization header on the CDN');
+    assert.ok(
+      cdn.every((r) => r.authorization === undefined),
+      'no Authorization header on the CDN',
+    );
     assert.equal(readFileSync(join(settings.hubCache, 'models--org--gated', 'refs', 'v1.0'), 'utf8'), repo.commit);
-    await rejectsWith(pullHubModel('org/gated', { ...settings, token: hub.validToken }, { ...fast, revision: 'nope' }), 'revision', /has no revision nope/);
+    await rejectsWith(
+      pullHubModel('org/gated', { ...settings, token: hub.validToken }, { ...fast, revision: 'nope' }),
+      'revision',
+      /has no revision nope/,
+    );
   }));
 
 test('pull: unknown repo (401 unauthenticated, 404 with a token) says not found', () =>
   withHub(async (hub) => {
-    await rejectsWith(pullHubModel('nobody/nothing', settingsFor(hub), fast), 'not-found', /model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\)/);
+    await rejectsWith(
+      pullHubModel('nobody/nothing', settingsFor(hub), fast),
+      'not-found',
+      /model repository nobody\/nothing not found on http:\/\/127\.0\.0\.1:\d+ \(if it is private, set HF_TOKEN\)/,
+    );
     await rejectsWith(pullHubModel('nobody/nothing', settingsFor(hub, { token: 'x' }), fast), 'not-found', /nobody\/nothing not found/);
     await rejectsWith(pullHubModel('not-an-id', settingsFor(hub), fast), 'other', /not a Hub model id \(expected ORG\/NAME/);
   }));
 
 test('pull: a repo with pickles only is refused before any weight is fetched', () =>
   withHub(async (hub) => {
-    hub.addRepo('org/pickles', { 'config.json': TINY['config.json'], 'pytorch_model.bin': Buffer.alloc(64) }, { lfs: ['pytorch_model.bin'] });
-    await rejectsWith(pullHubModel('org/pickles', settingsFor(hub), fast), 'no-safetensors', /no model\.safetensors.*only has PyTorch pickle files \(pytorch_model\.bin\), which blockserve never loads/);
+    hub.addRepo(
+      'org/pickles',
+      { 'config.json': TINY['config.json'], 'pytorch_model.bin': Buffer.alloc(64) },
+      { lfs: ['pytorch_model.bin'] },
+    );
+    await rejectsWith(
+      pullHubModel('org/pickles', settingsFor(hub), fast),
+      'no-safetensors',
+      /no model\.safetensors.*only has PyTorch pickle files \(pytorch_model\.bin\), which blockserve never loads/,
+    );
     assert.ok(!hub.log.some((r) => r.path.includes('pytorch_model.bin')));
   }));
 
 test('pull: a model the engine cannot run fails after config.json, before the weights', () =>
   withHub(async (hub) => {
     hub.addRepo('org/llama', { ...TINY, 'config.json': Buffer.from(JSON.stringify({ model_type: 'llama' })) });
-    await rejectsWith(pullHubModel('org/llama', settingsFor(hub), fast), 'other', /model_type 'llama' is not supported.*nothing else was downloaded/);
+    await rejectsWith(
+      pullHubModel('org/llama', settingsFor(hub), fast),
+      'other',
+      /model_type 'llama' is not supported.*nothing else was downloaded/,
+    );
     assert.ok(!hub.log.some((r) => r.host === 'cdn'));
   }));
 
@@ -153,7 +204,10 @@ test('pull: an interrupted run leaves only blobs/<etag>.incomplete; the next run
     assert.ok(!existsSync(join(root, 'refs', 'main')));
     hub.log.length = 0;
     const got = await pullHubModel('org/resume', settings, fast);
-    assert.deepEqual(hub.log.filter((r) => r.host === 'cdn').map((r) => r.range), [`bytes=${kept}-`]);
+    assert.deepEqual(
+      hub.log.filter((r) => r.host === 'cdn').map((r) => r.range),
+      [`bytes=${kept}-`],
+    );
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
     assert.ok(!existsSync(partial));
   }));
@@ -172,9 +226,16 @@ test('pull: a wrong checksum deletes the download and links nothing', () =>
     hub.addRepo('org/corrupt', TINY);
     hub.corrupt = true;
     const settings = settingsFor(hub);
-    await rejectsWith(pullHubModel('org/corrupt', settings, fast), 'checksum', new RegExp(`model\\.safetensors: sha256 is [0-9a-f]{64} but the source says ${WEIGHTS_SHA}`));
+    await rejectsWith(
+      pullHubModel('org/corrupt', settings, fast),
+      'checksum',
+      new RegExp(`model\\.safetensors: sha256 is [0-9a-f]{64} but the source says ${WEIGHTS_SHA}`),
+    );
     const root = join(settings.hubCache, 'models--org--corrupt');
-    assert.deepEqual(readdirSync(join(root, 'blobs')).filter((f) => f.startsWith(WEIGHTS_SHA)), []);
+    assert.deepEqual(
+      readdirSync(join(root, 'blobs')).filter((f) => f.startsWith(WEIGHTS_SHA)),
+      [],
+    );
     assert.ok(!existsSync(join(root, 'snapshots', hub.repos.get('org/corrupt')!.commit, 'model.safetensors')));
     hub.corrupt = false;
     await pullHubModel('org/corrupt', settings, fast);
@@ -183,7 +244,11 @@ test('pull: a wrong checksum deletes the download and links nothing', () =>
 test('pull: disk full, predicted from free space and hit for real (ENOSPC via /dev/full)', () =>
   withHub(async (hub) => {
     hub.addRepo('org/big', TINY);
-    await rejectsWith(pullHubModel('org/big', settingsFor(hub), { ...fast, freeBytes: async () => 100_000 }), 'disk-full', /not enough disk space for model\.safetensors: needs 0\.6 MiB more, 0\.1 MiB free in .*blobs/);
+    await rejectsWith(
+      pullHubModel('org/big', settingsFor(hub), { ...fast, freeBytes: async () => 100_000 }),
+      'disk-full',
+      /not enough disk space for model\.safetensors: needs 0\.6 MiB more, 0\.1 MiB free in .*blobs/,
+    );
     if (!existsSync('/dev/full')) return;
     const settings = settingsFor(hub);
     const blobs = join(settings.hubCache, 'models--org--big', 'blobs');
@@ -196,7 +261,11 @@ test('offline: the cache serves without a request; a miss says what to run', () 
   withHub(async (hub) => {
     hub.addRepo('org/off', TINY);
     const settings = settingsFor(hub);
-    await rejectsWith(pullHubModel('org/off', { ...settings, offline: true }), 'offline', /HF_HUB_OFFLINE=1 and org\/off \(revision main\) is not complete in the cache .*run `blockserve pull org\/off`/);
+    await rejectsWith(
+      pullHubModel('org/off', { ...settings, offline: true }),
+      'offline',
+      /HF_HUB_OFFLINE=1 and org\/off \(revision main\) is not complete in the cache .*run `blockserve pull org\/off`/,
+    );
     const online = await pullHubModel('org/off', settings, fast);
     hub.log.length = 0;
     const offline = await pullHubModel('org/off', { ...settings, offline: true });
@@ -205,7 +274,11 @@ test('offline: the cache serves without a request; a miss says what to run', () 
     // The Hub unreachable (endpoint on a closed port): the complete cached snapshot is used.
     const down = await pullHubModel('org/off', { ...settings, endpoint: 'http://127.0.0.1:9' }, fast);
     assert.equal(down.dir, online.dir);
-    await rejectsWith(pullHubModel('org/other', { ...settings, endpoint: 'http://127.0.0.1:9' }, fast), 'network', /cannot reach http:\/\/127\.0\.0\.1:9/);
+    await rejectsWith(
+      pullHubModel('org/other', { ...settings, endpoint: 'http://127.0.0.1:9' }, fast),
+      'network',
+      /cannot reach http:\/\/127\.0\.0\.1:9/,
+    );
   }));
 
 test('a cache laid out by huggingface_hub (blobs + relative links + refs) is reused, online and offline', () =>
@@ -227,7 +300,10 @@ test('a cache laid out by huggingface_hub (blobs + relative links + refs) is reu
     const offline = await pullHubModel('org/py', { ...settings, offline: true });
     assert.equal(offline.dir, snap);
     await pullHubModel('org/py', settings, fast);
-    assert.ok(!hub.log.some((r) => r.method === 'GET' && r.path.includes('/resolve/')) && !hub.log.some((r) => r.host === 'cdn'), 'nothing downloaded again');
+    assert.ok(
+      !hub.log.some((r) => r.method === 'GET' && r.path.includes('/resolve/')) && !hub.log.some((r) => r.host === 'cdn'),
+      'nothing downloaded again',
+    );
     await resolveModel({ model: snap });
   }));
 
@@ -253,7 +329,7 @@ test('settings: the huggingface_hub variables and precedence, read once from a g
   assert.throws(() => hubSettingsFromEnv({ HF_ENDPOINT: 'huggingface.co' }, home), /HF_ENDPOINT must be an http\(s\) URL/);
 });
 
-test('two pulls of one file: the second waits for the first (lock with its pid), a dead owner\'s lock is taken over', () =>
+test("two pulls of one file: the second waits for the first (lock with its pid), a dead owner's lock is taken over", () =>
   withHub(async (hub) => {
     hub.addRepo('org/lock', TINY);
     const settings = settingsFor(hub);
@@ -266,7 +342,10 @@ test('two pulls of one file: the second waits for the first (lock with its pid),
     const logs: string[] = [];
     const pulling = pullHubModel('org/lock', settings, { ...fast, onLog: (l) => logs.push(l) });
     await new Promise((r) => setTimeout(r, 700));
-    assert.ok(logs.some((l) => l.includes(`another blockserve (pid ${owner.pid}) is downloading it; waiting`)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.includes(`another blockserve (pid ${owner.pid}) is downloading it; waiting`)),
+      logs.join('\n'),
+    );
     assert.ok(!hub.log.some((r) => r.host === 'cdn'), 'nothing downloaded while the lock is held');
     owner.kill();
     await pulling;
@@ -285,7 +364,11 @@ test('pull: a CDN answering 503 is retried; past the retries the error names the
     const got = await pullHubModel('org/busy', settingsFor(hub), fast);
     assert.equal(sha256(readFileSync(join(got.dir, 'model.safetensors'))), WEIGHTS_SHA);
     hub.serverErrors = 5;
-    await rejectsWith(pullHubModel('org/busy', settingsFor(hub), { ...fast, retries: 1 }), 'network', /model\.safetensors: server error 503 from http:\/\/127\.0\.0\.1:\d+/);
+    await rejectsWith(
+      pullHubModel('org/busy', settingsFor(hub), { ...fast, retries: 1 }),
+      'network',
+      /model\.safetensors: server error 503 from http:\/\/127\.0\.0\.1:\d+/,
+    );
   }));
 
 test('pull: a transfer that goes silent mid-file times out and resumes', () =>

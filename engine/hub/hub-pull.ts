@@ -13,7 +13,7 @@ import { vanillaSpecFromHf } from '../config/authors.ts';
 import { downloadFile, type DownloadOptions } from './download.ts';
 import { HubError } from './errors.ts';
 import { HfRepoCache } from './hf-cache.ts';
-import { fetchFileMeta, fetchRepoInfo, hubClient, type HubClient } from './hub-api.ts';
+import { fetchFileMeta, fetchRepoInfo, hubClient, type HubClient, type RepoInfo } from './hub-api.ts';
 import { withFileLock } from './lock.ts';
 import type { HubSettings } from './settings.ts';
 
@@ -40,7 +40,8 @@ const INDEX = 'model.safetensors.index.json';
 
 /** What the engine needs from a repo's file list; throws when there are no safetensors. */
 export function weightFilesOf(repoId: string, files: string[]): { config: string; tokenizer?: string; weights: string } {
-  if (!files.includes(CONFIG)) throw new HubError(`${repoId} has no config.json at its top level: not a transformers model repository`, 'not-found');
+  if (!files.includes(CONFIG))
+    throw new HubError(`${repoId} has no config.json at its top level: not a transformers model repository`, 'not-found');
   const weights = files.includes(SINGLE) ? SINGLE : files.includes(INDEX) ? INDEX : undefined;
   if (!weights) {
     const pickles = files.filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
@@ -48,7 +49,9 @@ export function weightFilesOf(repoId: string, files: string[]): { config: string
     throw new HubError(
       `${repoId} has no model.safetensors or model.safetensors.index.json` +
         (other.length ? ` (safetensors under other names: ${other.join(', ')})` : '') +
-        (pickles.length ? `; it only has PyTorch pickle files (${pickles.join(', ')}), which blockserve never loads (unpickling runs code): pick a revision or repo with safetensors` : ''),
+        (pickles.length
+          ? `; it only has PyTorch pickle files (${pickles.join(', ')}), which blockserve never loads (unpickling runs code): pick a revision or repo with safetensors`
+          : ''),
       'no-safetensors',
     );
   }
@@ -65,7 +68,8 @@ function shardsOf(indexPath: string, repoId: string): string[] {
   if (!map || typeof map !== 'object') throw new HubError(`${repoId}: ${INDEX} has no weight_map`);
   const shards = [...new Set(Object.values(map as Record<string, unknown>))];
   const bad = shards.find((s) => typeof s !== 'string' || s.includes('..') || s.startsWith('/') || !s.endsWith('.safetensors'));
-  if (bad !== undefined) throw new HubError(`${repoId}: ${INDEX} names a shard that is not a safetensors file in the repo: ${String(bad)}`, 'no-safetensors');
+  if (bad !== undefined)
+    throw new HubError(`${repoId}: ${INDEX} names a shard that is not a safetensors file in the repo: ${String(bad)}`, 'no-safetensors');
   return shards as string[];
 }
 
@@ -87,17 +91,28 @@ async function fetchIntoCache(client: HubClient, cache: HfRepoCache, commit: str
   if (cache.hasFile(commit, file)) return;
   const meta = await fetchFileMeta(client, cache.repoId, commit, file);
   const waiting = (pid: number) => opts.onLog?.(`${file}: another blockserve (pid ${pid}) is downloading it; waiting`);
-  await withFileLock(`${cache.incompletePath(meta.etag)}.blockserve-lock`, async () => {
-    // Checked under the lock: a process we waited for may have just finished this blob.
-    if (!existsSync(cache.blobPath(meta.etag))) {
-      await downloadFile(
-        { url: meta.url, dest: cache.blobPath(meta.etag), partial: cache.incompletePath(meta.etag), expectedSize: meta.size, digest: meta.digest, label: file },
-        { ...opts, auth: client.auth },
-      );
-    } else {
-      opts.onLog?.(`${file}: already in the cache (blob ${meta.etag.slice(0, 12)})`);
-    }
-  }, waiting);
+  await withFileLock(
+    `${cache.incompletePath(meta.etag)}.blockserve-lock`,
+    async () => {
+      // Checked under the lock: a process we waited for may have just finished this blob.
+      if (!existsSync(cache.blobPath(meta.etag))) {
+        await downloadFile(
+          {
+            url: meta.url,
+            dest: cache.blobPath(meta.etag),
+            partial: cache.incompletePath(meta.etag),
+            expectedSize: meta.size,
+            digest: meta.digest,
+            label: file,
+          },
+          { ...opts, auth: client.auth },
+        );
+      } else {
+        opts.onLog?.(`${file}: already in the cache (blob ${meta.etag.slice(0, 12)})`);
+      }
+    },
+    waiting,
+  );
   await cache.link(commit, file, meta.etag);
 }
 
@@ -118,7 +133,7 @@ export async function pullHubModel(repoId: string, settings: HubSettings, opts: 
     return { dir: hit.dir, name: repoId, commit: hit.commit };
   }
   const client = hubClient(settings.endpoint, settings.token);
-  let info;
+  let info: RepoInfo;
   try {
     info = await fetchRepoInfo(client, repoId, revision);
   } catch (e) {

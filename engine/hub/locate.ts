@@ -33,14 +33,17 @@ export type LocateOptions = PullOptions & Pick<AuthorsPullOptions, 'url'>;
 /** Downloads when needed; returns the local path to hand to the engine as `model`. */
 export async function locateModel(model: string, settings: HubSettings, opts: LocateOptions = {}): Promise<LocatedModel> {
   const source = classifyModel(model);
-  if (opts.revision !== undefined && source !== 'hub') throw new HubError(`--revision applies to Hugging Face Hub ids (ORG/NAME) only, not to '${model}'`);
-  if (opts.url !== undefined && source !== 'authors') throw new HubError(`--url applies to the authors' released names only, not to '${model}'`);
+  if (opts.revision !== undefined && source !== 'hub')
+    throw new HubError(`--revision applies to Hugging Face Hub ids (ORG/NAME) only, not to '${model}'`);
+  if (opts.url !== undefined && source !== 'authors')
+    throw new HubError(`--url applies to the authors' released names only, not to '${model}'`);
   if (source === 'path') return { path: model };
   const pulled =
     source === 'hub'
       ? await pullHubModel(model, settings, opts).catch((e: unknown) => {
           // ORG/NAME also reads as a relative path: say that none exists, for whoever meant one.
-          if (e instanceof HubError && e.reason === 'not-found') throw new HubError(`${e.message}; no local path '${model}' exists either`, e.reason);
+          if (e instanceof HubError && e.reason === 'not-found')
+            throw new HubError(`${e.message}; no local path '${model}' exists either`, e.reason);
           throw e;
         })
       : await pullAuthorsModel(model, settings, opts);

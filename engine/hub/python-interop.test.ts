@@ -13,9 +13,13 @@ import { resolveModel } from '../resolve.ts';
 import { pullHubModel } from './hub-pull.ts';
 import { FakeHub, sha256 } from './testing/fake-hub.ts';
 
-const PYTHON = process.env.BLOCKSERVE_TEST_PYTHON ?? ['/opt/blockserve-hub-venv/bin/python', '/work/venv-ref/bin/python'].find((p) => existsSync(p)) ?? 'python3';
+const PYTHON =
+  process.env.BLOCKSERVE_TEST_PYTHON ??
+  ['/opt/blockserve-hub-venv/bin/python', '/work/venv-ref/bin/python'].find((p) => existsSync(p)) ??
+  'python3';
 const probe = spawnSync(PYTHON, ['-c', 'import huggingface_hub; print(huggingface_hub.__version__)'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : `needs ${PYTHON} with huggingface_hub (${(probe.stderr || String(probe.error)).trim().split('\n').at(-1)})`;
+const skip =
+  probe.status === 0 ? false : `needs ${PYTHON} with huggingface_hub (${(probe.stderr || String(probe.error)).trim().split('\n').at(-1)})`;
 if (skip) console.log(`# skipped: ${skip}`);
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
@@ -27,12 +31,17 @@ const FILES = {
 
 /** Runs Python asynchronously (the fake Hub lives in this process and must keep answering). */
 function python(code: string, env: Record<string, string>): Promise<string> {
-  const child = spawn(PYTHON, ['-c', code], { env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, ['-c', code], {
+    env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python failed (${code}): ${err}`)))));
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python failed (${code}): ${err}`)))),
+  );
 }
 
 test('python fills the cache, blockserve reuses it (no download); blockserve fills it, python reads it offline', { skip }, async () => {
@@ -55,7 +64,7 @@ test('python fills the cache, blockserve reuses it (no download); blockserve fil
     const cacheB = join(mkdtempSync(join(tmpdir(), 'bs-py-')), 'hub');
     const ours = await pullHubModel('org/shared', { ...settingsA, hubCache: cacheB }, { retryDelayMs: 0 });
     const found = await python(
-      "from huggingface_hub import hf_hub_download, snapshot_download\n" +
+      'from huggingface_hub import hf_hub_download, snapshot_download\n' +
         "print(snapshot_download('org/shared', local_files_only=True))\n" +
         "print(hf_hub_download('org/shared', 'model.safetensors', local_files_only=True))",
       { HF_HUB_CACHE: cacheB, HF_HUB_OFFLINE: '1' },

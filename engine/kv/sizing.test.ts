@@ -20,7 +20,13 @@ test('a cache whose K/V tensors exceed the binding limit is refused, naming the 
   const limit = 128 * MiB;
   assert.equal(kvPagesFor(768, demo, limit), (768 * MiB) / (demo.bytesPerEntry * 16), '768 MiB = 6 tensors of exactly 128 MiB fits');
   let message = '';
-  assert.throws(() => kvPagesFor(1024, demo, limit, 'webgpu'), (e: Error) => ((message = e.message), true));
+  assert.throws(
+    () => kvPagesFor(1024, demo, limit, 'webgpu'),
+    (e: Error) => {
+      message = e.message;
+      return true;
+    },
+  );
   assert.match(message, /--kv-cache-mb 1024 does not fit the webgpu device/);
   assert.match(message, /134217728-byte storage binding limit \(maxStorageBufferBindingSize\)/);
   const suggested = Number(/Use --kv-cache-mb (\d+) or less/.exec(message)?.[1]);
@@ -46,7 +52,11 @@ test('webgpu (lavapipe): --kv-cache-mb over the binding limit refuses to start; 
   // is 6 tensors: 6 x limit + 64 MiB is over.
   const overMb = Math.ceil((6 * limit) / MiB) + 64;
   const entry = fileURLToPath(new URL('../../server/testing/serve-child.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--backend', 'webgpu', '--kv-cache-mb', String(overMb), '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', entry, '--backend', 'webgpu', '--kv-cache-mb', String(overMb), '--port', '0', '--log-level', 'error'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -60,7 +70,12 @@ test('webgpu (lavapipe): --kv-cache-mb over the binding limit refuses to start; 
   const { engine } = await createLocalEngine({ backend: 'webgpu', kvCacheMb: 16, maxNumSeqs: 2, maxQueue: 2 });
   try {
     const events = [];
-    for await (const e of engine.submit({ id: 'w', promptIds: [1, 2, 3, 4, 5], sampling: { ...defaultSamplingParams(), maxTokens: 2, ignoreEos: true } })) events.push(e);
+    for await (const e of engine.submit({
+      id: 'w',
+      promptIds: [1, 2, 3, 4, 5],
+      sampling: { ...defaultSamplingParams(), maxTokens: 2, ignoreEos: true },
+    }))
+      events.push(e);
     assert.deepEqual(events.at(-1), { type: 'finished', reason: 'length', usage: { promptTokens: 5, completionTokens: 2 } });
   } finally {
     await engine.close();

@@ -26,7 +26,10 @@ export function kvLayoutOf(spec: ModelSpec, pageSize: number): KvLayout {
 export function kvPagesFor(kvCacheMb: number, layout: KvLayout, maxTensorBytes?: number, backendName = 'this backend'): number {
   const pageBytes = layout.bytesPerEntry * layout.pageSize;
   const numPages = Math.floor((kvCacheMb * 2 ** 20) / pageBytes);
-  if (numPages < 1) throw new Error(`--kv-cache-mb ${kvCacheMb} is too small: one page of ${layout.pageSize} entries takes ${(pageBytes / 2 ** 20).toFixed(2)} MB`);
+  if (numPages < 1)
+    throw new Error(
+      `--kv-cache-mb ${kvCacheMb} is too small: one page of ${layout.pageSize} entries takes ${(pageBytes / 2 ** 20).toFixed(2)} MB`,
+    );
   if (maxTensorBytes === undefined) return numPages;
   const tensorBytes = (numPages * pageBytes) / layout.tensors;
   if (tensorBytes <= maxTensorBytes) return numPages;

@@ -45,7 +45,11 @@ for (const [name, opts] of families) {
     for (let i = 0; i < prompts.length; i++) {
       assert.deepEqual(results[i].tokens, ref[i].tokens, `request ${i}`);
       assert.equal(results[i].tokens.length, 24);
-      assert.deepEqual(results[i].terminal, { type: 'finished', reason: 'length', usage: { promptTokens: prompts[i].length, completionTokens: 24 } });
+      assert.deepEqual(results[i].terminal, {
+        type: 'finished',
+        reason: 'length',
+        usage: { promptTokens: prompts[i].length, completionTokens: 24 },
+      });
       assert.equal(results[i].events[0].type, 'started');
     }
     assert.equal(fe.engine.stats().kvPagesUsed, 0);
@@ -121,12 +125,15 @@ test('prefix-cache hit: the second request skips the shared pages and produces t
   const callsBefore = runner.calls.length;
   const second = await collect(engine.submit(request('p2', prompt, { maxTokens: 8 })));
   assert.deepEqual(second.tokens, first.tokens);
-  const firstFeed = runner.calls.slice(callsBefore).flat().find((it) => it.seqId === 'p2')!;
+  const firstFeed = runner.calls
+    .slice(callsBefore)
+    .flat()
+    .find((it) => it.seqId === 'p2')!;
   // 10 blocks; the hit may not cover the last complete block: at most 9 blocks -> 4 full pages = 32 tokens.
   assert.equal(firstFeed.position, 32);
   assert.deepEqual(firstFeed.tokens, [0, 0, 0, ...prompt].slice(32));
   const p1First = runner.calls.flat().find((it) => it.seqId === 'p1' && it.position === 0)!;
-  assert.deepEqual(firstFeed.kvSlots.slice(0, 8), p1First.kvSlots.slice(0, 8), 'shared pages are the first request\'s');
+  assert.deepEqual(firstFeed.kvSlots.slice(0, 8), p1First.kvSlots.slice(0, 8), "shared pages are the first request's");
   await engine.close();
 });
 
@@ -171,25 +178,43 @@ test('context length ends generation with length; longer prompts are refused', a
   const { engine } = makeFakeEngine({ kind: 'block', padFirstBlock: true, contextLength: 32 });
   // 21 + 11 = 32 passes checkRequest (padding is not counted against max_tokens, as OpenAI counts),
   // but 21 -> padded 24 leaves room for 8 tokens: generation ends with 'length' there.
-  assert.throws(() => engine.submit(request('c0', randomPrompt(1, 21), { maxTokens: 12 })), (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded' && e.field === 'maxTokens');
+  assert.throws(
+    () => engine.submit(request('c0', randomPrompt(1, 21), { maxTokens: 12 })),
+    (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded' && e.field === 'maxTokens',
+  );
   const r = await collect(engine.submit(request('c', randomPrompt(1, 21), { maxTokens: 11 })));
   assert.equal(r.tokens.length, 8);
   assert.equal(r.terminal.type === 'finished' && r.terminal.reason, 'length');
-  assert.throws(() => engine.submit(request('d', randomPrompt(1, 30))), (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded');
-  assert.throws(() => engine.submit(request('d', [])), (e) => e instanceof EngineRequestError && e.code === 'invalid_request');
-  assert.throws(() => engine.submit(request('d', [999])), (e) => e instanceof EngineRequestError && e.code === 'invalid_request');
+  assert.throws(
+    () => engine.submit(request('d', randomPrompt(1, 30))),
+    (e) => e instanceof EngineRequestError && e.code === 'context_length_exceeded',
+  );
+  assert.throws(
+    () => engine.submit(request('d', [])),
+    (e) => e instanceof EngineRequestError && e.code === 'invalid_request',
+  );
+  assert.throws(
+    () => engine.submit(request('d', [999])),
+    (e) => e instanceof EngineRequestError && e.code === 'invalid_request',
+  );
   await engine.close();
 });
 
 test('admission: at most maxNumSeqs + maxQueue requests in flight, whatever the scheduler is doing', async () => {
   const { engine } = makeFakeEngine({ delayMs: 5 }, { maxNumSeqs: 1, maxQueue: 2 });
   const streams = [0, 1, 2].map((i) => engine.submit(request(`q${i}`, [1], { maxTokens: 3 })));
-  assert.throws(() => engine.submit(request('q3', [1])), (e) => e instanceof EngineRequestError && e.code === 'queue_full');
+  assert.throws(
+    () => engine.submit(request('q3', [1])),
+    (e) => e instanceof EngineRequestError && e.code === 'queue_full',
+  );
   // One ends: one place frees up (and only one).
   const first = await collect(streams.shift()!);
   assert.equal(first.terminal.type, 'finished');
   streams.push(engine.submit(request('q3', [1], { maxTokens: 3 })));
-  assert.throws(() => engine.submit(request('q4', [1])), (e) => e instanceof EngineRequestError && e.code === 'queue_full');
+  assert.throws(
+    () => engine.submit(request('q4', [1])),
+    (e) => e instanceof EngineRequestError && e.code === 'queue_full',
+  );
   await Promise.all(streams.map(collect));
   await engine.close();
 });
@@ -202,7 +227,8 @@ test('abort ends the stream with finished abort; breaking out of the stream abor
   assert.equal(r.terminal.type === 'finished' && r.terminal.reason, 'abort');
   assert.ok(r.tokens.length > 0 && r.tokens.length < 1000);
   let n = 0;
-  for await (const e of engine.submit(request('y', [1, 2], { maxTokens: 1000, ignoreEos: true }))) if (e.type === 'token' && ++n === 3) break;
+  for await (const e of engine.submit(request('y', [1, 2], { maxTokens: 1000, ignoreEos: true })))
+    if (e.type === 'token' && ++n === 3) break;
   await sleep(10);
   assert.equal(engine.stats().running, 0);
   assert.equal(engine.stats().kvPagesUsed, 0);
@@ -219,7 +245,10 @@ test('a runner failure fails in-flight requests with an error event and kills th
     if (r.terminal.type === 'error') assert.match(r.terminal.message, /fake runner failure/);
   }
   assert.notEqual(engine.failure, null);
-  assert.throws(() => engine.submit(request('c', [1])), (e) => e instanceof EngineRequestError && e.code === 'engine_dead');
+  assert.throws(
+    () => engine.submit(request('c', [1])),
+    (e) => e instanceof EngineRequestError && e.code === 'engine_dead',
+  );
   await engine.close();
 });
 
@@ -239,7 +268,10 @@ test('logprobs are the log-softmax of the model logits, top entries best first',
     assert.equal(lp.token, tokenizer.decode([lp.tokenId]));
     assert.ok(Math.abs(lp.logprob - (row[lp.tokenId] - logZ)) < 1e-5);
     const order = [...row.keys()].sort((x, y) => row[y] - row[x]).slice(0, 3);
-    assert.deepEqual(lp.top.map((t) => t.tokenId), order);
+    assert.deepEqual(
+      lp.top.map((t) => t.tokenId),
+      order,
+    );
     for (const t of lp.top) assert.ok(Math.abs(t.logprob - (row[t.tokenId] - logZ)) < 1e-5);
     assert.equal(lp.top[0].tokenId, lp.tokenId, 'greedy picks the most likely token');
     history.push(e.tokenIds[0]);
@@ -256,7 +288,10 @@ test('close() ends every open stream with finished abort and runs onClose', asyn
   for (const r of await Promise.all(streams)) assert.equal(r.terminal.type === 'finished' && r.terminal.reason, 'abort');
   assert.equal(closed, 1);
   assert.equal(engine.stats().kvPagesUsed, 0);
-  assert.throws(() => engine.submit(request('late', [1])), (e) => e instanceof EngineRequestError && e.code === 'engine_dead');
+  assert.throws(
+    () => engine.submit(request('late', [1])),
+    (e) => e instanceof EngineRequestError && e.code === 'engine_dead',
+  );
 });
 
 test('block models report aligned block-decoder steps through the loop', async () => {

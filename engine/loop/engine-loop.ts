@@ -7,7 +7,17 @@
 // The caller allocates the runner's cache before constructing the loop:
 //   runner.allocateCache(numPages * pageSize, maxNumSeqs)   (numPagesFor() sizes numPages from MiB)
 import { EngineRequestError } from '../api.ts';
-import type { Engine, EngineEvent, EngineInfo, EngineStats, FinishReason, GenerateRequest, PromptTokenLogprob, TokenizerLike, TokenLogprob } from '../api.ts';
+import type {
+  Engine,
+  EngineEvent,
+  EngineInfo,
+  EngineStats,
+  FinishReason,
+  GenerateRequest,
+  PromptTokenLogprob,
+  TokenizerLike,
+  TokenLogprob,
+} from '../api.ts';
 import { EngineStream } from '../stream.ts';
 import { admit, checkRequest, type RequestLimits } from '../requests.ts';
 import type { FaultInjector } from '../faults.ts';
@@ -131,7 +141,8 @@ export class EngineLoop implements Engine {
   // ------------------------------------------------------------------ Engine
 
   submit(req: GenerateRequest): AsyncIterable<EngineEvent> {
-    if (this.deadReason !== null || this.closing) throw new EngineRequestError('engine_dead', `engine is not running: ${this.deadReason ?? 'closing'}`);
+    if (this.deadReason !== null || this.closing)
+      throw new EngineRequestError('engine_dead', `engine is not running: ${this.deadReason ?? 'closing'}`);
     if (this.live.has(req.id)) throw new EngineRequestError('invalid_request', `is already in use`, 'id');
     checkRequest(req, this.limits);
     if (this.options.admission !== 'caller') admit(this.live.size, 1, this.limits);
@@ -244,7 +255,8 @@ export class EngineLoop implements Engine {
     let out: StepOutput;
     try {
       out = await this.runner.execute(plan.items);
-      if (out.logits.length < plan.numLogitsRows * out.vocabSize) throw new Error(`runner returned ${out.logits.length} logits for ${plan.numLogitsRows} rows of ${out.vocabSize}`);
+      if (out.logits.length < plan.numLogitsRows * out.vocabSize)
+        throw new Error(`runner returned ${out.logits.length} logits for ${plan.numLogitsRows} rows of ${out.vocabSize}`);
     } catch (e) {
       this.die(e);
       return;

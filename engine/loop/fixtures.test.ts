@@ -34,17 +34,35 @@ const idTokenizer = (vocabSize: number): TokenizerLike => ({
   decode: (ids) => ids.map((i) => `<${i}>`).join(''),
 });
 
-async function engineFor(dir: string, g: GenerateCase, opts: { numPages: number; pageSize: number; maxNumSeqs: number }, scoring: PromptScoring = 'authors') {
+async function engineFor(
+  dir: string,
+  g: GenerateCase,
+  opts: { numPages: number; pageSize: number; maxNumSeqs: number },
+  scoring: PromptScoring = 'authors',
+) {
   const resolved = await resolveModel({ model: dir });
-  const spec = resolved.spec.kind === 'block'
-    ? { ...resolved.spec, positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode, padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock, promptScoring: scoring }
-    : resolved.spec;
+  const spec =
+    resolved.spec.kind === 'block'
+      ? {
+          ...resolved.spec,
+          positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
+          padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
+          promptScoring: scoring,
+        }
+      : resolved.spec;
   const backend = await makeBackend('reference');
   const model = buildModel(backend, spec, resolved.weights);
   model.allocateCache(opts.numPages * opts.pageSize, opts.maxNumSeqs);
   const tok = idTokenizer(spec.vocabSize);
   const engine = new EngineLoop(model, {
-    info: { modelName: 'fixture', kind: model.info.kind, contextLength: model.info.contextLength, vocabSize: model.info.vocabSize, eosTokenId: model.info.eosTokenId, demo: false },
+    info: {
+      modelName: 'fixture',
+      kind: model.info.kind,
+      contextLength: model.info.contextLength,
+      vocabSize: model.info.vocabSize,
+      eosTokenId: model.info.eosTokenId,
+      demo: false,
+    },
     tokenizer: tok,
     detokenizer: () => ({ push: (ids) => tok.decode(ids), flush: () => '' }),
     ...opts,
@@ -71,7 +89,9 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
     groups.set(key, [...(groups.get(key) ?? []), g]);
   }
   for (const [key, group] of groups) {
-    test(`${fixture} (${key}): the engine reproduces the reference greedy runs at batch N`, { skip: !present && 'fixture missing' }, async () => {
+    test(`${fixture} (${key}): the engine reproduces the reference greedy runs at batch N`, {
+      skip: !present && 'fixture missing',
+    }, async () => {
       for (const [label, opts] of [
         ['roomy cache', { numPages: 64, pageSize: 4, maxNumSeqs: 8 }],
         ['tight cache (preemption)', { numPages: fixture === 'block_tiny' ? 4 : 22, pageSize: 4, maxNumSeqs: 8 }],
@@ -81,7 +101,11 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
         const runs = [];
         // Each prompt twice (the second run can hit the prefix cache), arrivals staggered.
         for (const [i, g] of [...group, ...group].entries()) {
-          runs.push(collect(engine.submit({ id: `${i}`, promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: g.max_new_tokens }) })));
+          runs.push(
+            collect(
+              engine.submit({ id: `${i}`, promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: g.max_new_tokens }) }),
+            ),
+          );
           await sleep(i % 3);
         }
         const results = await Promise.all(runs);
@@ -94,7 +118,8 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
         const s = engine.stats();
         assert.equal(s.kvPagesUsed, 0);
         if (label.startsWith('tight')) assert.ok(s.preemptedTotal > 0, `${label}: expected preemptions`);
-        if (label.startsWith('one-entry') && group.some((g) => g.prompt_ids.length >= 8)) assert.ok(engine.scheduler.prefixHitTokens > 0, `${label}: expected prefix-cache hits`);
+        if (label.startsWith('one-entry') && group.some((g) => g.prompt_ids.length >= 8))
+          assert.ok(engine.scheduler.prefixHitTokens > 0, `${label}: expected prefix-cache hits`);
         await engine.close();
       }
     });
@@ -108,7 +133,15 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
     const ref = await collect(alone.submit({ id: 'a', promptIds: g.prompt_ids, sampling }));
     await alone.close();
     const batch = await engineFor(dir, g, opts);
-    const runs = [0, 1, 2, 3].map((i) => collect(batch.submit({ id: `b${i}`, promptIds: i === 2 ? g.prompt_ids : cases[i % cases.length].prompt_ids.concat([7, 9, 11]), sampling: i === 2 ? sampling : { ...sampling, seed: i } })));
+    const runs = [0, 1, 2, 3].map((i) =>
+      collect(
+        batch.submit({
+          id: `b${i}`,
+          promptIds: i === 2 ? g.prompt_ids : cases[i % cases.length].prompt_ids.concat([7, 9, 11]),
+          sampling: i === 2 ? sampling : { ...sampling, seed: i },
+        }),
+      ),
+    );
     const out = await Promise.all(runs);
     assert.deepEqual(out[2].tokens, ref.tokens);
     await batch.close();
@@ -143,7 +176,9 @@ function promptLogprobsOf(events: EngineEvent[]) {
 for (const fixture of ['vanilla_tiny', 'block_tiny']) {
   const dir = join(root, fixture);
   const present = existsSync(join(dir, 'expected.json'));
-  test(`${fixture}: prompt logprobs equal the reference's teacher-forced log-softmax`, { skip: !present && 'fixture missing' }, async () => {
+  test(`${fixture}: prompt logprobs equal the reference's teacher-forced log-softmax`, {
+    skip: !present && 'fixture missing',
+  }, async () => {
     const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { score: ScoreCase[]; generate: GenerateCase[] };
     // The fixture's scores are forward() over the ids as given: the authors' scoring of a model trained
     // without first-block padding (their no-pad wrapper: no padding, training positions, block 0 unscored).
@@ -155,7 +190,9 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
       const raw = readFileSync(join(dir, sc.logits));
       const ref = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
       const V = sc.shape[1];
-      const r = await collect(engine.submit({ id: `s${k}`, promptIds: sc.input_ids, promptLogprobs: 3, sampling: defaultSamplingParams({ maxTokens: 1 }) }));
+      const r = await collect(
+        engine.submit({ id: `s${k}`, promptIds: sc.input_ids, promptLogprobs: 3, sampling: defaultSamplingParams({ maxTokens: 1 }) }),
+      );
       const lps = promptLogprobsOf(r.events);
       assert.equal(lps.length, sc.input_ids.length);
       lps.forEach((lp, i) => {
@@ -165,27 +202,56 @@ for (const fixture of ['vanilla_tiny', 'block_tiny']) {
           return;
         }
         const expected = logSoftmax(ref.subarray((i - first) * V, (i - first + 1) * V));
-        assert.ok(Math.abs(lp.logprob! - expected[sc.input_ids[i]!]!) < 1e-4, `case ${k} token ${i}: ${lp.logprob} vs ${expected[sc.input_ids[i]!]}`);
+        assert.ok(
+          Math.abs(lp.logprob! - expected[sc.input_ids[i]!]!) < 1e-4,
+          `case ${k} token ${i}: ${lp.logprob} vs ${expected[sc.input_ids[i]!]}`,
+        );
         const best = [...expected.keys()].sort((a, b) => expected[b]! - expected[a]!).slice(0, 3);
-        assert.deepEqual(lp.top!.map((t) => t.tokenId), best, `case ${k} token ${i}: top 3`);
-        lp.top!.forEach((t) => assert.ok(Math.abs(t.logprob - expected[t.tokenId]!) < 1e-4));
+        assert.deepEqual(
+          lp.top!.map((t) => t.tokenId),
+          best,
+          `case ${k} token ${i}: top 3`,
+        );
+        for (const t of lp.top!) assert.ok(Math.abs(t.logprob - expected[t.tokenId]!) < 1e-4);
       });
     }
     await engine.close();
   });
 
-  test(`${fixture}: a prompt token's logprob equals the one it got when it was generated`, { skip: !present && 'fixture missing' }, async () => {
+  test(`${fixture}: a prompt token's logprob equals the one it got when it was generated`, {
+    skip: !present && 'fixture missing',
+  }, async () => {
     const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { generate: GenerateCase[] };
     // Every position mode and padding the fixture has (the block model's 'reference' mode included),
     // with --prompt-scoring decoding: the scoring that promises generation's logprobs.
-    for (const g of e.generate.filter((x, i, all) => all.findIndex((y) => y.position_mode === x.position_mode && y.pad_first_block === x.pad_first_block) === i)) {
+    for (const g of e.generate.filter(
+      (x, i, all) => all.findIndex((y) => y.position_mode === x.position_mode && y.pad_first_block === x.pad_first_block) === i,
+    )) {
       const engine = await engineFor(dir, g, { numPages: 64, pageSize: 4, maxNumSeqs: 4 }, 'decoding');
-      const gen = await collect(engine.submit({ id: 'g', promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: 12, logprobs: 0, ignoreEos: true }) }));
-      const genLps = gen.events.flatMap((x) => (x.type === 'token' ? x.logprobs ?? [] : []));
-      const again = await collect(engine.submit({ id: 'p', promptIds: [...g.prompt_ids, ...gen.tokens], promptLogprobs: 0, sampling: defaultSamplingParams({ maxTokens: 1 }) }));
+      const gen = await collect(
+        engine.submit({
+          id: 'g',
+          promptIds: g.prompt_ids,
+          sampling: defaultSamplingParams({ maxTokens: 12, logprobs: 0, ignoreEos: true }),
+        }),
+      );
+      const genLps = gen.events.flatMap((x) => (x.type === 'token' ? (x.logprobs ?? []) : []));
+      const again = await collect(
+        engine.submit({
+          id: 'p',
+          promptIds: [...g.prompt_ids, ...gen.tokens],
+          promptLogprobs: 0,
+          sampling: defaultSamplingParams({ maxTokens: 1 }),
+        }),
+      );
       const lps = promptLogprobsOf(again.events).slice(g.prompt_ids.length);
       assert.equal(lps.length, genLps.length);
-      lps.forEach((lp, j) => assert.ok(Math.abs(lp.logprob! - genLps[j]!.logprob) < 1e-4, `${g.position_mode} pad=${g.pad_first_block}: generated token ${j}: ${lp.logprob} vs ${genLps[j]!.logprob}`));
+      lps.forEach((lp, j) => {
+        assert.ok(
+          Math.abs(lp.logprob! - genLps[j]!.logprob) < 1e-4,
+          `${g.position_mode} pad=${g.pad_first_block}: generated token ${j}: ${lp.logprob} vs ${genLps[j]!.logprob}`,
+        );
+      });
       await engine.close();
     }
   });

@@ -23,16 +23,25 @@ interface PendingBlock {
   ids: number[];
 }
 
-interface WindowRow { item: number; localRow: number }
+interface WindowRow {
+  item: number;
+  localRow: number;
+}
 
 /** What one step feeds each decoder, worked out on the host before any kernel runs. */
 interface StepRows {
   /** Block-decoder rows (one per completed block): ids (L each), position, KV slot, owner, context. */
-  blockIds: number[]; blockPos: number[]; blockSlots: number[]; blockSeq: number[]; blockCtx: number[];
+  blockIds: number[];
+  blockPos: number[];
+  blockSlots: number[];
+  blockSeq: number[];
+  blockCtx: number[];
   /** Per item: the block row whose output seeds a fresh window (the last block it completed), or -1. */
   seedRow: number[];
   /** Token-decoder rows: prefix rows (from the expansion), then token rows (from embed_in). */
-  prefixRows: WindowRow[]; tokenRows: WindowRow[]; tokenIds: number[];
+  prefixRows: WindowRow[];
+  tokenRows: WindowRow[];
+  tokenIds: number[];
   /** Per item: the window row whose output gives its next-token logits. */
   lastLocalRow: number[];
 }
@@ -46,19 +55,32 @@ export class BlockModel implements Runner {
   /** Step inputs and LM-head buffers by shape (see scratch.ts). */
   private readonly scratch: ScratchCache;
 
-  constructor(private readonly backend: Backend, readonly spec: BlockModelSpec, w: WeightLookup) {
+  constructor(
+    private readonly backend: Backend,
+    readonly spec: BlockModelSpec,
+    w: WeightLookup,
+  ) {
     this.model = new BlockTransformer(backend, spec, w);
     this.scratch = new ScratchCache(backend, 32);
     this.info = {
-      kind: 'block', tokensPerEntry: spec.blockLength, bytesPerEntry: spec.blockDecoder.numLayers * 2 * spec.blockDecoder.hiddenSize * 4,
-      vocabSize: spec.vocabSize, contextLength: spec.contextLength, eosTokenId: 0,
-      blockLength: spec.blockLength, padFirstBlock: spec.padFirstBlock,
+      kind: 'block',
+      tokensPerEntry: spec.blockLength,
+      bytesPerEntry: spec.blockDecoder.numLayers * 2 * spec.blockDecoder.hiddenSize * 4,
+      vocabSize: spec.vocabSize,
+      contextLength: spec.contextLength,
+      eosTokenId: 0,
+      blockLength: spec.blockLength,
+      padFirstBlock: spec.padFirstBlock,
     };
   }
 
-  get windowLength(): number { return this.model.windowLength; }
+  get windowLength(): number {
+    return this.model.windowLength;
+  }
 
-  gemmWeights(): Tensor[] { return this.model.gemmWeights(); }
+  gemmWeights(): Tensor[] {
+    return this.model.gemmWeights();
+  }
 
   allocateCache(numSlots: number, numLocalSlots: number): void {
     this.freeCaches();
@@ -69,15 +91,30 @@ export class BlockModel implements Runner {
 
   /** Splits the step's tokens into block-decoder and token-decoder rows; advances each window's ids. */
   private planRows(items: FeedItem[]): StepRows {
-    const { L, R } = this.model, V = this.spec.vocabSize;
-    const s: StepRows = { blockIds: [], blockPos: [], blockSlots: [], blockSeq: [], blockCtx: [], seedRow: [], prefixRows: [], tokenRows: [], tokenIds: [], lastLocalRow: [] };
+    const { L, R } = this.model,
+      V = this.spec.vocabSize;
+    const s: StepRows = {
+      blockIds: [],
+      blockPos: [],
+      blockSlots: [],
+      blockSeq: [],
+      blockCtx: [],
+      seedRow: [],
+      prefixRows: [],
+      tokenRows: [],
+      tokenIds: [],
+      lastLocalRow: [],
+    };
     items.forEach((it, item) => {
       const slot = it.localSlot;
-      if (slot === undefined || slot < 0 || slot >= this.pending.length) throw new Error(`seq ${it.seqId}: local slot ${slot} out of range`);
+      if (slot === undefined || slot < 0 || slot >= this.pending.length)
+        throw new Error(`seq ${it.seqId}: local slot ${slot} out of range`);
       if (it.tokens.length === 0) throw new Error(`seq ${it.seqId}: nothing to feed`);
       const end = it.position + it.tokens.length;
-      if (end > this.spec.contextLength) throw new Error(`seq ${it.seqId}: position ${end - 1} beyond the context length ${this.spec.contextLength}`);
-      if (it.kvSlots.length < Math.floor(end / L)) throw new Error(`seq ${it.seqId}: ${it.kvSlots.length} kv slots for ${Math.floor(end / L)} blocks`);
+      if (end > this.spec.contextLength)
+        throw new Error(`seq ${it.seqId}: position ${end - 1} beyond the context length ${this.spec.contextLength}`);
+      if (it.kvSlots.length < Math.floor(end / L))
+        throw new Error(`seq ${it.seqId}: ${it.kvSlots.length} kv slots for ${Math.floor(end / L)} blocks`);
       let pend = this.pending[slot];
       if (it.position % L === 0) {
         pend = { seqId: it.seqId, blockStart: it.position, ids: [] };
@@ -93,7 +130,10 @@ export class BlockModel implements Runner {
           const bi = pend!.blockStart / L;
           seed = s.blockIds.length / L;
           s.blockIds.push(...pend!.ids);
-          s.blockPos.push(bi); s.blockSlots.push(it.kvSlots[bi]!); s.blockSeq.push(item); s.blockCtx.push(bi + 1);
+          s.blockPos.push(bi);
+          s.blockSlots.push(it.kvSlots[bi]!);
+          s.blockSeq.push(item);
+          s.blockCtx.push(bi + 1);
           pend = { seqId: it.seqId, blockStart: it.position + j + 1, ids: [] };
           trailing = [];
         } else {
@@ -103,7 +143,10 @@ export class BlockModel implements Runner {
       this.pending[slot] = pend;
       s.seedRow.push(seed);
       if (seed >= 0) for (let r = 0; r < R; r++) s.prefixRows.push({ item, localRow: r });
-      for (const t of trailing) { s.tokenRows.push({ item, localRow: R + t.k }); s.tokenIds.push(t.id); }
+      for (const t of trailing) {
+        s.tokenRows.push({ item, localRow: R + t.k });
+        s.tokenIds.push(t.id);
+      }
       s.lastLocalRow.push(trailing.length ? R + trailing[trailing.length - 1]!.k : R - 1);
     });
     return s;
@@ -111,7 +154,9 @@ export class BlockModel implements Runner {
 
   async execute(items: FeedItem[]): Promise<StepOutput> {
     if (!this.blockCache || !this.localCache) throw new Error('BlockModel: allocateCache() first');
-    const m = this.model, b = this.backend, sc = this.scratch;
+    const m = this.model,
+      b = this.backend,
+      sc = this.scratch;
     const { R, windowLength: W, db, dt } = m;
     const s = this.planRows(items);
 
@@ -121,10 +166,19 @@ export class BlockModel implements Runner {
     if (s.blockPos.length) {
       const xb = sc.get('xb', [s.blockPos.length, db]);
       m.embedBlocks(xb, Int32Array.from(s.blockIds));
-      const plan = makePlan(items.map((it) => it.kvSlots), s.blockSeq, s.blockCtx);
+      const plan = makePlan(
+        items.map((it) => it.kvSlots),
+        s.blockSeq,
+        s.blockCtx,
+      );
       m.blockDecoder({ x: xb, positions: Int32Array.from(s.blockPos), slots: Int32Array.from(s.blockSlots), plan }, this.blockCache);
       const seeds: number[] = [];
-      s.seedRow.forEach((row, item) => { if (row >= 0) { seedIndex.set(item, seeds.length); seeds.push(row); } });
+      s.seedRow.forEach((row, item) => {
+        if (row >= 0) {
+          seedIndex.set(item, seeds.length);
+          seeds.push(row);
+        }
+      });
       const ctx = sc.get('ctx', [seeds.length, db]);
       b.gatherRows(ctx, xb, Int32Array.from(seeds));
       prefix = sc.get('prefix', [seeds.length, R * dt]);
@@ -140,15 +194,24 @@ export class BlockModel implements Runner {
     }
     if (s.tokenRows.length) m.embedTokens(xt, Int32Array.from(s.tokenIds), s.prefixRows.length);
     const windows = items.map((it) => Array.from({ length: W }, (_, r) => it.localSlot! * W + r));
-    m.tokenDecoder({
-      x: xt,
-      positions: Int32Array.from(rows, (r) => m.windowPosition(r.localRow, 'decoding')),
-      slots: Int32Array.from(rows, (r) => items[r.item]!.localSlot! * W + r.localRow),
-      plan: makePlan(windows, rows.map((r) => r.item), rows.map((r) => r.localRow + 1)),
-    }, this.localCache);
+    m.tokenDecoder(
+      {
+        x: xt,
+        positions: Int32Array.from(rows, (r) => m.windowPosition(r.localRow, 'decoding')),
+        slots: Int32Array.from(rows, (r) => items[r.item]!.localSlot! * W + r.localRow),
+        plan: makePlan(
+          windows,
+          rows.map((r) => r.item),
+          rows.map((r) => r.localRow + 1),
+        ),
+      },
+      this.localCache,
+    );
 
     const lastRowOf = new Int32Array(items.length).fill(-1); // item -> its row whose output gives logits
-    rows.forEach((r, i) => { if (r.localRow === s.lastLocalRow[r.item]) lastRowOf[r.item] = i; });
+    rows.forEach((r, i) => {
+      if (r.localRow === s.lastLocalRow[r.item]) lastRowOf[r.item] = i;
+    });
     const want = items.flatMap((it, i) => (it.wantLogits ? [lastRowOf[i]!] : []));
     return { logits: await m.logits(sc, xt, want), vocabSize: this.spec.vocabSize };
   }
@@ -160,7 +223,9 @@ export class BlockModel implements Runner {
    * with token 0 and its rows dropped: the token decoder is causal, so they change nothing before.
    */
   async scoreTokens(ids: number[]): Promise<{ logits: Float32Array; first: number }> {
-    const L = this.spec.blockLength, V = this.spec.vocabSize, scoring = this.spec.promptScoring;
+    const L = this.spec.blockLength,
+      V = this.spec.vocabSize,
+      scoring = this.spec.promptScoring;
     const pad = scoringPad(ids.length, L, this.spec.padFirstBlock, scoring);
     const fed = [...new Array<number>(pad).fill(0), ...ids];
     const first = L - pad; // fed[L] is the first token anything predicts
@@ -176,12 +241,16 @@ export class BlockModel implements Runner {
   }
 
   private freeCaches(): void {
-    for (const c of [...(this.blockCache ?? []), ...(this.localCache ?? [])]) { this.backend.free(c.k); this.backend.free(c.v); }
+    for (const c of [...(this.blockCache ?? []), ...(this.localCache ?? [])]) {
+      this.backend.free(c.k);
+      this.backend.free(c.v);
+    }
     this.blockCache = this.localCache = null;
   }
 
   dispose(): void {
-    this.model.releaseScratch(); this.scratch.release();
+    this.model.releaseScratch();
+    this.scratch.release();
     this.freeCaches();
   }
 }

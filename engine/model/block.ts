@@ -37,7 +37,11 @@ export class BlockTransformer {
   private readonly expansionW: Tensor; // [R*dt, db]
   private readonly expansionB: Tensor; // [R*dt]
 
-  constructor(private readonly backend: Backend, readonly spec: BlockModelSpec, w: WeightLookup) {
+  constructor(
+    private readonly backend: Backend,
+    readonly spec: BlockModelSpec,
+    w: WeightLookup,
+  ) {
     this.blockStack = new NeoxStack(backend, spec.blockDecoder, 'block_decoder.gpt_neox', w);
     this.tokenStack = new NeoxStack(backend, spec.tokenDecoder, 'token_decoder.gpt_neox', w);
     this.embedder = w('embedder.embeddings.weight');
@@ -103,48 +107,85 @@ export class BlockTransformer {
    */
   async score(scratch: ScratchCache, ids: number[], positions: WindowPositions = 'training'): Promise<Float32Array> {
     const { L, R, windowLength: W, db, dt } = this;
-    if (ids.length % L !== 0 || ids.length < 2 * L) throw new Error(`score: length ${ids.length} must be a multiple of ${L} and at least ${2 * L}`);
+    if (ids.length % L !== 0 || ids.length < 2 * L)
+      throw new Error(`score: length ${ids.length} must be a multiple of ${L} and at least ${2 * L}`);
     const n = ids.length / L;
     const b = this.backend;
     const blockCache = this.blockStack.allocateCache(n);
     const windowCache = this.tokenStack.allocateCache((n - 1) * W);
     const owned: Tensor[] = [];
-    const alloc = (shape: number[]) => { const t = b.alloc(shape); owned.push(t); return t; };
+    const alloc = (shape: number[]) => {
+      const t = b.alloc(shape);
+      owned.push(t);
+      return t;
+    };
     try {
       const blocks = Array.from({ length: n }, (_, i) => i);
       const xb = alloc([n, db]);
       this.embedBlocks(xb, Int32Array.from(ids)); // [n, db]
-      this.blockDecoder({
-        x: xb, positions: Int32Array.from(blocks), slots: Int32Array.from(blocks),
-        plan: makePlan([blocks], blocks.map(() => 0), blocks.map((i) => i + 1)),
-      }, blockCache); // [n, db]
+      this.blockDecoder(
+        {
+          x: xb,
+          positions: Int32Array.from(blocks),
+          slots: Int32Array.from(blocks),
+          plan: makePlan(
+            [blocks],
+            blocks.map(() => 0),
+            blocks.map((i) => i + 1),
+          ),
+        },
+        blockCache,
+      ); // [n, db]
       // Block i's output conditions block i+1: the last block conditions nothing here.
-      const ctx = alloc([n - 1, db]), normed = alloc([n - 1, db]), prefix = alloc([n - 1, R * dt]);
+      const ctx = alloc([n - 1, db]),
+        normed = alloc([n - 1, db]),
+        prefix = alloc([n - 1, R * dt]);
       b.gatherRows(ctx, xb, Int32Array.from(blocks.slice(0, n - 1)));
       this.expand(prefix, ctx, normed); // [(n-1)*R, dt]
       // Window w predicts block w+1: rows [P0..P(R-1), e(t0)..e(t(L-2))] of that block.
       const xt = alloc([(n - 1) * W, dt]);
-      const pos: number[] = [], rowSeq: number[] = [], rowCtx: number[] = [];
+      const pos: number[] = [],
+        rowSeq: number[] = [],
+        rowCtx: number[] = [];
       for (let w = 0; w < n - 1; w++) {
-        b.gatherRows(xt, prefix, Int32Array.from({ length: R }, (_, r) => w * R + r), w * W, dt);
+        b.gatherRows(
+          xt,
+          prefix,
+          Int32Array.from({ length: R }, (_, r) => w * R + r),
+          w * W,
+          dt,
+        );
         this.embedTokens(xt, Int32Array.from(ids.slice((w + 1) * L, (w + 1) * L + L - 1)), w * W + R);
-        for (let r = 0; r < W; r++) { pos.push(this.windowPosition(r, positions)); rowSeq.push(w); rowCtx.push(r + 1); }
+        for (let r = 0; r < W; r++) {
+          pos.push(this.windowPosition(r, positions));
+          rowSeq.push(w);
+          rowCtx.push(r + 1);
+        }
       }
       const windows = Array.from({ length: n - 1 }, (_, w) => Array.from({ length: W }, (_, r) => w * W + r));
-      this.tokenDecoder({
-        x: xt, positions: Int32Array.from(pos), slots: Int32Array.from({ length: (n - 1) * W }, (_, i) => i),
-        plan: makePlan(windows, rowSeq, rowCtx),
-      }, windowCache); // [(n-1)*W, dt]
+      this.tokenDecoder(
+        {
+          x: xt,
+          positions: Int32Array.from(pos),
+          slots: Int32Array.from({ length: (n - 1) * W }, (_, i) => i),
+          plan: makePlan(windows, rowSeq, rowCtx),
+        },
+        windowCache,
+      ); // [(n-1)*W, dt]
       const rows: number[] = [];
       for (let w = 0; w < n - 1; w++) for (let r = R - 1; r < W; r++) rows.push(w * W + r);
       return await lmHeadAll(b, scratch, xt, rows, this.tokenStack, this.embedOut, this.spec.vocabSize); // [(n-1)*L, V]
     } finally {
       for (const t of owned) b.free(t);
-      for (const c of [...blockCache, ...windowCache]) { b.free(c.k); b.free(c.v); }
+      for (const c of [...blockCache, ...windowCache]) {
+        b.free(c.k);
+        b.free(c.v);
+      }
     }
   }
 
   releaseScratch(): void {
-    this.blockStack.releaseScratch(); this.tokenStack.releaseScratch();
+    this.blockStack.releaseScratch();
+    this.tokenStack.releaseScratch();
   }
 }

@@ -5,7 +5,15 @@ import type { Backend, Tensor } from '../../kernels/backend.ts';
 import type { NeoxStack } from './neox.ts';
 import type { ScratchCache } from './scratch.ts';
 
-export async function lmHead(b: Backend, scratch: ScratchCache, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
+export async function lmHead(
+  b: Backend,
+  scratch: ScratchCache,
+  x: Tensor,
+  rows: number[],
+  stack: NeoxStack,
+  embedOut: Tensor,
+  vocab: number,
+): Promise<Float32Array> {
   if (rows.length === 0) return new Float32Array(0);
   const d = stack.spec.hiddenSize;
   const picked = scratch.get('head.picked', [rows.length, d]);
@@ -22,7 +30,15 @@ export async function lmHead(b: Backend, scratch: ScratchCache, x: Tensor, rows:
  * 64 rows at a time: a 2,048-token prompt would otherwise need a 400 MB logits tensor and leave a host
  * buffer that size in the scratch cache for good.
  */
-export async function lmHeadAll(b: Backend, scratch: ScratchCache, x: Tensor, rows: number[], stack: NeoxStack, embedOut: Tensor, vocab: number): Promise<Float32Array> {
+export async function lmHeadAll(
+  b: Backend,
+  scratch: ScratchCache,
+  x: Tensor,
+  rows: number[],
+  stack: NeoxStack,
+  embedOut: Tensor,
+  vocab: number,
+): Promise<Float32Array> {
   const CHUNK = 64;
   const out = new Float32Array(rows.length * vocab);
   for (let i = 0; i < rows.length; i += CHUNK) {

@@ -23,7 +23,12 @@ export class ModelLoadError extends Error {}
  * Uploads the tensors the spec needs (the caller has already checked names and shapes strictly) and
  * builds the model. `onProgress` reports uploaded bytes.
  */
-export function buildModel(backend: Backend, spec: ModelSpec, tensors: Map<string, HostTensor>, onProgress?: (done: number, total: number) => void): Model {
+export function buildModel(
+  backend: Backend,
+  spec: ModelSpec,
+  tensors: Map<string, HostTensor>,
+  onProgress?: (done: number, total: number) => void,
+): Model {
   const wanted = expectedTensors(spec);
   const total = wanted.reduce((a, t) => a + (tensors.get(t.name)?.data.byteLength ?? 0), 0);
   let done = 0;
@@ -33,9 +38,10 @@ export function buildModel(backend: Backend, spec: ModelSpec, tensors: Map<strin
     if (!host) throw new ModelLoadError(`tensor ${t.name} is missing`);
     // Conv1d weights carry a trailing kernel dim of 1: a Linear [out, in] for the backend.
     const shape = t.shape.length === 3 && t.shape[2] === 1 ? t.shape.slice(0, 2) : t.shape;
-    const tensor = shape.length === 1 || host.dtype === 'f32'
-      ? backend.upload(toF32Array(host.data, host.dtype), shape, 'f32')
-      : backend.upload(host.data as Uint16Array, shape, host.dtype);
+    const tensor =
+      shape.length === 1 || host.dtype === 'f32'
+        ? backend.upload(toF32Array(host.data, host.dtype), shape, 'f32')
+        : backend.upload(host.data as Uint16Array, shape, host.dtype);
     uploaded.set(t.name, tensor);
     done += host.data.byteLength;
     onProgress?.(done, total);

@@ -8,13 +8,17 @@ import type { BlockModel } from './block-runner.ts';
 import type { VanillaModel } from './vanilla.ts';
 import { driveOne } from '../testing/drive-one.ts';
 
-const tinyBlock = (positionMode: 'reference' | 'contiguous') => blockSpecFromAuthors({
-  block_length: 4,
-  random_pad_first_block: true,
-  embedder: { config: { vocab_size: 97, hidden_size: 8 } },
-  block_decoder: { config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },
-  token_decoder: { expansion_ratio: 2, config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },
-}, { positionMode, name: 'tiny' });
+const tinyBlock = (positionMode: 'reference' | 'contiguous') =>
+  blockSpecFromAuthors(
+    {
+      block_length: 4,
+      random_pad_first_block: true,
+      embedder: { config: { vocab_size: 97, hidden_size: 8 } },
+      block_decoder: { config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },
+      token_decoder: { expansion_ratio: 2, config: { num_hidden_layers: 2, hidden_size: 32, num_attention_heads: 4 } },
+    },
+    { positionMode, name: 'tiny' },
+  );
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -50,13 +54,19 @@ test('block model: one batched step equals separate steps, and chunked prefill e
   assert.deepEqual(soloB.outputIds, soloB2.outputIds);
   // Both sequences in the same steps, with interleaved (non-contiguous) KV slots.
   model.allocateCache(16, 2);
-  const slotsA = [0, 2, 4, 6, 8, 10], slotsB = [1, 3, 5, 7, 9, 11];
+  const slotsA = [0, 2, 4, 6, 8, 10],
+    slotsB = [1, 3, 5, 7, 9, 11];
   const padded = (p: number[]) => [...new Array((4 - (p.length % 4)) % 4).fill(0), ...p];
-  const seqs = [{ id: 'a', fed: padded(a), slots: slotsA, out: [] as number[] }, { id: 'b', fed: padded(b), slots: slotsB, out: [] as number[] }];
+  const seqs = [
+    { id: 'a', fed: padded(a), slots: slotsA, out: [] as number[] },
+    { id: 'b', fed: padded(b), slots: slotsB, out: [] as number[] },
+  ];
   let pos = [0, 0];
   let feeds = seqs.map((s) => s.fed);
   for (let step = 0; step < 10; step++) {
-    const res = await model.execute(seqs.map((s, i) => ({ seqId: s.id, tokens: feeds[i]!, position: pos[i]!, kvSlots: s.slots, localSlot: i, wantLogits: true })));
+    const res = await model.execute(
+      seqs.map((s, i) => ({ seqId: s.id, tokens: feeds[i]!, position: pos[i]!, kvSlots: s.slots, localSlot: i, wantLogits: true })),
+    );
     pos = pos.map((p, i) => p + feeds[i]!.length);
     feeds = seqs.map((s, i) => {
       const row = res.logits.subarray(i * 97, (i + 1) * 97);
@@ -74,11 +84,17 @@ test('block model: feeding inside a block the window never saw is an error, not 
   const spec = tinyBlock('reference');
   const model = buildModel(new ReferenceBackend(), spec, randomWeights(spec)) as BlockModel;
   model.allocateCache(4, 1);
-  await assert.rejects(model.execute([{ seqId: 'x', tokens: [5], position: 6, kvSlots: [0, 1], localSlot: 0, wantLogits: true }]), /never saw/);
+  await assert.rejects(
+    model.execute([{ seqId: 'x', tokens: [5], position: 6, kvSlots: [0, 1], localSlot: 0, wantLogits: true }]),
+    /never saw/,
+  );
 });
 
 test('vanilla model: incremental decoding equals a one-shot forward', async () => {
-  const spec = vanillaSpecFromHf({ model_type: 'gpt_neox', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 50 }, 'v');
+  const spec = vanillaSpecFromHf(
+    { model_type: 'gpt_neox', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 50 },
+    'v',
+  );
   const model = buildModel(new ReferenceBackend(), spec, randomWeights(spec, { seed: 5, std: 0.3 })) as VanillaModel;
   const ids = [3, 14, 15, 9, 26, 5, 35];
   const one = await driveOne(model, ids, { maxNewTokens: 6, stopToken: null });
@@ -88,7 +104,10 @@ test('vanilla model: incremental decoding equals a one-shot forward', async () =
 });
 
 test('teacher-forced scores past one 64-row head chunk equal the last-row logits of a prefill', async () => {
-  const spec = vanillaSpecFromHf({ model_type: 'gpt_neox', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 50 }, 'v');
+  const spec = vanillaSpecFromHf(
+    { model_type: 'gpt_neox', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, vocab_size: 50 },
+    'v',
+  );
   const model = buildModel(new ReferenceBackend(), spec, randomWeights(spec, { seed: 9, std: 0.3 })) as VanillaModel;
   const ids = Array.from({ length: 150 }, (_, i) => (i * 17 + 3) % 50);
   const scores = await model.score(ids); // rows 0..149, computed as three head chunks
@@ -96,7 +115,9 @@ test('teacher-forced scores past one 64-row head chunk equal the last-row logits
   model.allocateCache(160);
   const kvSlots = Array.from({ length: 160 }, (_, i) => i);
   for (const p of [0, 63, 64, 65, 127, 128, 149]) {
-    const out = await model.execute([{ seqId: `p${p}`, tokens: ids.slice(0, p + 1), position: 0, kvSlots, localSlot: 0, wantLogits: true }]);
+    const out = await model.execute([
+      { seqId: `p${p}`, tokens: ids.slice(0, p + 1), position: 0, kvSlots, localSlot: 0, wantLogits: true },
+    ]);
     assert.ok(maxDiff(out.logits, scores.subarray(p * 50, (p + 1) * 50)) < 1e-4, `row ${p}`);
   }
 });

@@ -16,9 +16,18 @@ import { ScratchCache } from './scratch.ts';
 export type WeightLookup = (name: string) => Tensor;
 
 interface LayerWeights {
-  ln1w: Tensor; ln1b: Tensor; ln2w: Tensor; ln2b: Tensor;
-  qkvW: Tensor; qkvB: Tensor; denseW: Tensor; denseB: Tensor;
-  fc1W: Tensor; fc1B: Tensor; fc2W: Tensor; fc2B: Tensor;
+  ln1w: Tensor;
+  ln1b: Tensor;
+  ln2w: Tensor;
+  ln2b: Tensor;
+  qkvW: Tensor;
+  qkvB: Tensor;
+  denseW: Tensor;
+  denseB: Tensor;
+  fc1W: Tensor;
+  fc1B: Tensor;
+  fc2W: Tensor;
+  fc2B: Tensor;
 }
 
 /** K and V caches of one layer: [numSlots, H * hd] each. */
@@ -44,16 +53,27 @@ export class NeoxStack {
   readonly finalNormW: Tensor;
   readonly finalNormB: Tensor;
 
-  constructor(private readonly backend: Backend, readonly spec: NeoxStackSpec, prefix: string, w: WeightLookup) {
+  constructor(
+    private readonly backend: Backend,
+    readonly spec: NeoxStackSpec,
+    prefix: string,
+    w: WeightLookup,
+  ) {
     for (let i = 0; i < spec.numLayers; i++) {
       const p = `${prefix}.layers.${i}`;
       this.layers.push({
-        ln1w: w(`${p}.input_layernorm.weight`), ln1b: w(`${p}.input_layernorm.bias`),
-        ln2w: w(`${p}.post_attention_layernorm.weight`), ln2b: w(`${p}.post_attention_layernorm.bias`),
-        qkvW: w(`${p}.attention.query_key_value.weight`), qkvB: w(`${p}.attention.query_key_value.bias`),
-        denseW: w(`${p}.attention.dense.weight`), denseB: w(`${p}.attention.dense.bias`),
-        fc1W: w(`${p}.mlp.dense_h_to_4h.weight`), fc1B: w(`${p}.mlp.dense_h_to_4h.bias`),
-        fc2W: w(`${p}.mlp.dense_4h_to_h.weight`), fc2B: w(`${p}.mlp.dense_4h_to_h.bias`),
+        ln1w: w(`${p}.input_layernorm.weight`),
+        ln1b: w(`${p}.input_layernorm.bias`),
+        ln2w: w(`${p}.post_attention_layernorm.weight`),
+        ln2b: w(`${p}.post_attention_layernorm.bias`),
+        qkvW: w(`${p}.attention.query_key_value.weight`),
+        qkvB: w(`${p}.attention.query_key_value.bias`),
+        denseW: w(`${p}.attention.dense.weight`),
+        denseB: w(`${p}.attention.dense.bias`),
+        fc1W: w(`${p}.mlp.dense_h_to_4h.weight`),
+        fc1B: w(`${p}.mlp.dense_h_to_4h.bias`),
+        fc2W: w(`${p}.mlp.dense_4h_to_h.weight`),
+        fc2B: w(`${p}.mlp.dense_4h_to_h.bias`),
       });
     }
     this.finalNormW = w(`${prefix}.final_layer_norm.weight`);
@@ -75,13 +95,20 @@ export class NeoxStack {
 
   /** Runs every layer over in.x (rows of many sequences) in place. */
   forward(input: StackInput, cache: LayerCache[]): void {
-    const b = this.backend, s = this.spec;
+    const b = this.backend,
+      s = this.spec;
     const T = input.positions.length;
-    const d = s.hiddenSize, H = s.numHeads, hd = headDim(s), rot = rotaryDims(s);
+    const d = s.hiddenSize,
+      H = s.numHeads,
+      hd = headDim(s),
+      rot = rotaryDims(s);
     const scale = 1 / Math.sqrt(hd);
     const sc = this.scratch;
-    const h = sc.get('h', [T, d]), qkv = sc.get('qkv', [T, 3 * d]), attn = sc.get('attn', [T, d]);
-    const mid = sc.get('mid', [T, s.intermediateSize]), tmp = sc.get('tmp', [T, d]);
+    const h = sc.get('h', [T, d]),
+      qkv = sc.get('qkv', [T, 3 * d]),
+      attn = sc.get('attn', [T, d]);
+    const mid = sc.get('mid', [T, s.intermediateSize]),
+      tmp = sc.get('tmp', [T, d]);
     const x = input.x;
     this.layers.forEach((L, i) => {
       const c = cache[i]!;
@@ -107,9 +134,13 @@ export class NeoxStack {
 /** Builds an AttentionPlan from per-sequence slot lists and per-row (sequence, context length). */
 export function makePlan(seqSlots: number[][], rowSeq: number[], rowCtxLen: number[]): AttentionPlan {
   const offsets = new Int32Array(seqSlots.length + 1);
-  seqSlots.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.length; });
+  seqSlots.forEach((s, i) => {
+    offsets[i + 1] = offsets[i]! + s.length;
+  });
   const flat = new Int32Array(offsets[seqSlots.length]!);
-  seqSlots.forEach((s, i) => flat.set(s, offsets[i]!));
+  seqSlots.forEach((s, i) => {
+    flat.set(s, offsets[i]!);
+  });
   return {
     rowSeq: Int32Array.from(rowSeq),
     rowCtxLen: Int32Array.from(rowCtxLen),

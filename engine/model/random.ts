@@ -19,7 +19,10 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export function randomWeights(spec: ModelSpec, opts: { seed?: number; std?: number; dtype?: 'f32' | 'bf16' | 'f16' } = {}): Map<string, HostTensor> {
+export function randomWeights(
+  spec: ModelSpec,
+  opts: { seed?: number; std?: number; dtype?: 'f32' | 'bf16' | 'f16' } = {},
+): Map<string, HostTensor> {
   const rand = mulberry32(opts.seed ?? 1234);
   const std = opts.std ?? 0.02;
   const out = new Map<string, HostTensor>();
@@ -28,8 +31,10 @@ export function randomWeights(spec: ModelSpec, opts: { seed?: number; std?: numb
     const data = new Float32Array(n);
     if (t.init === 'ones') data.fill(1);
     else if (t.init === 'normal') {
-      for (let i = 0; i < n; i += 2) { // Box-Muller, two values per draw
-        const r = Math.sqrt(-2 * Math.log(1 - rand())) * std, a = 2 * Math.PI * rand();
+      for (let i = 0; i < n; i += 2) {
+        // Box-Muller, two values per draw
+        const r = Math.sqrt(-2 * Math.log(1 - rand())) * std,
+          a = 2 * Math.PI * rand();
         data[i] = r * Math.cos(a);
         if (i + 1 < n) data[i + 1] = r * Math.sin(a);
       }

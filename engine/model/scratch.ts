@@ -8,7 +8,10 @@ export class ScratchCache {
   private readonly entries = new Map<string, Tensor>(); // insertion order = least recently used first
   private hostBuffer = new Float32Array(0);
 
-  constructor(private readonly backend: Backend, private readonly capacity: number) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly capacity: number,
+  ) {}
 
   get(role: string, shape: number[]): Tensor {
     const key = `${role}:${shape.join('x')}`;

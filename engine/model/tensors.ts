@@ -11,7 +11,8 @@ export interface TensorSpec {
 }
 
 function stackTensors(prefix: string, s: NeoxStackSpec): TensorSpec[] {
-  const d = s.hiddenSize, f = s.intermediateSize;
+  const d = s.hiddenSize,
+    f = s.intermediateSize;
   const out: TensorSpec[] = [];
   for (let i = 0; i < s.numLayers; i++) {
     const p = `${prefix}.layers.${i}`;
@@ -41,7 +42,10 @@ function stackTensors(prefix: string, s: NeoxStackSpec): TensorSpec[] {
 export const UNUSED_BLOCK_TENSORS = new Set(['block_decoder.gpt_neox.embed_in.weight']);
 
 function blockTensors(spec: BlockModelSpec): TensorSpec[] {
-  const db = spec.blockDecoder.hiddenSize, dt = spec.tokenDecoder.hiddenSize, V = spec.vocabSize, R = spec.expansionRatio;
+  const db = spec.blockDecoder.hiddenSize,
+    dt = spec.tokenDecoder.hiddenSize,
+    V = spec.vocabSize,
+    R = spec.expansionRatio;
   return [
     { name: 'embedder.embeddings.weight', shape: [V, spec.embedderDim], init: 'normal' },
     ...stackTensors('block_decoder.gpt_neox', spec.blockDecoder),
@@ -55,7 +59,8 @@ function blockTensors(spec: BlockModelSpec): TensorSpec[] {
 }
 
 function vanillaTensors(spec: VanillaModelSpec): TensorSpec[] {
-  const d = spec.decoder.hiddenSize, V = spec.vocabSize;
+  const d = spec.decoder.hiddenSize,
+    V = spec.vocabSize;
   return [
     { name: 'gpt_neox.embed_in.weight', shape: [V, d], init: 'normal' },
     ...stackTensors('gpt_neox', spec.decoder),

@@ -31,7 +31,8 @@ function softmax(x: number[]): number[] {
 const logp = (p: number[]) => p.map(Math.log);
 
 function assertClose(actual: number[], expected: number[], tol: number, what: string): void {
-  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++)
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
 }
 
 test('fast exp matches Math.exp to 1e-9 relative', () => {
@@ -59,7 +60,10 @@ test('top-k selection equals a full sort, ties to the lower id', () => {
     assert.deepEqual(Array.from(out.subarray(0, n)), refN.slice(0, k), `k=${k}`);
   }
   const out = new Int32Array(10);
-  assert.deepEqual(Array.from(out.subarray(0, passes.topK(padded, 3, row.length, 10, 29.5, out))), refN.filter((i) => row[i] >= 29.5).slice(0, 10));
+  assert.deepEqual(
+    Array.from(out.subarray(0, passes.topK(padded, 3, row.length, 10, 29.5, out))),
+    refN.filter((i) => row[i] >= 29.5).slice(0, 10),
+  );
 });
 
 test('temperature 0 is argmax with ties to the lowest id', () => {
@@ -161,7 +165,10 @@ test('logprobs: log-softmax values, top entries best first, 0 gives only the cho
   const r = sampler({ logprobs: 3 }).sample(Float32Array.from(x), 0, 5, new SamplerScratch(5));
   assert.equal(r.token, 1);
   assert.ok(Math.abs(r.logprobs!.logprob - lsm[1]) < 1e-6);
-  assert.deepEqual(r.logprobs!.top.map((t) => t.tokenId), [1, 3, 0]);
+  assert.deepEqual(
+    r.logprobs!.top.map((t) => t.tokenId),
+    [1, 3, 0],
+  );
   for (const t of r.logprobs!.top) assert.ok(Math.abs(t.logprob - lsm[t.tokenId]) < 1e-6);
   const r0 = sampler({ logprobs: 0, temperature: 1 }).sample(Float32Array.from(x), 0, 5, new SamplerScratch(5));
   assert.deepEqual(r0.logprobs!.top, []);
@@ -235,7 +242,7 @@ test('NaN logits are never chosen, greedy or sampled', () => {
   assertClose(h, [0, 0.25, 0, 0.75, 0], 0.012, 'NaN');
 });
 
-test('the addon\'s sampling passes draw the same tokens and logprobs as the JavaScript loops', () => {
+test("the addon's sampling passes draw the same tokens and logprobs as the JavaScript loops", () => {
   const passes = nativePasses();
   if (!passes) {
     // The addon is built by npm install (and CI fails when it is not); only a deliberate skip lands here.

@@ -163,7 +163,10 @@ export class SequenceSampler {
         total = acc;
       }
       // Draw in token-id order so the result does not depend on how candidates were found.
-      const kept = cand.slice(0, n).map((id, j) => [id, w[j]] as const).sort((a, b) => a[0] - b[0]);
+      const kept = cand
+        .slice(0, n)
+        .map((id, j) => [id, w[j]] as const)
+        .sort((a, b) => a[0] - b[0]);
       let u = this.rng.next() * total;
       for (const [id, wt] of kept) {
         u -= wt;
@@ -194,7 +197,15 @@ export class SequenceSampler {
    * uniformly inside it, and accepted with probability e^(-(d - d_low)) >= e^(-1/16): rejection sampling
    * that needs ~1.07 tries, i.e. one counting pass plus a partial scan per row.
    */
-  private drawByRejection(logits: Float32Array, offset: number, row: Float32Array, max: number, invT: number, floor: number, scratch: SamplerScratch): number {
+  private drawByRejection(
+    logits: Float32Array,
+    offset: number,
+    row: Float32Array,
+    max: number,
+    invT: number,
+    floor: number,
+    scratch: SamplerScratch,
+  ): number {
     const V = row.length;
     const scale = invT * BUCKETS_PER_NAT; // t = (max - x) * scale: the exponent in bins; bin = floor(t)
     const counts = scratch.bucketCounts;
@@ -224,7 +235,15 @@ export class SequenceSampler {
    * edge bin (the only one sorted) tokens at or above `cutoff` are in (ties all kept). Returns
    * [edge, cutoff, nucleus mass].
    */
-  private nucleusEdge(logits: Float32Array, offset: number, row: Float32Array, max: number, invT: number, target: number, scratch: SamplerScratch): [number, number, number] {
+  private nucleusEdge(
+    logits: Float32Array,
+    offset: number,
+    row: Float32Array,
+    max: number,
+    invT: number,
+    target: number,
+    scratch: SamplerScratch,
+  ): [number, number, number] {
     const V = row.length;
     const w = scratch.weights;
     const mass = scratch.bucketMass;
@@ -266,7 +285,8 @@ function topIndices(passes: SamplingPasses, logits: Float32Array, offset: number
 /** Log-softmax of the (penalized) row at `token`, plus its `numTop` best entries. */
 export function logprobsOf(row: Float32Array, max: number, token: number, numTop: number, passes: SamplingPasses): SampledLogprobs {
   const logZ = max + Math.log(passes.expSum(row, 0, row.length, max));
-  const top = numTop > 0 ? topIndices(passes, row, 0, row.length, numTop, -Infinity).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
+  const top =
+    numTop > 0 ? topIndices(passes, row, 0, row.length, numTop, -Infinity).map((id) => ({ tokenId: id, logprob: row[id] - logZ })) : [];
   return { logprob: row[token] - logZ, top };
 }
 

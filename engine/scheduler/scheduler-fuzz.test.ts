@@ -39,9 +39,26 @@ for (const tpe of [1, 4]) {
     const rng = new Rng(tpe * 1000 + 1);
     const int = (n: number) => Math.floor(rng.next() * n);
     const maxBatchTokens = 48;
-    const s = new Scheduler({ tokensPerEntry: tpe, padFirstBlock: tpe > 1, contextLength: 4096, numPages: 24, pageSize: 2, maxNumSeqs: 6, maxBatchTokens });
+    const s = new Scheduler({
+      tokensPerEntry: tpe,
+      padFirstBlock: tpe > 1,
+      contextLength: 4096,
+      numPages: 24,
+      pageSize: 2,
+      maxNumSeqs: 6,
+      maxBatchTokens,
+    });
     // The engine's rule for prompts that can ever run (engine/requests.ts), as the loop applies it.
-    const limits = { vocabSize: 1000, contextLength: 4096, tokensPerEntry: tpe, padFirstBlock: tpe > 1, numPages: 24, pageSize: 2, canScorePrompt: false, maxInFlight: 1e9 };
+    const limits = {
+      vocabSize: 1000,
+      contextLength: 4096,
+      tokensPerEntry: tpe,
+      padFirstBlock: tpe > 1,
+      numPages: 24,
+      pageSize: 2,
+      canScorePrompt: false,
+      maxInFlight: 1e9,
+    };
     const fits = (n: number) => {
       try {
         checkPromptFits(n, limits);

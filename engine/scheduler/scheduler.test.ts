@@ -6,7 +6,16 @@ import { Scheduler, type SchedulerConfig } from './scheduler.ts';
 import { SeqState } from './sequence.ts';
 
 function make(over: Partial<SchedulerConfig> = {}): Scheduler {
-  return new Scheduler({ tokensPerEntry: 4, padFirstBlock: true, contextLength: 4096, numPages: 256, pageSize: 4, maxNumSeqs: 16, maxBatchTokens: 64, ...over });
+  return new Scheduler({
+    tokensPerEntry: 4,
+    padFirstBlock: true,
+    contextLength: 4096,
+    numPages: 256,
+    pageSize: 4,
+    maxNumSeqs: 16,
+    maxBatchTokens: 64,
+    ...over,
+  });
 }
 
 const prompt = (n: number, base = 1) => Array.from({ length: n }, (_, i) => base + (i % 50));
@@ -42,9 +51,22 @@ function drive(s: Scheduler, o: DriveOptions): { firstTokenStep: Map<string, num
 
 test('block-synchronous packing: late arrivals join the batch phase, so block-decoder steps are shared', () => {
   const arrivals = new Map<number, [string, number[]][]>([
-    [0, [['a', prompt(8)], ['b', prompt(5)], ['c', prompt(16)]]],
+    [
+      0,
+      [
+        ['a', prompt(8)],
+        ['b', prompt(5)],
+        ['c', prompt(16)],
+      ],
+    ],
     [3, [['d', prompt(7)]]],
-    [6, [['e', prompt(12)], ['f', prompt(3)]]],
+    [
+      6,
+      [
+        ['e', prompt(12)],
+        ['f', prompt(3)],
+      ],
+    ],
     [9, [['g', prompt(21)]]],
     [14, [['h', prompt(30)]]],
   ]);
@@ -54,14 +76,18 @@ test('block-synchronous packing: late arrivals join the batch phase, so block-de
   assert.ok(m.blockSteps > 5);
   assert.equal(m.blockSync, 1, 'every block-decoder step ran for all decoding sequences');
   // the hold-back costs at most L-1 steps before the first token
-  for (const [id, first] of r.firstTokenStep) assert.ok(first - r.admittedStep.get(id)! <= 3, `${id} waited ${first - r.admittedStep.get(id)!} steps`);
+  for (const [id, first] of r.firstTokenStep)
+    assert.ok(first - r.admittedStep.get(id)! <= 3, `${id} waited ${first - r.admittedStep.get(id)!} steps`);
 
   const free = make({ alignPhases: false });
   drive(free, { maxTokens: 40, arrivals });
   assert.ok(free.metrics().blockSync < 0.8, `without alignment phases spread (blockSync ${free.metrics().blockSync})`);
   // aligned, the block decoder runs in far fewer steps
   assert.ok(m.blockDecoderStepFraction < 0.45, `aligned: block decoder in ${m.blockDecoderStepFraction} of steps`);
-  assert.ok(free.metrics().blockDecoderStepFraction > 0.6, `unaligned: block decoder in ${free.metrics().blockDecoderStepFraction} of steps`);
+  assert.ok(
+    free.metrics().blockDecoderStepFraction > 0.6,
+    `unaligned: block decoder in ${free.metrics().blockDecoderStepFraction} of steps`,
+  );
 });
 
 test('unpadded prompts of any length are aligned too', () => {
@@ -71,14 +97,22 @@ test('unpadded prompts of any length are aligned too', () => {
   const r = drive(s, { maxTokens: 30, arrivals });
   assert.equal(s.metrics().blockSync, 1);
   // whole blocks wait for a block step (< L steps), then the tail for its phase (< L steps)
-  for (const [id, first] of r.firstTokenStep) assert.ok(first - r.admittedStep.get(id)! <= 6, `${id} waited ${first - r.admittedStep.get(id)!} steps`);
+  for (const [id, first] of r.firstTokenStep)
+    assert.ok(first - r.admittedStep.get(id)! <= 6, `${id} waited ${first - r.admittedStep.get(id)!} steps`);
   assert.ok(s.metrics().blockDecoderStepFraction < 0.4, `block decoder in ${s.metrics().blockDecoderStepFraction} of steps`);
 });
 
 test('chunked prefill: a long prompt never delays decoding, steps stay within the token budget', () => {
   const s = make({ maxBatchTokens: 32 });
   const arrivals = new Map<number, [string, number[]][]>([
-    [0, [['d1', prompt(4)], ['d2', prompt(8)], ['d3', prompt(6)]]],
+    [
+      0,
+      [
+        ['d1', prompt(4)],
+        ['d2', prompt(8)],
+        ['d3', prompt(6)],
+      ],
+    ],
     [5, [['long', prompt(501)]]],
   ]);
   let longSteps = 0;
@@ -88,7 +122,11 @@ test('chunked prefill: a long prompt never delays decoding, steps stay within th
     onPlan: (plan, step) => {
       assert.ok(plan.numTokens <= 32, `step ${step} fed ${plan.numTokens} tokens`);
       const decoding = ['d1', 'd2', 'd3'].filter((id) => s.get(id)?.state === SeqState.Decoding);
-      for (const id of decoding) assert.ok(plan.items.some((it) => it.seqId === id), `step ${step}: ${id} was not fed`);
+      for (const id of decoding)
+        assert.ok(
+          plan.items.some((it) => it.seqId === id),
+          `step ${step}: ${id} was not fed`,
+        );
       for (const it of plan.items) {
         if (it.seqId !== 'long' || s.get('long')!.state !== SeqState.Prefilling) continue;
         longSteps++;
@@ -237,19 +275,29 @@ test('a sequence that fills the whole pool alone is reported out of cache', () =
   const s = make({ numPages: 2, pageSize: 2, tokensPerEntry: 1, padFirstBlock: false, maxBatchTokens: 64 });
   s.add('solo', prompt(3));
   const out: string[] = [];
-  drive(s, { maxTokens: 100, maxSteps: 50, onPlan: (plan) => {
-    out.push(...plan.outOfCache);
-    for (const id of plan.outOfCache) s.finish(id);
-  } });
+  drive(s, {
+    maxTokens: 100,
+    maxSteps: 50,
+    onPlan: (plan) => {
+      out.push(...plan.outOfCache);
+      for (const id of plan.outOfCache) s.finish(id);
+    },
+  });
   assert.deepEqual(out, ['solo']);
   assert.equal(s.pool.usedPages, 0);
 });
 
 test('padding: to a multiple of L with first-block padding; otherwise only prompts shorter than a block', () => {
   const padded = make({ padFirstBlock: true });
-  assert.deepEqual([1, 3, 4, 5, 8].map((n) => padded.padFor(n)), [3, 1, 0, 3, 0]);
+  assert.deepEqual(
+    [1, 3, 4, 5, 8].map((n) => padded.padFor(n)),
+    [3, 1, 0, 3, 0],
+  );
   const unpadded = make({ padFirstBlock: false });
-  assert.deepEqual([1, 3, 4, 5, 8].map((n) => unpadded.padFor(n)), [3, 1, 0, 0, 0]);
+  assert.deepEqual(
+    [1, 3, 4, 5, 8].map((n) => unpadded.padFor(n)),
+    [3, 1, 0, 0, 0],
+  );
   unpadded.add('short', [5, 6]);
   const item = unpadded.schedule().items[0];
   assert.deepEqual(item.tokens, [0, 0, 5, 6]);
@@ -262,7 +310,9 @@ test('sequences decoding in lockstep each keep a contiguous run of KV pages', ()
   // distinct prompts: a prefix-cache hit would start a sequence on another one's pages
   const s = make({ numPages: 256, pageSize: 4, padFirstBlock: false });
   const ids = ['a', 'b', 'c', 'd'];
-  const arrivals = new Map<number, [string, number[]][]>([[0, ids.map((id, i) => [id, prompt(20 + i, 100 * (i + 1))] as [string, number[]])]]);
+  const arrivals = new Map<number, [string, number[]][]>([
+    [0, ids.map((id, i) => [id, prompt(20 + i, 100 * (i + 1))] as [string, number[]])],
+  ]);
   const pagesSeen = new Map<string, number[]>();
   drive(s, {
     maxTokens: 120,
@@ -270,7 +320,7 @@ test('sequences decoding in lockstep each keep a contiguous run of KV pages', ()
     onPlan: () => {
       for (const id of ids) {
         const seq = s.get(id);
-        if (seq && seq.pages.length) pagesSeen.set(id, [...seq.pages]);
+        if (seq?.pages.length) pagesSeen.set(id, [...seq.pages]);
       }
     },
   });

@@ -73,7 +73,9 @@ export class Scheduler {
       if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`scheduler: ${k} must be a positive integer, got ${c[k]}`);
     }
     if (c.maxBatchTokens < c.maxNumSeqs + c.tokensPerEntry) {
-      throw new Error(`scheduler: maxBatchTokens (${c.maxBatchTokens}) must be at least maxNumSeqs + tokensPerEntry (${c.maxNumSeqs + c.tokensPerEntry})`);
+      throw new Error(
+        `scheduler: maxBatchTokens (${c.maxBatchTokens}) must be at least maxNumSeqs + tokensPerEntry (${c.maxNumSeqs + c.tokensPerEntry})`,
+      );
     }
     this.tpe = c.tokensPerEntry;
     this.align = (c.alignPhases ?? c.tokensPerEntry > 1) && c.tokensPerEntry > 1;
@@ -144,7 +146,8 @@ export class Scheduler {
 
   /** One line per sequence, for error messages about the scheduler itself. */
   describe(): string {
-    const line = (q: Sequence) => `${q.id}:${q.state} computed ${q.numComputed}/${q.tokens.length} pages ${q.pages.length} waits ${q.alignWaits}`;
+    const line = (q: Sequence) =>
+      `${q.id}:${q.state} computed ${q.numComputed}/${q.tokens.length} pages ${q.pages.length} waits ${q.alignWaits}`;
     return `running [${this.running.map(line).join('; ')}] waiting ${this.waiting.length}${this.waiting.length ? ` (head ${line(this.waiting[0])})` : ''}, pages available ${this.pool.availablePages}/${this.pool.numPages}`;
   }
 
@@ -195,7 +198,11 @@ export class Scheduler {
     }
 
     // 2b. Admission, strictly from the head of the queue.
-    while (this.waiting.length > 0 && this.running.length < this.config.maxNumSeqs && budget >= Math.min(L, this.waiting[0].tokens.length)) {
+    while (
+      this.waiting.length > 0 &&
+      this.running.length < this.config.maxNumSeqs &&
+      budget >= Math.min(L, this.waiting[0].tokens.length)
+    ) {
       const seq = this.waiting[0];
       if (!this.admit(seq, budget)) break;
       if (!seq.everStarted) {
@@ -214,7 +221,7 @@ export class Scheduler {
     const out: SampledToken[] = [];
     for (const feed of plan.feeds) {
       const seq = this.seqs.get(feed.seqId);
-      if (!seq || !seq.isRunning || seq.arrival !== feed.arrival) continue; // aborted or finished while the step ran
+      if (!seq?.isRunning || seq.arrival !== feed.arrival) continue; // aborted or finished while the step ran
       seq.numComputed += feed.numTokens;
       this.offerPages(seq);
       if (feed.logitsRow < 0) continue;

@@ -41,7 +41,8 @@ export async function driveOne(runner: Runner, promptIds: number[], opts: DriveO
   const kvSlots = Array.from({ length: entries }, (_, i) => i);
   const pick = opts.pick ?? argmax;
   const stop = opts.stopToken === undefined ? info.eosTokenId : opts.stopToken;
-  const out: number[] = [], stepLogits: Float32Array[] = [];
+  const out: number[] = [],
+    stepLogits: Float32Array[] = [];
   let position = 0;
   let toFeed = fed;
   const chunk = opts.chunkSize ?? Infinity;

@@ -46,7 +46,14 @@ export function hashTokens(tokens: readonly number[], h = 0x811c9dc5): number {
 }
 
 /** The fake model: logits for the token after `history`, deterministic in the history alone. */
-export function fakeLogits(history: readonly number[], vocabSize: number, eosTokenId: number, eosLogitBias: number, out: Float32Array, offset: number): void {
+export function fakeLogits(
+  history: readonly number[],
+  vocabSize: number,
+  eosTokenId: number,
+  eosLogitBias: number,
+  out: Float32Array,
+  offset: number,
+): void {
   const h = hashTokens(history);
   for (let v = 0; v < vocabSize; v++) {
     let z = Math.imul(h ^ Math.imul(v + 1, 0x9e3779b1), 0x85ebca6b);
@@ -136,10 +143,12 @@ export class FakeRunner implements Runner {
     const partial = item.position - before * L;
     let window: { seqId: string; tokens: number[] } | undefined;
     if (L > 1) {
-      if (item.localSlot === undefined || item.localSlot < 0 || item.localSlot >= this.numLocalSlots) throw new Error(`${item.seqId}: bad local slot ${item.localSlot}`);
+      if (item.localSlot === undefined || item.localSlot < 0 || item.localSlot >= this.numLocalSlots)
+        throw new Error(`${item.seqId}: bad local slot ${item.localSlot}`);
       window = this.windows[item.localSlot];
       if (partial > 0) {
-        if (!window || window.seqId !== item.seqId || window.tokens.length !== partial) throw new Error(`${item.seqId}: local window ${item.localSlot} does not hold its ${partial} pending tokens`);
+        if (!window || window.seqId !== item.seqId || window.tokens.length !== partial)
+          throw new Error(`${item.seqId}: local window ${item.localSlot} does not hold its ${partial} pending tokens`);
         history.push(...window.tokens);
       }
     }
@@ -152,7 +161,8 @@ export class FakeRunner implements Runner {
       this.slots[slot] = { tokens, prefixHash: h };
     }
     if (L > 1) this.windows[item.localSlot!] = { seqId: item.seqId, tokens: history.slice(after * L) };
-    if (history.length > this.info.contextLength) throw new Error(`${item.seqId}: ${history.length} tokens exceed the context length ${this.info.contextLength}`);
+    if (history.length > this.info.contextLength)
+      throw new Error(`${item.seqId}: ${history.length} tokens exceed the context length ${this.info.contextLength}`);
     return history;
   }
 }

@@ -11,7 +11,10 @@ export interface FakeEngine {
   tokenizer: FakeTokenizer;
 }
 
-export function makeFakeEngine(runnerOpts: FakeRunnerOptions = {}, loopOpts: Partial<Omit<EngineLoopOptions, 'info' | 'tokenizer' | 'detokenizer'>> = {}): FakeEngine {
+export function makeFakeEngine(
+  runnerOpts: FakeRunnerOptions = {},
+  loopOpts: Partial<Omit<EngineLoopOptions, 'info' | 'tokenizer' | 'detokenizer'>> = {},
+): FakeEngine {
   const tokenizer = new FakeTokenizer();
   const runner = new FakeRunner({ vocabSize: tokenizer.vocabSize, ...runnerOpts });
   const ri = runner.info;
@@ -20,7 +23,14 @@ export function makeFakeEngine(runnerOpts: FakeRunnerOptions = {}, loopOpts: Par
   const maxNumSeqs = loopOpts.maxNumSeqs ?? 8;
   runner.allocateCache(numPages * pageSize, maxNumSeqs);
   const engine = new EngineLoop(runner, {
-    info: { modelName: 'fake', kind: ri.kind, contextLength: ri.contextLength, vocabSize: ri.vocabSize, eosTokenId: ri.eosTokenId, demo: true },
+    info: {
+      modelName: 'fake',
+      kind: ri.kind,
+      contextLength: ri.contextLength,
+      vocabSize: ri.vocabSize,
+      eosTokenId: ri.eosTokenId,
+      demo: true,
+    },
     tokenizer,
     detokenizer: fakeDetokenizerFactory(tokenizer),
     maxQueue: 1000,
@@ -53,7 +63,8 @@ export async function collect(stream: AsyncIterable<EngineEvent>): Promise<Colle
     if (e.type === 'finished' && e.text) text += e.text;
   }
   const terminals = events.filter((e) => e.type === 'finished' || e.type === 'error');
-  if (terminals.length !== 1 || events[events.length - 1] !== terminals[0]) throw new Error(`stream must end with exactly one terminal event: ${JSON.stringify(events.map((e) => e.type))}`);
+  if (terminals.length !== 1 || events[events.length - 1] !== terminals[0])
+    throw new Error(`stream must end with exactly one terminal event: ${JSON.stringify(events.map((e) => e.type))}`);
   return { events, tokens, text, terminal: terminals[0] };
 }
 

@@ -52,7 +52,14 @@ test('bad input: not a tokenizer.json, or not a byte-level one', async () => {
   writeFileSync(metaspace, JSON.stringify({ ...json, decoder: { type: 'Metaspace', replacement: '▁' } }));
   await rejectsWith(loadTokenizer(metaspace), /decoder is Metaspace, expected ByteLevel/);
   const noEos = join(dir, 'no-eos.json');
-  writeFileSync(noEos, JSON.stringify({ ...json, added_tokens: json.added_tokens.slice(1) , model: { ...json.model, vocab: Object.fromEntries(Object.entries(json.model.vocab).filter(([k]) => k !== '<|endoftext|>')) } }));
+  writeFileSync(
+    noEos,
+    JSON.stringify({
+      ...json,
+      added_tokens: json.added_tokens.slice(1),
+      model: { ...json.model, vocab: Object.fromEntries(Object.entries(json.model.vocab).filter(([k]) => k !== '<|endoftext|>')) },
+    }),
+  );
   await rejectsWith(loadTokenizer(noEos), /no <\|endoftext\|> token/);
 });
 
@@ -63,16 +70,29 @@ test('bad input: a tokenizer whose vocabulary is larger than the model', async (
   assert.doesNotThrow(() => checkTokenizerFitsModel(tok, 50277));
   assert.throws(
     () => checkTokenizerFitsModel(tok, 50276),
-    (e: unknown) => e instanceof TokenizerError && /does not fit the model/.test(e.message) && /50277 tokens/.test(e.message) && /50276 rows/.test(e.message),
+    (e: unknown) =>
+      e instanceof TokenizerError &&
+      /does not fit the model/.test(e.message) &&
+      /50277 tokens/.test(e.message) &&
+      /50276 rows/.test(e.message),
   );
   // A tokenizer with extra added tokens (ChatML markers, as some GPT-NeoX derivatives ship) is bigger.
   const bigger = join(dir, 'bigger.json');
   const extra = ['<|im_start|>', '<|im_end|>'].map((content, i) => ({
-    id: 50277 + i, special: true, content, single_word: false, lstrip: false, rstrip: false, normalized: false,
+    id: 50277 + i,
+    special: true,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
   }));
   writeFileSync(bigger, JSON.stringify({ ...json, added_tokens: [...json.added_tokens, ...extra] }));
   const big = await loadTokenizer(bigger);
   assert.equal(big.vocabSize, 50279);
   assert.deepEqual(big.encode('<|im_end|>'), [50278]);
-  assert.throws(() => checkTokenizerFitsModel(big, 50277), /bigger\.json does not fit the model: its vocabulary has 50279 tokens \(ids up to 50278\)/);
+  assert.throws(
+    () => checkTokenizerFitsModel(big, 50277),
+    /bigger\.json does not fit the model: its vocabulary has 50279 tokens \(ids up to 50278\)/,
+  );
 });

@@ -43,7 +43,12 @@ test('decode equals HF tokenizers on every golden id list, with and without spec
 });
 
 const allIdLists = () => [
-  ...golden.encode.map((c) => ({ name: label(c.text), ids: c.ids, text: c.decoded, textSkip: c.decoded.replace(/<\|endoftext\|>|<\|padding\|>/g, '') })),
+  ...golden.encode.map((c) => ({
+    name: label(c.text),
+    ids: c.ids,
+    text: c.decoded,
+    textSkip: c.decoded.replace(/<\|endoftext\|>|<\|padding\|>/g, ''),
+  })),
   ...golden.decode.map((c) => ({ name: c.name, ids: c.ids, text: c.text, textSkip: c.text_skip_special })),
 ];
 
@@ -67,7 +72,10 @@ test('streaming decode token by token equals the full decode and never splits a 
 test('streaming holds back a split character and releases it when complete', () => {
   const euro = golden.decode.find((c) => c.name === 'euro sign byte by byte')!;
   const detok = new IncrementalDetokenizer(tok);
-  assert.deepEqual(euro.ids.map((id) => detok.push([id])), ['', '', '€']);
+  assert.deepEqual(
+    euro.ids.map((id) => detok.push([id])),
+    ['', '', '€'],
+  );
   assert.equal(detok.flush(), '');
   // An incomplete tail at the end of the stream becomes U+FFFD on flush, as decode() does.
   const cut = golden.decode.find((c) => c.name === 'first half of an emoji')!;
@@ -98,7 +106,10 @@ test('token bytes concatenate to the decoded text (the byte table is right for e
 
 test('tokenText shows one token as decode([id]) does', () => {
   const hello = tok.encode('Hello world');
-  assert.deepEqual(hello.map((id) => tok.tokenText(id)), ['Hello', ' world']);
+  assert.deepEqual(
+    hello.map((id) => tok.tokenText(id)),
+    ['Hello', ' world'],
+  );
   for (const c of golden.decode.filter((d) => d.ids.length === 1)) assert.equal(tok.tokenText(c.ids[0]!), c.text, c.name);
   assert.equal(tok.tokenText(50300), '');
 });

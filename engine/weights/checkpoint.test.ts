@@ -57,7 +57,11 @@ test('a sharded checkpoint loads every shard; skipped tensors are not read; prog
   const m = loadCheckpoint(d, { skip: (n) => n === 'unused', onProgress: (done, total) => progress.push([done, total]) });
   assert.deepEqual([...m.keys()].sort(), ['a', 'b', 'c']);
   assert.deepEqual([...m.get('c')!.data], [3, 3, 3, 3]);
-  assert.deepEqual(progress, [[8, 36], [20, 36], [36, 36]]);
+  assert.deepEqual(progress, [
+    [8, 36],
+    [20, 36],
+    [36, 36],
+  ]);
   assert.equal(resolveCheckpoint(d).shards.length, 2);
   // The index file itself may be given.
   assert.equal(loadCheckpoint(join(d, 'model.safetensors.index.json')).size, 4);
@@ -88,7 +92,9 @@ test('bad input: missing checkpoint, empty directory, missing shard', () => {
 });
 
 test('checkTensors lists every missing, mis-shaped and unexpected tensor in one error', () => {
-  const found = new Map([t('ok', [2, 3]), t('transposed', [3, 2]), t('extra', [7]), t('rotary.inv_freq', [4]), t('rank', [6])].map((x) => [x.name, x]));
+  const found = new Map(
+    [t('ok', [2, 3]), t('transposed', [3, 2]), t('extra', [7]), t('rotary.inv_freq', [4]), t('rank', [6])].map((x) => [x.name, x]),
+  );
   const expected = [
     { name: 'ok', shape: [2, 3] },
     { name: 'transposed', shape: [2, 3] },
@@ -97,7 +103,10 @@ test('checkTensors lists every missing, mis-shaped and unexpected tensor in one 
     { name: 'gone.two', shape: [1, 2] },
   ];
   const e = errorOf(() => checkTensors(found, expected, { ignore: (n) => n.endsWith('inv_freq'), source: '/ckpt/model.safetensors' }));
-  assert.match(e.message, /^\/ckpt\/model\.safetensors: does not match the model \(2 missing, 2 of the wrong shape, 1 unexpected tensors\)/);
+  assert.match(
+    e.message,
+    /^\/ckpt\/model\.safetensors: does not match the model \(2 missing, 2 of the wrong shape, 1 unexpected tensors\)/,
+  );
   assert.match(e.message, /missing: gone\.one \[5\]/);
   assert.match(e.message, /missing: gone\.two \[1, 2\]/);
   assert.match(e.message, /wrong shape: transposed is \[3, 2\] in the file, the model expects \[2, 3\]/);
@@ -116,10 +125,18 @@ test('bad input: a directory of PyTorch pickles says to convert them', () => {
 });
 
 test('HF GPT-NeoX buffers are recognised, parameters are not', () => {
-  for (const n of ['gpt_neox.layers.0.attention.bias', 'gpt_neox.layers.11.attention.masked_bias', 'gpt_neox.layers.3.attention.rotary_emb.inv_freq']) {
+  for (const n of [
+    'gpt_neox.layers.0.attention.bias',
+    'gpt_neox.layers.11.attention.masked_bias',
+    'gpt_neox.layers.3.attention.rotary_emb.inv_freq',
+  ]) {
     assert.ok(isHfNeoxBuffer(n), n);
   }
-  for (const n of ['gpt_neox.layers.0.attention.query_key_value.bias', 'gpt_neox.layers.0.attention.dense.bias', 'token_decoder.expansion_layer.bias']) {
+  for (const n of [
+    'gpt_neox.layers.0.attention.query_key_value.bias',
+    'gpt_neox.layers.0.attention.dense.bias',
+    'token_decoder.expansion_layer.bias',
+  ]) {
     assert.ok(!isHfNeoxBuffer(n), n);
   }
 });

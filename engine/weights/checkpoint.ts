@@ -172,8 +172,5 @@ export function checkTensors(
     misShaped.length && `${misShaped.length} of the wrong shape`,
     unexpected.length && `${unexpected.length} unexpected`,
   ].filter(Boolean);
-  throw new WeightsError(
-    opts.source ?? 'checkpoint',
-    `does not match the model (${counts.join(', ')} tensors):\n${lines.join('\n')}`,
-  );
+  throw new WeightsError(opts.source ?? 'checkpoint', `does not match the model (${counts.join(', ')} tensors):\n${lines.join('\n')}`);
 }

@@ -19,16 +19,20 @@ test('f32 -> bf16 rounds to nearest, ties to even', () => {
 });
 
 test('f32 -> f16 rounds to nearest even, overflows to inf, handles subnormals', () => {
-  assert.deepEqual(words([1, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65519, 65520, -0], f32ToF16), [
-    0x3c00, 0x3c00, 0x3c02, 0x7bff, 0x7bff, 0x7c00, 0x8000,
-  ]);
+  assert.deepEqual(
+    words([1, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65519, 65520, -0], f32ToF16),
+    [0x3c00, 0x3c00, 0x3c02, 0x7bff, 0x7bff, 0x7c00, 0x8000],
+  );
   // Smallest subnormal 2^-24; 2^-25 is a tie with 0 (even), 3*2^-26 rounds up to 2^-24.
   assert.deepEqual(words([2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14 - 2 ** -24], f32ToF16), [0x0001, 0x0000, 0x0001, 0x03ff]);
 });
 
 test('16-bit -> f32 widening is exact and round trips', () => {
   const all = new Uint16Array(65536).map((_, i) => i);
-  for (const [narrow, widen] of [[f32ToBf16, bf16ToF32], [f32ToF16, f16ToF32]] as const) {
+  for (const [narrow, widen] of [
+    [f32ToBf16, bf16ToF32],
+    [f32ToF16, f16ToF32],
+  ] as const) {
     const back = narrow(widen(all));
     for (let i = 0; i < 65536; i++) {
       const w = widen(all.subarray(i, i + 1))[0]!;

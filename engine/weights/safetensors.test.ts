@@ -64,11 +64,11 @@ test('write then read round-trips every dtype, with metadata and an 8-byte align
     { name: 'y', dtype: 'f32', shape: [2, 2], data: new Float32Array([1.5, -2, 1e-30, 3e30]) },
     { name: 'z', dtype: 'f16', shape: [1, 1, 2], data: new Uint16Array([0x3c00, 0x0001]) },
   ];
-  writeSafetensors(path, written, { source: 'test', 'ünï': 'cödé' });
+  writeSafetensors(path, written, { source: 'test', ünï: 'cödé' });
   const bytes = readFileSync(path);
   assert.equal(Number(bytes.readBigUInt64LE(0)) % 8, 0, 'header padded to a multiple of 8');
   const { tensors, metadata } = readSafetensors(path);
-  assert.deepEqual(metadata, { source: 'test', 'ünï': 'cödé' });
+  assert.deepEqual(metadata, { source: 'test', ünï: 'cödé' });
   for (const w of written) {
     const r = tensors.get(w.name)!;
     assert.equal(r.dtype, w.dtype);
@@ -90,7 +90,10 @@ test('skipped tensors are not read, and progress counts only what is read', () =
   const progress: [number, number][] = [];
   const { tensors } = readSafetensors(path, { skip: (n) => n.endsWith('.unused'), onProgress: (d, t) => progress.push([d, t]) });
   assert.deepEqual([...tensors.keys()], ['keep', 'keep2']);
-  assert.deepEqual(progress, [[16, 20], [20, 20]]);
+  assert.deepEqual(progress, [
+    [16, 20],
+    [20, 20],
+  ]);
 });
 
 test('a skipped tensor of an unsupported dtype does not stop the load', () => {
@@ -116,7 +119,12 @@ test('bad input: truncated files', () => {
   expectError(() => readSafetensors(cutData), cutData, /truncated/, /runs past the end of the data/);
   const cutHeader = join(dir, 'cut-header.safetensors');
   writeFileSync(cutHeader, full.subarray(0, 8 + headerLen - 5));
-  expectError(() => readSafetensors(cutHeader), cutHeader, /truncated/, new RegExp(`header length ${headerLen} runs past the end of the file`));
+  expectError(
+    () => readSafetensors(cutHeader),
+    cutHeader,
+    /truncated/,
+    new RegExp(`header length ${headerLen} runs past the end of the file`),
+  );
   const tiny = join(dir, 'tiny.safetensors');
   writeFileSync(tiny, full.subarray(0, 5));
   expectError(() => readSafetensors(tiny), tiny, /truncated: 5 bytes/);
@@ -169,12 +177,26 @@ test('bad input: overlapping, gapped, mis-sized and trailing data', () => {
 
 test('the header can be read alone, without tensor data', () => {
   const h = readSafetensorsHeader(join(testdata, 'official_i64.safetensors'));
-  assert.deepEqual(h.tensors.map((t) => [t.name, t.fileDtype, t.shape]), [['ids', 'I64', [2, 3]], ['w', 'F32', [2]]]);
+  assert.deepEqual(
+    h.tensors.map((t) => [t.name, t.fileDtype, t.shape]),
+    [
+      ['ids', 'I64', [2, 3]],
+      ['w', 'F32', [2]],
+    ],
+  );
   assert.equal(h.tensors.at(-1)!.end, h.fileSize);
 });
 
 test('the writer refuses data that does not fit its shape or dtype', () => {
   const path = join(dir, 'refused.safetensors');
-  expectError(() => writeSafetensors(path, [{ name: 'a', dtype: 'f32', shape: [3], data: new Float32Array(2) }]), path, /2 values for shape \[3\]/);
-  expectError(() => writeSafetensors(path, [{ name: 'a', dtype: 'bf16', shape: [2], data: new Float32Array(2) }]), path, /bf16 needs a Uint16Array/);
+  expectError(
+    () => writeSafetensors(path, [{ name: 'a', dtype: 'f32', shape: [3], data: new Float32Array(2) }]),
+    path,
+    /2 values for shape \[3\]/,
+  );
+  expectError(
+    () => writeSafetensors(path, [{ name: 'a', dtype: 'bf16', shape: [2], data: new Float32Array(2) }]),
+    path,
+    /bf16 needs a Uint16Array/,
+  );
 });

@@ -43,10 +43,22 @@ export class WeightsError extends Error {
 
 /** Bytes per element of every dtype the format defines; used to check offsets even for dtypes we do not load. */
 const DTYPE_BYTES: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 const LOADABLE: Record<string, WeightDtype> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const FILE_DTYPE: Record<WeightDtype, string> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
@@ -199,7 +211,7 @@ function headerFromFd(fd: number, path: string): SafetensorsHeader {
   readFully(fd, path, headerBytes, 8);
   const json = parseHeaderJson(path, headerBytes);
   const dataStart = 8 + n;
-  const metadata = parseMetadata(path, json['__metadata__']);
+  const metadata = parseMetadata(path, json.__metadata__);
   const tensors: TensorEntry[] = [];
   for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') continue;
@@ -282,11 +294,12 @@ export function readSafetensors(
  */
 export function writeSafetensors(path: string, tensors: TensorView[], metadata?: Record<string, string>): void {
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length) header['__metadata__'] = metadata;
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
     const count = t.shape.reduce((a, s) => a * s, 1);
-    if (t.name === '__metadata__' || t.name in header) throw new WeightsError(path, `cannot write: duplicate or reserved tensor name "${t.name}"`);
+    if (t.name === '__metadata__' || t.name in header)
+      throw new WeightsError(path, `cannot write: duplicate or reserved tensor name "${t.name}"`);
     if (t.data.length !== count) {
       throw new WeightsError(path, `cannot write "${t.name}": ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
     }

@@ -25,6 +25,7 @@ export class WorkerEngine implements Engine {
   /** Requests submitted whose end the worker has not reported yet: the count admission uses. */
   private readonly streams = new Map<string, EngineStream<EngineEvent>>();
   private latestStats: EngineStats;
+  private workerHeap = 0;
   private dead: string | null = null;
   private closed: Promise<void> | null = null;
   private readonly failureListeners: ((reason: string) => void)[] = [];
@@ -39,7 +40,9 @@ export class WorkerEngine implements Engine {
     this.latestStats = stats;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.die(`engine worker crashed: ${e.message}`));
-    worker.on('exit', (code) => { if (!this.closed) this.die(`engine worker exited with code ${code}`); });
+    worker.on('exit', (code) => {
+      if (!this.closed) this.die(`engine worker exited with code ${code}`);
+    });
   }
 
   static async start(opts: EngineOptions): Promise<WorkerEngine> {
@@ -48,8 +51,14 @@ export class WorkerEngine implements Engine {
     const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (m: FromWorker) => {
         if (m.type === 'progress') onProgress?.(m.done, m.total, m.what);
-        else if (m.type === 'ready') { worker.off('message', onMessage); resolve(m); }
-        else if (m.type === 'failed') { worker.off('message', onMessage); void worker.terminate(); reject(new EngineStartError(m.message)); }
+        else if (m.type === 'ready') {
+          worker.off('message', onMessage);
+          resolve(m);
+        } else if (m.type === 'failed') {
+          worker.off('message', onMessage);
+          void worker.terminate();
+          reject(new EngineStartError(m.message));
+        }
       };
       worker.on('message', onMessage);
       worker.once('error', (e) => reject(new EngineStartError(`engine worker failed to start: ${e.message}`)));
@@ -72,7 +81,10 @@ export class WorkerEngine implements Engine {
       const q = this.streams.get(m.id);
       if (!q) return;
       q.push(m.event);
-      if (m.event.type === 'finished' || m.event.type === 'error') { q.end(); this.streams.delete(m.id); }
+      if (m.event.type === 'finished' || m.event.type === 'error') {
+        q.end();
+        this.streams.delete(m.id);
+      }
     } else if (m.type === 'rejected') {
       const q = this.streams.get(m.id);
       q?.push({ type: 'error', code: m.code, message: m.message });
@@ -80,6 +92,7 @@ export class WorkerEngine implements Engine {
       this.streams.delete(m.id);
     } else if (m.type === 'stats') {
       this.latestStats = m.stats;
+      this.workerHeap = m.heapUsed;
     } else if (m.type === 'dead') {
       this.die(`engine failed: ${m.reason}`);
     }
@@ -89,7 +102,10 @@ export class WorkerEngine implements Engine {
   private die(reason: string): void {
     if (this.dead) return;
     this.dead = reason;
-    for (const q of this.streams.values()) { q.push({ type: 'error', code: 'engine_dead', message: reason }); q.end(); }
+    for (const q of this.streams.values()) {
+      q.push({ type: 'error', code: 'engine_dead', message: reason });
+      q.end();
+    }
     this.streams.clear();
     for (const l of this.failureListeners) l(reason);
   }
@@ -114,18 +130,34 @@ export class WorkerEngine implements Engine {
     return this.latestStats;
   }
 
+  /** V8 heap in use by the engine's worker thread, as of its last stats message (bytes). */
+  get workerHeapUsed(): number {
+    return this.workerHeap;
+  }
+
   private post(m: ToWorker): void {
     this.worker.postMessage(m);
   }
 
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
-      if (this.dead) { void this.worker.terminate().then(() => resolve()); return; }
-      const timeout = setTimeout(() => { void this.worker.terminate().then(() => resolve()); }, CLOSE_TIMEOUT_MS);
+      if (this.dead) {
+        void this.worker.terminate().then(() => resolve());
+        return;
+      }
+      const timeout = setTimeout(() => {
+        void this.worker.terminate().then(() => resolve());
+      }, CLOSE_TIMEOUT_MS);
       this.worker.on('message', (m: FromWorker) => {
-        if (m.type === 'closed') { clearTimeout(timeout); void this.worker.terminate().then(() => resolve()); }
+        if (m.type === 'closed') {
+          clearTimeout(timeout);
+          void this.worker.terminate().then(() => resolve());
+        }
       });
-      this.worker.once('exit', () => { clearTimeout(timeout); resolve(); });
+      this.worker.once('exit', () => {
+        clearTimeout(timeout);
+        resolve();
+      });
       this.post({ type: 'close' });
     });
     return this.closed;

@@ -3,10 +3,7 @@
 import type { EngineEvent, EngineInfo, EngineStats, GenerateRequest } from '../api.ts';
 import type { RequestLimits } from '../requests.ts';
 
-export type ToWorker =
-  | { type: 'submit'; req: GenerateRequest }
-  | { type: 'abort'; id: string }
-  | { type: 'close' };
+export type ToWorker = { type: 'submit'; req: GenerateRequest } | { type: 'abort'; id: string } | { type: 'close' };
 
 export type FromWorker =
   | { type: 'progress'; done: number; total: number; what: string }
@@ -20,5 +17,6 @@ export type FromWorker =
   | { type: 'rejected'; id: string; code: string; message: string }
   /** The engine died (a step failed); the worker stays up only to say so. */
   | { type: 'dead'; reason: string }
-  | { type: 'stats'; stats: EngineStats }
+  /** Engine stats and the worker thread's own V8 heap (the main thread cannot see it; the soak prints it). */
+  | { type: 'stats'; stats: EngineStats; heapUsed: number }
   | { type: 'closed' };

@@ -21,13 +21,20 @@ async function start(): Promise<void> {
   let tokenizerPath: string;
   try {
     // admission 'caller': the client on the main thread applied admit() already (engine/requests.ts).
-    ({ engine, tokenizerPath } = await createLocalEngine({ ...opts, admission: 'caller', onProgress: (done, total, what) => send({ type: 'progress', done, total, what }) }));
+    ({ engine, tokenizerPath } = await createLocalEngine({
+      ...opts,
+      admission: 'caller',
+      onProgress: (done, total, what) => send({ type: 'progress', done, total, what }),
+    }));
   } catch (e) {
     const err = e as Error;
     send({ type: 'failed', message: err.message, errorName: err.constructor?.name ?? 'Error' });
     return;
   }
-  const timer = setInterval(() => send({ type: 'stats', stats: engine.stats() }), STATS_INTERVAL_MS);
+  const timer = setInterval(
+    () => send({ type: 'stats', stats: engine.stats(), heapUsed: process.memoryUsage().heapUsed }),
+    STATS_INTERVAL_MS,
+  );
   port.on('message', (m: ToWorker) => {
     if (m.type === 'submit') {
       let events: AsyncIterable<unknown>;
@@ -38,12 +45,17 @@ async function start(): Promise<void> {
         send({ type: 'rejected', id: m.req.id, code: err.code ?? 'invalid_request', message: err.message });
         return;
       }
-      pump(m.req.id, events).catch((e: Error) => send({ type: 'event', id: m.req.id, event: { type: 'error', code: 'internal_error', message: e.message } }));
+      pump(m.req.id, events).catch((e: Error) =>
+        send({ type: 'event', id: m.req.id, event: { type: 'error', code: 'internal_error', message: e.message } }),
+      );
     } else if (m.type === 'abort') {
       engine.abort(m.id);
     } else if (m.type === 'close') {
       clearInterval(timer);
-      engine.close().finally(() => { send({ type: 'closed' }); port.close(); });
+      engine.close().finally(() => {
+        send({ type: 'closed' });
+        port.close();
+      });
     }
   });
   engine.onFailure((reason) => send({ type: 'dead', reason }));

@@ -8,7 +8,9 @@ import { runKernelBench } from './main.ts';
 test('the ONNX MatMul model written by hand runs in onnxruntime and multiplies', async (t) => {
   const ort = await loadOrt();
   if (!ort) return t.skip(`onnxruntime-node unavailable: ${ortLoadError()}`);
-  const M = 3, K = 5, N = 4;
+  const M = 3,
+    K = 5,
+    N = 4;
   const a = Float32Array.from({ length: M * K }, (_, i) => i - 7);
   const b = Float32Array.from({ length: K * N }, (_, i) => (i % 3) - 1 + i / 10);
   const session = await ort.InferenceSession.create(matmulModel(M, K, N, b));
@@ -28,7 +30,9 @@ test('the ONNX MatMul model written by hand runs in onnxruntime and multiplies',
 test('bench kernels --json prints the documented object', async () => {
   const lines: string[] = [];
   const orig = console.log;
-  console.log = (...args: unknown[]) => { lines.push(args.join(' ')); };
+  console.log = (...args: unknown[]) => {
+    lines.push(args.join(' '));
+  };
   try {
     await runKernelBench(['--json', '--backend', 'cpu', '--filter', 'M=8 K=768 N=768 f32', '--budget-ms', '5']);
   } finally {
@@ -42,7 +46,10 @@ test('bench kernels --json prints the documented object', async () => {
   assert.ok(out.machine.peak_gflops > 0 && out.machine.triad_gbs > 0 && out.machine.threads >= 1);
   assert.equal(out.results.length, 1);
   const r = out.results[0];
-  assert.deepEqual(Object.keys(r).sort(), ['backend', 'compute', 'dtype', 'gbs', 'gflops', 'ms', 'op', 'peak_fraction', 'peer_gflops', 'shape'].sort());
+  assert.deepEqual(
+    Object.keys(r).sort(),
+    ['backend', 'compute', 'dtype', 'gbs', 'gflops', 'ms', 'op', 'peak_fraction', 'peer_gflops', 'shape'].sort(),
+  );
   assert.equal(r.compute, 'f32');
   assert.equal(r.op, 'matmul');
   assert.equal(r.backend, 'cpu');

@@ -66,8 +66,7 @@ function parseArgs(argv: string[]): Args {
     else if (a.startsWith('--threads')) {
       args.threads = Number(value());
       if (!Number.isInteger(args.threads) || args.threads < 0) throw new Error('--threads must be a non-negative integer');
-    }
-    else throw new Error(`bench kernels: unknown argument ${a}`);
+    } else throw new Error(`bench kernels: unknown argument ${a}`);
   }
   return args;
 }
@@ -116,8 +115,12 @@ function rooflineFraction(flops: number, bytes: number, ms: number, m: Machine, 
 
 export async function runKernelBench(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
-  const log = (s: string): void => { if (!args.json) console.log(s); };
-  const progress = (s: string): void => { if (!args.json) process.stderr.write(`${s}\n`); };
+  const log = (s: string): void => {
+    if (!args.json) console.log(s);
+  };
+  const progress = (s: string): void => {
+    if (!args.json) process.stderr.write(`${s}\n`);
+  };
   const before = await measureMachine(progress, args.threads);
   const backend = await makeBackend(args.backend, args.threads);
   // The bf16 rows run on a backend built for bf16 compute and a bf16 KV cache; where that falls back
@@ -134,16 +137,20 @@ export async function runKernelBench(argv: string[]): Promise<void> {
       progress(`  ${w.op} ${w.shape} ${w.dtype} compute ${ran(w)}`);
       const b = w.compute === 'bf16' ? bf16Backend : backend;
       const { run, free } = w.setup(b);
-      const ours = async () => { run(); await b.sync(); };
+      const ours = async () => {
+        run();
+        await b.sync();
+      };
       const key = w.peer ? `${w.peer.M}x${w.peer.K}x${w.peer.N}` : null;
       // The peer runs in the same stretch of time, in alternating rounds, so that the drift of a shared
       // machine (other tenants come and go within seconds) lands on both sides of the comparison.
       const ort = w.peer && key && !peerMs.has(key) ? await openOrtMatmul(w.peer.M, w.peer.K, w.peer.N, before.threads) : null;
       const rounds = ort ? PEER_ROUNDS : 1;
-      const times: number[] = [], peerTimes: number[] = [];
+      const times: number[] = [],
+        peerTimes: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        times.push(...await timeLoop(ours, args.budgetMs / rounds, 3, 200));
-        if (ort) peerTimes.push(...await timeLoop(ort.run, args.budgetMs / rounds, 3, 200));
+        times.push(...(await timeLoop(ours, args.budgetMs / rounds, 3, 200)));
+        if (ort) peerTimes.push(...(await timeLoop(ort.run, args.budgetMs / rounds, 3, 200)));
       }
       await ort?.release();
       free();
@@ -160,25 +167,51 @@ export async function runKernelBench(argv: string[]): Promise<void> {
   const after = await measureMachine(progress, args.threads);
   const maxOf = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
   const machine: Machine = {
-    peak_gflops: maxOf(before.peak_gflops, after.peak_gflops), peak_bf16_gflops: maxOf(before.peak_bf16_gflops, after.peak_bf16_gflops),
-    triad_gbs: maxOf(before.triad_gbs, after.triad_gbs), threads: before.threads,
+    peak_gflops: maxOf(before.peak_gflops, after.peak_gflops),
+    peak_bf16_gflops: maxOf(before.peak_bf16_gflops, after.peak_bf16_gflops),
+    triad_gbs: maxOf(before.triad_gbs, after.triad_gbs),
+    threads: before.threads,
   };
   const results: Result[] = rows.map(({ w, ms, peer }) => ({
-    op: w.op, shape: w.shape, dtype: w.dtype, compute: ran(w), backend: backend.name, ms,
-    gflops: w.flops / (ms * 1e6), gbs: w.bytes / (ms * 1e6),
-    peak_fraction: rooflineFraction(w.flops, w.bytes, ms, machine, ran(w)), peer_gflops: peer,
+    op: w.op,
+    shape: w.shape,
+    dtype: w.dtype,
+    compute: ran(w),
+    backend: backend.name,
+    ms,
+    gflops: w.flops / (ms * 1e6),
+    gbs: w.bytes / (ms * 1e6),
+    peak_fraction: rooflineFraction(w.flops, w.bytes, ms, machine, ran(w)),
+    peer_gflops: peer,
   }));
   if (args.json) {
     console.log(JSON.stringify({ machine, results }));
     return;
   }
   const isa = args.backend === 'cpu' ? (backend as unknown as { info(): { isa: string } }).info().isa : '-';
-  log(`machine: peak FP32 ${fmt(machine.peak_gflops)} GFLOP/s (FMA), peak bf16 ${machine.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${fmt(machine.peak_bf16_gflops)} GFLOP/s (vdpbf16ps)`}, triad ${fmt(machine.triad_gbs)} GB/s, ${machine.threads} threads (best of probes before and after)`);
-  log(`backend: ${backend.name} (kernel path ${isa}); ms = median of repeated calls; peak% = share of the roofline bound max(flops/peak of the compute dtype, bytes/triad)`);
+  log(
+    `machine: peak FP32 ${fmt(machine.peak_gflops)} GFLOP/s (FMA), peak bf16 ${machine.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${fmt(machine.peak_bf16_gflops)} GFLOP/s (vdpbf16ps)`}, triad ${fmt(machine.triad_gbs)} GB/s, ${machine.threads} threads (best of probes before and after)`,
+  );
+  log(
+    `backend: ${backend.name} (kernel path ${isa}); ms = median of repeated calls; peak% = share of the roofline bound max(flops/peak of the compute dtype, bytes/triad)`,
+  );
   log(['op', 'shape', 'dtype', 'compute', 'ms', 'GFLOP/s', 'GB/s', 'peak%', 'onnxruntime GFLOP/s', 'ours/ort'].join('\t'));
   results.forEach((r, i) => {
     const vsPeer = rows[i]!.w.peer && r.peer_gflops ? `${(r.gflops / r.peer_gflops).toFixed(2)}x` : '-';
-    log([r.op, r.shape, r.dtype, r.compute, fmt(r.ms, 3), fmt(r.gflops), fmt(r.gbs), r.peak_fraction === null ? 'n/a' : `${(100 * r.peak_fraction).toFixed(0)}%`, rows[i]!.w.peer ? fmt(r.peer_gflops) : '-', vsPeer].join('\t'));
+    log(
+      [
+        r.op,
+        r.shape,
+        r.dtype,
+        r.compute,
+        fmt(r.ms, 3),
+        fmt(r.gflops),
+        fmt(r.gbs),
+        r.peak_fraction === null ? 'n/a' : `${(100 * r.peak_fraction).toFixed(0)}%`,
+        rows[i]!.w.peer ? fmt(r.peer_gflops) : '-',
+        vsPeer,
+      ].join('\t'),
+    );
   });
   if (results.some((r) => r.peer_gflops === null && r.op === 'matmul')) log(`onnxruntime peer: n/a (${ortLoadError() ?? 'unavailable'})`);
 }

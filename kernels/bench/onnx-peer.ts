@@ -36,7 +36,10 @@ class Msg {
     const total = this.parts.reduce((a, p) => a + p.length, 0);
     const out = new Uint8Array(total);
     let o = 0;
-    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   }
 }
@@ -52,10 +55,19 @@ function valueInfo(name: string, dims: number[]): Msg {
 
 /** ONNX model: C[M,N] = A[M,K] x B[K,N] with B a constant initializer. */
 export function matmulModel(M: number, K: number, N: number, b: Float32Array): Uint8Array {
-  const init = new Msg().int(1, K).int(1, N).int(2, FLOAT).str(8, 'B')
+  const init = new Msg()
+    .int(1, K)
+    .int(1, N)
+    .int(2, FLOAT)
+    .str(8, 'B')
     .bytes(9, new Uint8Array(b.buffer, b.byteOffset, b.byteLength)); // TensorProto { dims, data_type, name, raw_data }
   const node = new Msg().str(1, 'A').str(1, 'B').str(2, 'C').str(3, 'matmul').str(4, 'MatMul');
-  const graph = new Msg().msg(1, node).str(2, 'bench').msg(5, init).msg(11, valueInfo('A', [M, K])).msg(12, valueInfo('C', [M, N]));
+  const graph = new Msg()
+    .msg(1, node)
+    .str(2, 'bench')
+    .msg(5, init)
+    .msg(11, valueInfo('A', [M, K]))
+    .msg(12, valueInfo('C', [M, N]));
   return new Msg().int(1, 8).msg(8, new Msg().str(1, '').int(2, 13)).str(2, 'blockserve-bench').msg(7, graph).encode(); // ir_version 8, opset 13
 }
 
@@ -66,7 +78,10 @@ let ortError: string | null = null;
 export function loadOrt(): Promise<Ort | null> {
   ortPromise ??= import('onnxruntime-node').then(
     (m) => ((m as { default?: Ort }).default ?? m) as Ort,
-    (e: unknown) => { ortError = (e as Error).message.split('\n')[0] ?? String(e); return null; },
+    (e: unknown) => {
+      ortError = (e as Error).message.split('\n')[0] ?? String(e);
+      return null;
+    },
   );
   return ortPromise;
 }
@@ -90,7 +105,10 @@ export async function openOrtMatmul(M: number, K: number, N: number, threads: nu
   let session: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
   try {
     session = await ort.InferenceSession.create(matmulModel(M, K, N, b), {
-      executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
     });
   } catch (e) {
     ortError = (e as Error).message.split('\n')[0] ?? String(e);
@@ -98,7 +116,9 @@ export async function openOrtMatmul(M: number, K: number, N: number, threads: nu
   }
   const feeds = { A: new ort.Tensor('float32', new Float32Array(M * K).fill(0.5), [M, K]) };
   return {
-    run: async () => { await session.run(feeds); },
+    run: async () => {
+      await session.run(feeds);
+    },
     release: () => session.release(),
   };
 }

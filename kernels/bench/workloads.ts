@@ -33,7 +33,14 @@ function randomTensor(b: Backend, rng: Rng, shape: number[], dtype: DType = 'f32
   return dtype === 'f32' ? b.upload(data, shape, 'f32') : b.upload(fromF32Array(data, dtype), shape, dtype);
 }
 
-function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain' | 'bias+gelu' = 'plain', compute: Compute = 'f32'): Workload {
+function matmul(
+  M: number,
+  K: number,
+  N: number,
+  dtype: DType,
+  epilogue: 'plain' | 'bias+gelu' = 'plain',
+  compute: Compute = 'f32',
+): Workload {
   return {
     op: epilogue === 'plain' ? 'matmul' : 'matmul+bias+gelu',
     shape: `M=${M} K=${K} N=${N}`,
@@ -49,13 +56,28 @@ function matmul(M: number, K: number, N: number, dtype: DType, epilogue: 'plain'
       const bias = randomTensor(b, rng, [N]);
       const out = b.alloc([M, N]);
       const opts = epilogue === 'plain' ? {} : { bias, gelu: true };
-      return { run: () => b.matmul(out, x, w, opts), free: () => [w, x, bias, out].forEach((t) => b.free(t)) };
+      return {
+        run: () => b.matmul(out, x, w, opts),
+        free: () =>
+          [w, x, bias, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }
 
 /** `seqs` sequences of `ctx` cached positions, `queries` query rows each (1 = decode, ctx = prefill). */
-function attention(label: string, seqs: number, ctx: number, queries: number, H: number, hd: number, page = 1, kv: Compute = 'f32'): Workload {
+function attention(
+  label: string,
+  seqs: number,
+  ctx: number,
+  queries: number,
+  H: number,
+  hd: number,
+  page = 1,
+  kv: Compute = 'f32',
+): Workload {
   // Query row i of a sequence sees ctx - queries + i + 1 positions (causal); decode sees all ctx.
   let pairs = 0;
   for (let i = 0; i < queries; i++) pairs += ctx - queries + i + 1;
@@ -72,16 +94,35 @@ function attention(label: string, seqs: number, ctx: number, queries: number, H:
     setup(b) {
       const rng = new Rng(seqs * 1000 + ctx);
       const rowCtx = Array.from({ length: queries }, (_, i) => ctx - queries + i + 1);
-      const plan = buildPlan(rng, Array.from({ length: seqs }, () => ({ len: ctx, rowCtx })), seqs * Math.ceil(ctx / page) * page, page);
+      const plan = buildPlan(
+        rng,
+        Array.from({ length: seqs }, () => ({ len: ctx, rowCtx })),
+        seqs * Math.ceil(ctx / page) * page,
+        page,
+      );
       const qkv = randomTensor(b, rng, [T, H, 3, hd]);
       // The cache as the model holds it (allocKvCache: bf16 on the bf16 backend), filled by kvWrite.
       const cache = (): Tensor => b.allocKvCache?.([seqs * ctx, H * hd]) ?? b.alloc([seqs * ctx, H * hd]);
-      const k = cache(), v = cache();
+      const k = cache(),
+        v = cache();
       const rows = randomTensor(b, rng, [seqs * ctx, H, 3, hd]);
-      b.kvWrite(k, v, rows, Int32Array.from({ length: seqs * ctx }, (_, i) => i), H, hd);
+      b.kvWrite(
+        k,
+        v,
+        rows,
+        Int32Array.from({ length: seqs * ctx }, (_, i) => i),
+        H,
+        hd,
+      );
       b.free(rows);
       const out = b.alloc([T, H * hd]);
-      return { run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)), free: () => [qkv, k, v, out].forEach((t) => b.free(t)) };
+      return {
+        run: () => b.attention(out, qkv, k, v, plan, H, hd, 1 / Math.sqrt(hd)),
+        free: () =>
+          [qkv, k, v, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }
@@ -96,9 +137,17 @@ function layerNorm(rows: number, width: number): Workload {
     bytes: 4 * 2 * rows * width,
     setup(b) {
       const rng = new Rng(rows + width);
-      const x = randomTensor(b, rng, [rows, width]), g = randomTensor(b, rng, [width]), beta = randomTensor(b, rng, [width]);
+      const x = randomTensor(b, rng, [rows, width]),
+        g = randomTensor(b, rng, [width]),
+        beta = randomTensor(b, rng, [width]);
       const out = b.alloc([rows, width]);
-      return { run: () => b.layerNorm(out, x, g, beta, 1e-5), free: () => [x, g, beta, out].forEach((t) => b.free(t)) };
+      return {
+        run: () => b.layerNorm(out, x, g, beta, 1e-5),
+        free: () =>
+          [x, g, beta, out].forEach((t) => {
+            b.free(t);
+          }),
+      };
     },
   };
 }
@@ -107,8 +156,7 @@ function layerNorm(rows: number, width: number): Workload {
 export function workloads(): Workload[] {
   const list: Workload[] = [matmul(512, 512, 512, 'f32')];
   for (const dtype of ['f32', 'bf16'] as const)
-    for (const M of [1, 8, 64])
-      for (const N of [768, 3072, 50304]) list.push(matmul(M, 768, N, dtype));
+    for (const M of [1, 8, 64]) for (const N of [768, 3072, 50304]) list.push(matmul(M, 768, N, dtype));
   for (const M of [64, 128, 256]) list.push(matmul(M, 768, 3072, 'f32'));
   list.push(matmul(256, 768, 3072, 'bf16'));
   list.push(matmul(64, 3072, 768, 'f32')); // the FFN down projection (long K)

@@ -17,7 +17,8 @@ test('every op case runs on the reference and agrees with itself exactly', async
     assert.equal(r.maxAbsErr, 0, r.name);
   }
   const ops = new Set(results.map((r) => r.op));
-  for (const op of ['matmul', 'layerNorm', 'add', 'gatherRows', 'rotary', 'kvWrite', 'attention', 'sampling']) assert.ok(ops.has(op as never), op);
+  for (const op of ['matmul', 'layerNorm', 'add', 'gatherRows', 'rotary', 'kvWrite', 'attention', 'sampling'])
+    assert.ok(ops.has(op as never), op);
 });
 
 test('the runner catches a backend whose matmul forgets the bias', async () => {
@@ -27,7 +28,10 @@ test('the runner catches a backend whose matmul forgets the bias', async () => {
     }
   }
   const b: Backend = new NoBias();
-  await assert.rejects(runOpCases(() => b, { filter: ['matmul f32 M=17 K=100 N=33 bias'] }), /op cases off the reference/);
+  await assert.rejects(
+    runOpCases(() => b, { filter: ['matmul f32 M=17 K=100 N=33 bias'] }),
+    /op cases off the reference/,
+  );
 });
 
 test('the sampling cases catch passes that sum in another order or skip the last histogram bin', async () => {
@@ -55,6 +59,12 @@ test('the sampling cases catch passes that sum in another order or skip the last
       });
     }
   }
-  await assert.rejects(runOpCases(() => new OneLane(), { filter: ['sampling spread V=1027'] }), /sampling spread V=1027 offset=1: output \d+/);
-  await assert.rejects(runOpCases(() => new ShortCounts(), { filter: ['sampling specials V=100 '] }), /op cases off the reference/);
+  await assert.rejects(
+    runOpCases(() => new OneLane(), { filter: ['sampling spread V=1027'] }),
+    /sampling spread V=1027 offset=1: output \d+/,
+  );
+  await assert.rejects(
+    runOpCases(() => new ShortCounts(), { filter: ['sampling specials V=100 '] }),
+    /op cases off the reference/,
+  );
 });

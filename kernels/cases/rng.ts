@@ -33,7 +33,9 @@ export class Rng {
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const t = p[i]!; p[i] = p[j]!; p[j] = t;
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
     }
     return p;
   }

@@ -40,7 +40,8 @@ function compare(got: CaseOutput, want: CaseOutput, tol: Tolerance): { maxAbsErr
   let bad: Mismatch | undefined;
   let badCount = 0;
   for (let i = 0; i < want.length; i++) {
-    const g = got[i]!, w = want[i]!;
+    const g = got[i]!,
+      w = want[i]!;
     const err = Math.abs(g - w);
     // NaN fails the <= test, so a NaN anywhere in `got` counts as a mismatch.
     if (!(err <= tol.atol + tol.rtol * Math.abs(w))) {
@@ -65,9 +66,17 @@ export async function runOpCase(c: OpCase, backend: Backend, reference: Backend,
   let maxAbsErr = 0;
   let compared = 0;
   for (let o = 0; o < want.length; o++) {
-    const w = want[o]!, g = got[o];
+    const w = want[o]!,
+      g = got[o];
     if (!g || g.length !== w.length) {
-      return { name: c.name, op: c.op, ok: false, maxAbsErr: Infinity, compared, message: `output ${o}: ${g?.length} elements, want ${w.length}` };
+      return {
+        name: c.name,
+        op: c.op,
+        ok: false,
+        maxAbsErr: Infinity,
+        compared,
+        message: `output ${o}: ${g?.length} elements, want ${w.length}`,
+      };
     }
     for (const v of w) if (!Number.isFinite(v)) throw new Error(`${c.name}: reference output is not finite (the case is broken)`);
     const r = compare(g, w, tol);
@@ -75,7 +84,11 @@ export async function runOpCase(c: OpCase, backend: Backend, reference: Backend,
     compared += w.length;
     if (r.bad) {
       return {
-        name: c.name, op: c.op, ok: false, maxAbsErr, compared,
+        name: c.name,
+        op: c.op,
+        ok: false,
+        maxAbsErr,
+        compared,
         message: `output ${o}: ${r.badCount}/${w.length} elements off; first at [${r.bad.index}] got ${r.bad.got} want ${r.bad.want} (atol ${tol.atol}, rtol ${tol.rtol})`,
       };
     }

@@ -8,7 +8,7 @@
 import type { Backend } from '../backend.ts';
 import { BUCKETS_PER_NAT, NUM_BUCKETS } from '../sampling.ts';
 import type { Rng } from './rng.ts';
-import type { CaseOutput, OpCase } from './table.ts';
+import type { CaseOutput, OpCase } from './op-case.ts';
 
 type Row = 'spread' | 'ties' | 'specials';
 
@@ -44,7 +44,11 @@ function samplingCase(kind: Row, V: number, offset: number): OpCase {
       const max = plainMax(logits, offset, V);
       const out: CaseOutput[] = [Float64Array.of(p.rowArgmax(logits, offset, V))];
       const junk = () => rng.int(1 << 20) - (1 << 19);
-      for (const [T, minP] of [[1, 0], [0.7, 0.05], [1.6, 0]] as const) {
+      for (const [T, minP] of [
+        [1, 0],
+        [0.7, 0.05],
+        [1.6, 0],
+      ] as const) {
         const invT = 1 / T;
         const scale = invT * BUCKETS_PER_NAT;
         const floor = minP > 0 ? max + T * Math.log(minP) : -Infinity;
@@ -52,7 +56,8 @@ function samplingCase(kind: Row, V: number, offset: number): OpCase {
         p.binCounts(logits, offset, V, max, scale, floor, counts);
         out.push(Float64Array.from(counts));
         const found: number[] = [];
-        for (const bin of [0, 1, 5, 16, 40, NUM_BUCKETS]) for (const k of [0, 1, 3, 100000]) found.push(p.findInBin(logits, offset, V, max, scale, floor, bin, k));
+        for (const bin of [0, 1, 5, 16, 40, NUM_BUCKETS])
+          for (const k of [0, 1, 3, 100000]) found.push(p.findInBin(logits, offset, V, max, scale, floor, bin, k));
         out.push(Float64Array.from(found));
         const w = Float64Array.from({ length: V }, () => rng.next() + 0.5);
         const mass = Float64Array.from({ length: NUM_BUCKETS }, () => rng.next());

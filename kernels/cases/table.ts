@@ -11,17 +11,9 @@ import { numel } from '../backend.ts';
 import { fromF32Array } from '../dtype.ts';
 import { samplingCases } from './sampling-cases.ts';
 import type { Rng } from './rng.ts';
+import type { OpCase, OpName, Tolerance } from './op-case.ts';
 
-export type OpName = 'matmul' | 'layerNorm' | 'add' | 'gatherRows' | 'rotary' | 'kvWrite' | 'attention' | 'sampling';
-
-/** What a case read back: f32 tensors, or f64 results of the sampling passes (compared as doubles). */
-export type CaseOutput = Float32Array | Float64Array;
-
-/** |got - want| <= atol + rtol * |want|, elementwise. */
-export interface Tolerance {
-  atol: number;
-  rtol: number;
-}
+export type { CaseOutput, OpCase, OpName, Tolerance } from './op-case.ts';
 
 export const defaultTolerances: Record<OpName, Tolerance> = {
   // f32 accumulation in a different order than the reference's f64; K up to 768 with inputs in [-1, 1].
@@ -48,13 +40,6 @@ export const bf16Tolerances: Partial<Record<OpName, Tolerance>> = {
   matmul: { atol: 1.5e-2, rtol: 1e-2 },
   attention: { atol: 1.5e-2, rtol: 1e-2 },
 };
-
-export interface OpCase {
-  name: string;
-  op: OpName;
-  /** Builds inputs from `rng` on `b`, runs the op, returns every output it wrote (read back). */
-  run(b: Backend, rng: Rng): Promise<CaseOutput[]>;
-}
 
 /** Tracks tensors a case allocates so they are freed even when the op throws. */
 class Scope {
@@ -97,19 +82,20 @@ function matmulCase(M: number, K: number, N: number, dtype: DType, epi: Epilogue
   return {
     name: `matmul ${dtype} M=${M} K=${K} N=${N} ${epi}`,
     op: 'matmul',
-    run: (b, rng) => scoped(b, async (s) => {
-      // Weights scaled like a trained layer (~1/sqrt(K)) keep outputs O(1) so GELU sees both signs.
-      const w = s.weight(rng, [N, K], dtype, 2 / Math.sqrt(K));
-      const x = s.random(rng, [M, K]);
-      const out = s.random(rng, [M, N]);
-      const opts: MatmulOptions = {};
-      if (epi !== 'plain' && epi !== 'residual-aliasing-out') opts.bias = s.random(rng, [N]);
-      if (epi.includes('gelu')) opts.gelu = true;
-      if (epi === 'bias+gelu+residual') opts.residual = s.random(rng, [M, N]);
-      if (epi === 'residual-aliasing-out') opts.residual = out;
-      b.matmul(out, x, w, opts);
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        // Weights scaled like a trained layer (~1/sqrt(K)) keep outputs O(1) so GELU sees both signs.
+        const w = s.weight(rng, [N, K], dtype, 2 / Math.sqrt(K));
+        const x = s.random(rng, [M, K]);
+        const out = s.random(rng, [M, N]);
+        const opts: MatmulOptions = {};
+        if (epi !== 'plain' && epi !== 'residual-aliasing-out') opts.bias = s.random(rng, [N]);
+        if (epi.includes('gelu')) opts.gelu = true;
+        if (epi === 'bias+gelu+residual') opts.residual = s.random(rng, [M, N]);
+        if (epi === 'residual-aliasing-out') opts.residual = out;
+        b.matmul(out, x, w, opts);
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -158,14 +144,15 @@ function layerNormCase(rows: number, width: number): OpCase {
   return {
     name: `layerNorm rows=${rows} width=${width}`,
     op: 'layerNorm',
-    run: (b, rng) => scoped(b, async (s) => {
-      const x = s.random(rng, [rows, width], -3, 5); // non-zero mean, like a residual stream
-      const gamma = s.random(rng, [width], 0.5, 1.5);
-      const beta = s.random(rng, [width]);
-      const out = s.random(rng, [rows, width]);
-      b.layerNorm(out, x, gamma, beta, 1e-5);
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const x = s.random(rng, [rows, width], -3, 5); // non-zero mean, like a residual stream
+        const gamma = s.random(rng, [width], 0.5, 1.5);
+        const beta = s.random(rng, [width]);
+        const out = s.random(rng, [rows, width]);
+        b.layerNorm(out, x, gamma, beta, 1e-5);
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -173,13 +160,14 @@ function addCase(shape: number[], alias: 'none' | 'a' | 'b'): OpCase {
   return {
     name: `add [${shape}] out=${alias === 'none' ? 'new' : alias}`,
     op: 'add',
-    run: (b, rng) => scoped(b, async (s) => {
-      const a = s.random(rng, shape, -10, 10);
-      const c = s.random(rng, shape);
-      const out = alias === 'a' ? a : alias === 'b' ? c : s.random(rng, shape);
-      b.add(out, a, c);
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const a = s.random(rng, shape, -10, 10);
+        const c = s.random(rng, shape);
+        const out = alias === 'a' ? a : alias === 'b' ? c : s.random(rng, shape);
+        b.add(out, a, c);
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -199,16 +187,17 @@ function gatherCase(g: GatherSpec): OpCase {
   return {
     name: `gatherRows ${g.label} ${g.dtype} src=[${g.srcShape}] out=[${g.outShape}] n=${g.count} off=${g.outRowOffset ?? 0} width=${g.width ?? 'default'}`,
     op: 'gatherRows',
-    run: (b, rng) => scoped(b, async (s) => {
-      const src = s.weight(rng, g.srcShape, g.dtype);
-      const width = g.width ?? g.srcShape[g.srcShape.length - 1]!;
-      const srcRows = numel(g.srcShape) / width;
-      const rows = new Int32Array(g.count);
-      for (let i = 0; i < g.count; i++) rows[i] = i === 0 ? srcRows - 1 : rng.int(srcRows); // incl. the last row
-      const out = s.random(rng, g.outShape);
-      b.gatherRows(out, src, rows, g.outRowOffset, g.width);
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const src = s.weight(rng, g.srcShape, g.dtype);
+        const width = g.width ?? g.srcShape[g.srcShape.length - 1]!;
+        const srcRows = numel(g.srcShape) / width;
+        const rows = new Int32Array(g.count);
+        for (let i = 0; i < g.count; i++) rows[i] = i === 0 ? srcRows - 1 : rng.int(srcRows); // incl. the last row
+        const out = s.random(rng, g.outShape);
+        b.gatherRows(out, src, rows, g.outRowOffset, g.width);
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -233,13 +222,14 @@ function rotaryCase(T: number, H: number, hd: number, rot: number, maxPos: numbe
   return {
     name: `rotary T=${T} H=${H} hd=${hd} rot=${rot} maxPos=${maxPos}`,
     op: 'rotary',
-    run: (b, rng) => scoped(b, async (s) => {
-      const qkv = s.random(rng, [T, H, 3, hd]);
-      const positions = new Int32Array(T);
-      for (let t = 0; t < T; t++) positions[t] = t === 0 ? maxPos : rng.int(maxPos + 1);
-      b.rotary(qkv, positions, H, hd, rot, 10000);
-      return [await b.read(qkv)]; // v and the unrotated dims must come back untouched
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const qkv = s.random(rng, [T, H, 3, hd]);
+        const positions = new Int32Array(T);
+        for (let t = 0; t < T; t++) positions[t] = t === 0 ? maxPos : rng.int(maxPos + 1);
+        b.rotary(qkv, positions, H, hd, rot, 10000);
+        return [await b.read(qkv)]; // v and the unrotated dims must come back untouched
+      }),
   };
 }
 
@@ -247,14 +237,15 @@ function kvWriteCase(T: number, H: number, hd: number, numSlots: number): OpCase
   return {
     name: `kvWrite T=${T} H=${H} hd=${hd} slots=${numSlots}`,
     op: 'kvWrite',
-    run: (b, rng) => scoped(b, async (s) => {
-      const kCache = s.random(rng, [numSlots, H * hd]);
-      const vCache = s.random(rng, [numSlots, H * hd]);
-      const qkv = s.random(rng, [T, H, 3, hd]);
-      const slots = rng.permutation(numSlots).slice(0, T); // scattered, like pages
-      b.kvWrite(kCache, vCache, qkv, slots, H, hd);
-      return [await b.read(kCache), await b.read(vCache)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const kCache = s.random(rng, [numSlots, H * hd]);
+        const vCache = s.random(rng, [numSlots, H * hd]);
+        const qkv = s.random(rng, [T, H, 3, hd]);
+        const slots = rng.permutation(numSlots).slice(0, T); // scattered, like pages
+        b.kvWrite(kCache, vCache, qkv, slots, H, hd);
+        return [await b.read(kCache), await b.read(vCache)];
+      }),
   };
 }
 
@@ -286,7 +277,10 @@ export function buildPlan(rng: Rng, seqs: SeqSpec[], numSlots: number, page = 1)
       if (j % page === 0) nextPage++;
       flat.push(pages[nextPage - 1]! * page + (j % page));
     }
-    for (const c of q.rowCtx) { rowSeq.push(i); rowCtx.push(c); }
+    for (const c of q.rowCtx) {
+      rowSeq.push(i);
+      rowCtx.push(c);
+    }
   });
   return {
     rowSeq: Int32Array.from(rowSeq),
@@ -303,16 +297,17 @@ function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], nu
   return {
     name: `attention ${label} H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
     op: 'attention',
-    run: (b, rng) => scoped(b, async (s) => {
-      const plan = buildPlan(rng, seqs, numSlots, page);
-      const T = plan.rowSeq.length;
-      const qkv = s.random(rng, [T, H, 3, hd], -2, 2); // spread scores so softmax is not flat
-      const kCache = s.random(rng, [numSlots, H * hd], -2, 2);
-      const vCache = s.random(rng, [numSlots, H * hd]);
-      const out = s.random(rng, [T, H * hd]);
-      b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const plan = buildPlan(rng, seqs, numSlots, page);
+        const T = plan.rowSeq.length;
+        const qkv = s.random(rng, [T, H, 3, hd], -2, 2); // spread scores so softmax is not flat
+        const kCache = s.random(rng, [numSlots, H * hd], -2, 2);
+        const vCache = s.random(rng, [numSlots, H * hd]);
+        const out = s.random(rng, [T, H * hd]);
+        b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -324,18 +319,27 @@ function attentionViaKvWriteCase(label: string, H: number, hd: number, seqs: Seq
   return {
     name: `attention ${label} via kvWrite H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
     op: 'attention',
-    run: (b, rng) => scoped(b, async (s) => {
-      const plan = buildPlan(rng, seqs, numSlots, page);
-      const T = plan.rowSeq.length;
-      const cache = (): Tensor => s.track(b.allocKvCache?.([numSlots, H * hd]) ?? b.alloc([numSlots, H * hd]));
-      const kCache = cache(), vCache = cache();
-      const rows = s.random(rng, [numSlots, H, 3, hd], -2, 2);
-      b.kvWrite(kCache, vCache, rows, Int32Array.from({ length: numSlots }, (_, i) => i), H, hd);
-      const qkv = s.random(rng, [T, H, 3, hd], -2, 2);
-      const out = s.random(rng, [T, H * hd]);
-      b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
-      return [await b.read(out)];
-    }),
+    run: (b, rng) =>
+      scoped(b, async (s) => {
+        const plan = buildPlan(rng, seqs, numSlots, page);
+        const T = plan.rowSeq.length;
+        const cache = (): Tensor => s.track(b.allocKvCache?.([numSlots, H * hd]) ?? b.alloc([numSlots, H * hd]));
+        const kCache = cache(),
+          vCache = cache();
+        const rows = s.random(rng, [numSlots, H, 3, hd], -2, 2);
+        b.kvWrite(
+          kCache,
+          vCache,
+          rows,
+          Int32Array.from({ length: numSlots }, (_, i) => i),
+          H,
+          hd,
+        );
+        const qkv = s.random(rng, [T, H, 3, hd], -2, 2);
+        const out = s.random(rng, [T, H * hd]);
+        b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
+        return [await b.read(out)];
+      }),
   };
 }
 
@@ -345,27 +349,141 @@ function attentionCases(): OpCase[] {
     attentionCase('prefill', 2, 16, [{ len: 9, rowCtx: range(1, 10) }], 16),
     attentionCase('prefill-chunk', 4, 64, [{ len: 150, rowCtx: range(101, 151) }], 200),
     // Single-query decode over paged slots, several sequences of different lengths (incl. length 1).
-    attentionCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512),
-    attentionCase('decode', 3, 8, [{ len: 5, rowCtx: [5] }, { len: 2, rowCtx: [2] }], 9),
+    attentionCase(
+      'decode',
+      12,
+      64,
+      [
+        { len: 1, rowCtx: [1] },
+        { len: 37, rowCtx: [37] },
+        { len: 300, rowCtx: [300] },
+        { len: 64, rowCtx: [64] },
+      ],
+      512,
+    ),
+    attentionCase(
+      'decode',
+      3,
+      8,
+      [
+        { len: 5, rowCtx: [5] },
+        { len: 2, rowCtx: [2] },
+      ],
+      9,
+    ),
     attentionCase('decode', 1, 80, [{ len: 129, rowCtx: [129] }], 130),
     // One sequence decoding alone (backends may split its heads across threads); a head width that is
     // not a multiple of 8 (vector tails).
     attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256),
-    attentionCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 90),
+    attentionCase(
+      'decode',
+      3,
+      12,
+      [
+        { len: 70, rowCtx: [70] },
+        { len: 9, rowCtx: [9] },
+      ],
+      90,
+    ),
     attentionCase('prefill', 2, 12, [{ len: 19, rowCtx: range(1, 20) }], 19),
     // Token decoder's local window: each sequence's slots are its window, rows see a growing prefix.
-    attentionCase('local-window', 4, 32, [{ len: 6, rowCtx: [3, 4, 5, 6] }, { len: 6, rowCtx: [2] }, { len: 4, rowCtx: [4] }], 24),
+    attentionCase(
+      'local-window',
+      4,
+      32,
+      [
+        { len: 6, rowCtx: [3, 4, 5, 6] },
+        { len: 6, rowCtx: [2] },
+        { len: 4, rowCtx: [4] },
+      ],
+      24,
+    ),
     // Mixed step: one sequence prefills a chunk while two others decode.
-    attentionCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 100),
+    attentionCase(
+      'mixed',
+      2,
+      64,
+      [
+        { len: 20, rowCtx: range(13, 21) },
+        { len: 70, rowCtx: [70] },
+        { len: 3, rowCtx: [3] },
+      ],
+      100,
+    ),
     // The same over KV pages (runs of consecutive slots, pages shuffled), as the engine lays them out.
-    attentionCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512, 16),
-    attentionCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 96, 16),
+    attentionCase(
+      'decode',
+      12,
+      64,
+      [
+        { len: 1, rowCtx: [1] },
+        { len: 37, rowCtx: [37] },
+        { len: 300, rowCtx: [300] },
+        { len: 64, rowCtx: [64] },
+      ],
+      512,
+      16,
+    ),
+    attentionCase(
+      'decode',
+      3,
+      12,
+      [
+        { len: 70, rowCtx: [70] },
+        { len: 9, rowCtx: [9] },
+      ],
+      96,
+      16,
+    ),
     attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256, 16),
-    attentionCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 128, 16),
+    attentionCase(
+      'mixed',
+      2,
+      64,
+      [
+        { len: 20, rowCtx: range(13, 21) },
+        { len: 70, rowCtx: [70] },
+        { len: 3, rowCtx: [3] },
+      ],
+      128,
+      16,
+    ),
     // Caches written by kvWrite into allocKvCache tensors (bf16 on a backend with a bf16 KV cache).
-    attentionViaKvWriteCase('decode', 12, 64, [{ len: 1, rowCtx: [1] }, { len: 37, rowCtx: [37] }, { len: 300, rowCtx: [300] }, { len: 64, rowCtx: [64] }], 512, 16),
-    attentionViaKvWriteCase('decode', 3, 12, [{ len: 70, rowCtx: [70] }, { len: 9, rowCtx: [9] }], 90),
-    attentionViaKvWriteCase('mixed', 2, 64, [{ len: 20, rowCtx: range(13, 21) }, { len: 70, rowCtx: [70] }, { len: 3, rowCtx: [3] }], 128, 16),
+    attentionViaKvWriteCase(
+      'decode',
+      12,
+      64,
+      [
+        { len: 1, rowCtx: [1] },
+        { len: 37, rowCtx: [37] },
+        { len: 300, rowCtx: [300] },
+        { len: 64, rowCtx: [64] },
+      ],
+      512,
+      16,
+    ),
+    attentionViaKvWriteCase(
+      'decode',
+      3,
+      12,
+      [
+        { len: 70, rowCtx: [70] },
+        { len: 9, rowCtx: [9] },
+      ],
+      90,
+    ),
+    attentionViaKvWriteCase(
+      'mixed',
+      2,
+      64,
+      [
+        { len: 20, rowCtx: range(13, 21) },
+        { len: 70, rowCtx: [70] },
+        { len: 3, rowCtx: [3] },
+      ],
+      128,
+      16,
+    ),
   ];
 }
 

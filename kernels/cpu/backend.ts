@@ -35,14 +35,37 @@ export interface CpuAddon {
   read(buf: unknown, count: number): Float32Array;
   readInto(buf: unknown, dst: Float32Array, count: number): void;
   free(buf: unknown): void;
-  matmul(out: unknown, x: unknown, w: unknown, M: number, K: number, N: number, bias: unknown, residual: unknown, gelu: boolean, bf16: boolean): void;
+  matmul(
+    out: unknown,
+    x: unknown,
+    w: unknown,
+    M: number,
+    K: number,
+    N: number,
+    bias: unknown,
+    residual: unknown,
+    gelu: boolean,
+    bf16: boolean,
+  ): void;
   prepack(w: unknown, N: number, K: number, bf16: boolean): void;
   layerNorm(out: unknown, x: unknown, gamma: unknown, beta: unknown, rows: number, width: number, eps: number): void;
   add(out: unknown, a: unknown, b: unknown): void;
   gatherRows(out: unknown, src: unknown, rows: Int32Array, outRowOffset: number, width: number): void;
   rotary(qkv: unknown, positions: Int32Array, heads: number, headDim: number, rotDims: number, base: number): void;
   kvWrite(k: unknown, v: unknown, qkv: unknown, slots: Int32Array, heads: number, headDim: number): void;
-  attention(out: unknown, qkv: unknown, k: unknown, v: unknown, rowSeq: Int32Array, rowCtxLen: Int32Array, seqSlotOffsets: Int32Array, seqSlots: Int32Array, heads: number, headDim: number, scale: number): void;
+  attention(
+    out: unknown,
+    qkv: unknown,
+    k: unknown,
+    v: unknown,
+    rowSeq: Int32Array,
+    rowCtxLen: Int32Array,
+    seqSlotOffsets: Int32Array,
+    seqSlots: Int32Array,
+    heads: number,
+    headDim: number,
+    scale: number,
+  ): void;
   peakFlops(seconds: number): number;
   /** bf16 dot (vdpbf16ps) FLOP/s; 0 when the path in use is below avx512bf16. */
   peakBf16(seconds: number): number;
@@ -108,7 +131,8 @@ export interface CpuBackendOptions {
 
 /** The isa option checked (a bad value is an error, not a silent fallback). */
 function isaCap(opts: CpuBackendOptions): number {
-  if (opts.isa !== undefined && !(opts.isa in ISA_LEVEL)) throw new Error(`cpu backend: isa must be one of ${CPU_ISAS.join(', ')} (got '${String(opts.isa)}')`);
+  if (opts.isa !== undefined && !(opts.isa in ISA_LEVEL))
+    throw new Error(`cpu backend: isa must be one of ${CPU_ISAS.join(', ')} (got '${String(opts.isa)}')`);
   if (opts.simd === false) return ISA_LEVEL.portable;
   return ISA_LEVEL[opts.isa ?? 'avx512bf16'];
 }
@@ -133,7 +157,8 @@ export class CpuBackend implements Backend {
   constructor(opts: CpuBackendOptions = {}) {
     this.native = cpuAddon();
     const compute = opts.computeDtype ?? 'f32';
-    if (compute !== 'f32' && compute !== 'bf16' && compute !== 'auto') throw new Error(`cpu backend: computeDtype must be f32, bf16 or auto (got '${String(compute)}')`);
+    if (compute !== 'f32' && compute !== 'bf16' && compute !== 'auto')
+      throw new Error(`cpu backend: computeDtype must be f32, bf16 or auto (got '${String(compute)}')`);
     const kv = opts.kvDtype ?? 'f32';
     if (kv !== 'f32' && kv !== 'bf16') throw new Error(`cpu backend: kvDtype must be f32 or bf16 (got '${String(kv)}')`);
     this.native.configure(opts.threads ?? 0, isaCap(opts));
@@ -153,7 +178,11 @@ export class CpuBackend implements Backend {
 
   /** A KV cache tensor [numSlots, H * hd] in the backend's KV dtype (zeroed). */
   allocKvCache(shape: readonly number[]): Tensor {
-    return { shape: [...shape], dtype: this.kvDtype, handle: { buf: this.native.alloc(numel(shape), DTYPE_CODE[this.kvDtype]) } satisfies CpuHandle };
+    return {
+      shape: [...shape],
+      dtype: this.kvDtype,
+      handle: { buf: this.native.alloc(numel(shape), DTYPE_CODE[this.kvDtype]) } satisfies CpuHandle,
+    };
   }
 
   alloc(shape: readonly number[]): Tensor {
@@ -162,7 +191,8 @@ export class CpuBackend implements Backend {
 
   upload(data: Float32Array | Uint16Array, shape: readonly number[], dtype: DType): Tensor {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} elements for shape [${shape}]`);
-    if ((dtype === 'f32') !== data instanceof Float32Array) throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
+    if ((dtype === 'f32') !== data instanceof Float32Array)
+      throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
     const buf = this.native.alloc(data.length, DTYPE_CODE[dtype]);
     this.native.write(buf, data, 0);
     return { shape: [...shape], dtype, handle: { buf } satisfies CpuHandle };
@@ -202,7 +232,18 @@ export class CpuBackend implements Backend {
     const { rows: M, width: xK } = rowsOf(x);
     if (xK !== K) throw new Error(`matmul: x width ${xK} != weight K ${K}`);
     if (numel(out.shape) !== M * N) throw new Error(`matmul: out has ${numel(out.shape)} elements, want ${M}x${N}`);
-    this.native.matmul(hb(out), hb(x), hb(w), M, K, N, opts.bias ? hb(opts.bias) : null, opts.residual ? hb(opts.residual) : null, !!opts.gelu, this.bf16);
+    this.native.matmul(
+      hb(out),
+      hb(x),
+      hb(w),
+      M,
+      K,
+      N,
+      opts.bias ? hb(opts.bias) : null,
+      opts.residual ? hb(opts.residual) : null,
+      !!opts.gelu,
+      this.bf16,
+    );
   }
 
   prepareWeights(ws: readonly Tensor[]): void {
@@ -234,7 +275,28 @@ export class CpuBackend implements Backend {
     this.native.kvWrite(hb(kCache), hb(vCache), hb(qkv), slots, numHeads, headDim);
   }
 
-  attention(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void {
-    this.native.attention(hb(out), hb(qkv), hb(kCache), hb(vCache), plan.rowSeq, plan.rowCtxLen, plan.seqSlotOffsets, plan.seqSlots, numHeads, headDim, scale);
+  attention(
+    out: Tensor,
+    qkv: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    plan: AttentionPlan,
+    numHeads: number,
+    headDim: number,
+    scale: number,
+  ): void {
+    this.native.attention(
+      hb(out),
+      hb(qkv),
+      hb(kCache),
+      hb(vCache),
+      plan.rowSeq,
+      plan.rowCtxLen,
+      plan.seqSlotOffsets,
+      plan.seqSlots,
+      numHeads,
+      headDim,
+      scale,
+    );
   }
 }

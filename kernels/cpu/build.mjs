@@ -31,9 +31,19 @@ function fail(msg) {
 }
 
 const nodeGyp = findNodeGyp();
-if (!nodeGyp) fail('npm\'s bundled node-gyp was not found');
+if (!nodeGyp) fail("npm's bundled node-gyp was not found");
 if (!existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) fail(`no Node headers under ${nodePrefix}/include/node`);
 
-const args = [nodeGyp, 'rebuild', `--nodedir=${nodePrefix}`, '--directory', here, ...(process.argv.includes('--verbose') ? ['--verbose'] : [])];
-const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_nodedir: nodePrefix } });
+const args = [
+  nodeGyp,
+  'rebuild',
+  `--nodedir=${nodePrefix}`,
+  '--directory',
+  here,
+  ...(process.argv.includes('--verbose') ? ['--verbose'] : []),
+];
+const r = spawnSync(process.execPath, args, {
+  stdio: ['ignore', 'inherit', 'inherit'],
+  env: { ...process.env, npm_config_nodedir: nodePrefix },
+});
 if (r.status !== 0) fail(`node-gyp exited with ${r.status}`);

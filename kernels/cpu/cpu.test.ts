@@ -65,14 +65,19 @@ test('cpu backend options are checked', () => {
 });
 
 test('GEMM weight panels (built lazily or by prepareWeights) are rebuilt after the weight is written', async () => {
-  const cpu = new CpuBackend(), ref = new ReferenceBackend();
-  const M = 20, K = 40, N = 24;
+  const cpu = new CpuBackend(),
+    ref = new ReferenceBackend();
+  const M = 20,
+    K = 40,
+    N = 24;
   const x0 = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));
   const w0 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(i));
   const w1 = Float32Array.from({ length: N * K }, (_, i) => Math.cos(3 * i));
   // Returns the GEMM with w0, and with w1 after a write when `second`; `prepack` packs ahead each time.
   const run = async (b: Backend, second: boolean, prepack = false) => {
-    const x = b.upload(x0, [M, K], 'f32'), w = b.upload(w0, [N, K], 'f32'), out = b.alloc([M, N]);
+    const x = b.upload(x0, [M, K], 'f32'),
+      w = b.upload(w0, [N, K], 'f32'),
+      out = b.alloc([M, N]);
     if (prepack) b.prepareWeights?.([w]);
     b.matmul(out, x, w);
     const first = (await b.read(out)).slice();
@@ -83,7 +88,8 @@ test('GEMM weight panels (built lazily or by prepareWeights) are rebuilt after t
     }
     return [first, await b.read(out)] as const;
   };
-  const [, want] = await run(ref, true), [wantFirst] = await run(ref, false);
+  const [, want] = await run(ref, true),
+    [wantFirst] = await run(ref, false);
   const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-4);
   assert.ok(!close(want, wantFirst), 'the write must change the result');
   for (const prepack of [false, true]) {
@@ -101,12 +107,21 @@ test('read into a caller buffer (cpu and reference backends)', async () => {
 
 test('out-of-range indices throw instead of touching memory', () => {
   const b = new CpuBackend();
-  const table = b.alloc([10, 4]), out = b.alloc([2, 4]);
+  const table = b.alloc([10, 4]),
+    out = b.alloc([2, 4]);
   assert.throws(() => b.gatherRows(out, table, Int32Array.of(3, 10)), /out of range/);
   assert.throws(() => b.gatherRows(out, table, Int32Array.of(1, 2, 3)), /output too small/);
-  const qkv = b.alloc([1, 1, 3, 4]), k = b.alloc([5, 4]), v = b.alloc([5, 4]);
+  const qkv = b.alloc([1, 1, 3, 4]),
+    k = b.alloc([5, 4]),
+    v = b.alloc([5, 4]);
   assert.throws(() => b.kvWrite(k, v, qkv, Int32Array.of(5), 1, 4), /out of range/);
-  const plan = { rowSeq: Int32Array.of(0), rowCtxLen: Int32Array.of(3), seqSlotOffsets: Int32Array.of(0, 2), seqSlots: Int32Array.of(0, 1), maxCtxLen: 3 };
+  const plan = {
+    rowSeq: Int32Array.of(0),
+    rowCtxLen: Int32Array.of(3),
+    seqSlotOffsets: Int32Array.of(0, 2),
+    seqSlots: Int32Array.of(0, 1),
+    maxCtxLen: 3,
+  };
   assert.throws(() => b.attention(b.alloc([1, 4]), qkv, k, v, plan, 1, 4, 0.5), /exceeds its sequence/);
   b.free(table);
   assert.throws(() => b.gatherRows(out, table, Int32Array.of(0)), /after free/);

@@ -33,7 +33,8 @@ export class ReferenceBackend implements Backend {
 
   upload(data: Float32Array | Uint16Array, shape: readonly number[], dtype: DType): Tensor {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} elements for shape [${shape}]`);
-    if ((dtype === 'f32') !== data instanceof Float32Array) throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
+    if ((dtype === 'f32') !== data instanceof Float32Array)
+      throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
     const widened = dtype === 'f32' ? new Float32Array(data as Float32Array) : toF32Array(data, dtype);
     return { shape: [...shape], dtype, handle: { data: widened, freed: false } };
   }
@@ -69,7 +70,9 @@ export class ReferenceBackend implements Backend {
     const { rows: M, width: xK } = rowsOf(x);
     if (xK !== K) throw new Error(`matmul: x width ${xK} != weight K ${K}`);
     if (numel(out.shape) !== M * N) throw new Error(`matmul: out has ${numel(out.shape)} elements, want ${M}x${N}`);
-    const xd = f(x), wd = f(w), od = f(out);
+    const xd = f(x),
+      wd = f(w),
+      od = f(out);
     const bias = opts.bias ? f(opts.bias) : null;
     const res = opts.residual ? f(opts.residual) : null;
     const row = new Float64Array(N);
@@ -90,7 +93,10 @@ export class ReferenceBackend implements Backend {
 
   layerNorm(out: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): void {
     const { rows, width } = rowsOf(x);
-    const xd = f(x), od = f(out), g = f(gamma), b = f(beta);
+    const xd = f(x),
+      od = f(out),
+      g = f(gamma),
+      b = f(beta);
     for (let r = 0; r < rows; r++) {
       const o = r * width;
       let mean = 0;
@@ -104,14 +110,17 @@ export class ReferenceBackend implements Backend {
   }
 
   add(out: Tensor, a: Tensor, b: Tensor): void {
-    const ad = f(a), bd = f(b), od = f(out);
+    const ad = f(a),
+      bd = f(b),
+      od = f(out);
     if (ad.length !== bd.length || od.length !== ad.length) throw new Error('add: shape mismatch');
     for (let i = 0; i < od.length; i++) od[i] = ad[i]! + bd[i]!;
   }
 
   gatherRows(out: Tensor, src: Tensor, rows: Int32Array, outRowOffset = 0, width?: number): void {
     const w = width ?? rowsOf(src).width;
-    const sd = f(src), od = f(out);
+    const sd = f(src),
+      od = f(out);
     const srcRows = sd.length / w;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
@@ -133,11 +142,14 @@ export class ReferenceBackend implements Backend {
       const pos = positions[t]!;
       for (let i = 0; i < half; i++) {
         const angle = Math.fround(pos * invFreq[i]!);
-        const c = Math.fround(Math.cos(angle)), s = Math.fround(Math.sin(angle));
+        const c = Math.fround(Math.cos(angle)),
+          s = Math.fround(Math.sin(angle));
         for (let hh = 0; hh < numHeads; hh++) {
-          for (const part of [0, 1]) { // q then k
+          for (const part of [0, 1]) {
+            // q then k
             const o = ((t * numHeads + hh) * 3 + part) * headDim;
-            const x1 = d[o + i]!, x2 = d[o + i + half]!;
+            const x1 = d[o + i]!,
+              x2 = d[o + i + half]!;
             d[o + i] = x1 * c - x2 * s;
             d[o + i + half] = x2 * c + x1 * s;
           }
@@ -147,7 +159,9 @@ export class ReferenceBackend implements Backend {
   }
 
   kvWrite(kCache: Tensor, vCache: Tensor, qkv: Tensor, slots: Int32Array, numHeads: number, headDim: number): void {
-    const d = f(qkv), kd = f(kCache), vd = f(vCache);
+    const d = f(qkv),
+      kd = f(kCache),
+      vd = f(vCache);
     const width = numHeads * headDim;
     for (let t = 0; t < slots.length; t++) {
       const slot = slots[t]!;
@@ -160,8 +174,20 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  attention(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void {
-    const d = f(qkv), kd = f(kCache), vd = f(vCache), od = f(out);
+  attention(
+    out: Tensor,
+    qkv: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    plan: AttentionPlan,
+    numHeads: number,
+    headDim: number,
+    scale: number,
+  ): void {
+    const d = f(qkv),
+      kd = f(kCache),
+      vd = f(vCache),
+      od = f(out);
     const width = numHeads * headDim;
     const T = plan.rowSeq.length;
     const scores = new Float64Array(plan.maxCtxLen);
@@ -181,7 +207,10 @@ export class ReferenceBackend implements Backend {
           if (scores[j]! > max) max = scores[j]!;
         }
         let sum = 0;
-        for (let j = 0; j < ctx; j++) { scores[j] = Math.exp(scores[j]! - max); sum += scores[j]!; }
+        for (let j = 0; j < ctx; j++) {
+          scores[j] = Math.exp(scores[j]! - max);
+          sum += scores[j]!;
+        }
         const oo = t * width + hh * headDim;
         for (let i = 0; i < headDim; i++) {
           let acc = 0;

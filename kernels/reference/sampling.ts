@@ -73,7 +73,16 @@ export class ReferenceSamplingPasses implements SamplingPasses {
     return -1;
   }
 
-  expWeights(logits: Float32Array, offset: number, V: number, max: number, invT: number, floor: number, w: Float64Array, mass: Float64Array | null): number {
+  expWeights(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    max: number,
+    invT: number,
+    floor: number,
+    w: Float64Array,
+    mass: Float64Array | null,
+  ): number {
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
@@ -100,7 +109,16 @@ export class ReferenceSamplingPasses implements SamplingPasses {
     return s0 + s1 + (s2 + s3);
   }
 
-  collectBucket(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, bucket: number, out: Int32Array): number {
+  collectBucket(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    w: Float64Array,
+    max: number,
+    invT: number,
+    bucket: number,
+    out: Int32Array,
+  ): number {
     let n = 0;
     for (let i = 0; i < V; i++) {
       if (w[i] === 0) continue;
@@ -109,7 +127,18 @@ export class ReferenceSamplingPasses implements SamplingPasses {
     return n;
   }
 
-  drawWeighted(logits: Float32Array, offset: number, V: number, w: Float64Array, max: number, invT: number, nucleus: boolean, edge: number, cutoff: number, u: number): number {
+  drawWeighted(
+    logits: Float32Array,
+    offset: number,
+    V: number,
+    w: Float64Array,
+    max: number,
+    invT: number,
+    nucleus: boolean,
+    edge: number,
+    cutoff: number,
+    u: number,
+  ): number {
     let last = 0;
     for (let i = 0; i < V; i++) {
       const e = w[i];

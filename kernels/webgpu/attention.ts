@@ -10,7 +10,16 @@ import { bindWhole, gpuHandle } from './tensor.ts';
 const WG = 64;
 const MAX_HEAD_DIM = 256; // attention.wgsl's MAX_HD
 
-export function encodeKvWrite(rec: Recorder, maxBinding: number, kCache: Tensor, vCache: Tensor, qkv: Tensor, slots: Int32Array, numHeads: number, headDim: number): void {
+export function encodeKvWrite(
+  rec: Recorder,
+  maxBinding: number,
+  kCache: Tensor,
+  vCache: Tensor,
+  qkv: Tensor,
+  slots: Int32Array,
+  numHeads: number,
+  headDim: number,
+): void {
   const width = numHeads * headDim;
   const numSlots = numel(kCache.shape) / width;
   if (numel(vCache.shape) !== numel(kCache.shape)) throw new Error('kvWrite: k and v caches differ in size');
@@ -21,13 +30,31 @@ export function encodeKvWrite(rec: Recorder, maxBinding: number, kCache: Tensor,
   const { key, code } = withConsts('attention.wgsl', {}, ['reduce.wgsl']);
   const pipeline = rec.pipeline(key, ['uniform', 'storage', 'storage', 'read-only-storage', 'read-only-storage'], code, 'kvWrite');
   const [params, slotList] = rec.stage([[slots.length, numHeads, headDim], slots]);
-  rec.dispatchLinear(pipeline, [
-    params!, bindWhole(kCache, maxBinding, 'kvWrite kCache'), bindWhole(vCache, maxBinding, 'kvWrite vCache'),
-    bindWhole(qkv, maxBinding, 'kvWrite qkv'), slotList!,
-  ], Math.ceil((slots.length * width) / WG));
+  rec.dispatchLinear(
+    pipeline,
+    [
+      params!,
+      bindWhole(kCache, maxBinding, 'kvWrite kCache'),
+      bindWhole(vCache, maxBinding, 'kvWrite vCache'),
+      bindWhole(qkv, maxBinding, 'kvWrite qkv'),
+      slotList!,
+    ],
+    Math.ceil((slots.length * width) / WG),
+  );
 }
 
-export function encodeAttention(rec: Recorder, maxBinding: number, out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void {
+export function encodeAttention(
+  rec: Recorder,
+  maxBinding: number,
+  out: Tensor,
+  qkv: Tensor,
+  kCache: Tensor,
+  vCache: Tensor,
+  plan: AttentionPlan,
+  numHeads: number,
+  headDim: number,
+  scale: number,
+): void {
   const T = plan.rowSeq.length;
   const width = numHeads * headDim;
   if (headDim > MAX_HEAD_DIM) throw new Error(`attention: headDim ${headDim} > ${MAX_HEAD_DIM}`);
@@ -36,7 +63,8 @@ export function encodeAttention(rec: Recorder, maxBinding: number, out: Tensor, 
   const numSlots = numel(kCache.shape) / width;
   const S = plan.seqSlotOffsets.length - 1;
   for (let t = 0; t < T; t++) {
-    const s = plan.rowSeq[t]!, ctx = plan.rowCtxLen[t]!;
+    const s = plan.rowSeq[t]!,
+      ctx = plan.rowCtxLen[t]!;
     if (s < 0 || s >= S) throw new Error(`attention: row ${t} names sequence ${s} of ${S}`);
     const base = plan.seqSlotOffsets[s]!;
     if (ctx < 1 || base + ctx > plan.seqSlotOffsets[s + 1]!) throw new Error(`attention: row ${t} context ${ctx} exceeds its sequence`);
@@ -50,10 +78,23 @@ export function encodeAttention(rec: Recorder, maxBinding: number, out: Tensor, 
   packed.set(plan.seqSlotOffsets, 2 * T);
   packed.set(plan.seqSlots, 2 * T + S + 1);
   const { key, code } = withConsts('attention.wgsl', {}, ['reduce.wgsl']);
-  const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code, 'main');
+  const pipeline = rec.pipeline(
+    key,
+    ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'],
+    code,
+    'main',
+  );
   const [params, planB] = rec.stage([[T, numHeads, headDim, { f32: scale }, T, 2 * T, 2 * T + S + 1], packed]);
-  rec.dispatchLinear(pipeline, [
-    params!, bindWhole(out, maxBinding, 'attention out'), bindWhole(qkv, maxBinding, 'attention qkv'),
-    bindWhole(kCache, maxBinding, 'attention kCache'), bindWhole(vCache, maxBinding, 'attention vCache'), planB!,
-  ], T * numHeads);
+  rec.dispatchLinear(
+    pipeline,
+    [
+      params!,
+      bindWhole(out, maxBinding, 'attention out'),
+      bindWhole(qkv, maxBinding, 'attention qkv'),
+      bindWhole(kCache, maxBinding, 'attention kCache'),
+      bindWhole(vCache, maxBinding, 'attention vCache'),
+      planB!,
+    ],
+    T * numHeads,
+  );
 }

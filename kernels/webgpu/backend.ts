@@ -77,7 +77,8 @@ export class WebGpuBackend implements Backend {
   // ---- memory ----
 
   private newTensor(shape: readonly number[], dtype: DType, bytes: number, mapped: boolean): { t: Tensor; buffer: GPUBuffer } {
-    if (bytes > this.device.limits.maxBufferSize) throw new Error(`webgpu: [${shape}] ${dtype} needs ${bytes} bytes, over maxBufferSize ${this.device.limits.maxBufferSize}`);
+    if (bytes > this.device.limits.maxBufferSize)
+      throw new Error(`webgpu: [${shape}] ${dtype} needs ${bytes} bytes, over maxBufferSize ${this.device.limits.maxBufferSize}`);
     // Never zero-sized: bindings of size 0 are invalid, and an empty tensor is still a valid handle.
     const buffer = this.device.createBuffer({ size: Math.max(4, bytes), usage: STORAGE_USAGE, mappedAtCreation: mapped });
     const handle: GpuHandle = { buffer, bytes: Math.max(4, bytes), freed: false };
@@ -90,7 +91,8 @@ export class WebGpuBackend implements Backend {
 
   upload(data: Float32Array | Uint16Array, shape: readonly number[], dtype: DType): Tensor {
     if (data.length !== numel(shape)) throw new Error(`upload: ${data.length} elements for shape [${shape}]`);
-    if ((dtype === 'f32') !== data instanceof Float32Array) throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
+    if ((dtype === 'f32') !== data instanceof Float32Array)
+      throw new Error(`upload: ${dtype} needs ${dtype === 'f32' ? 'Float32Array' : 'Uint16Array'}`);
     const { t, buffer } = this.newTensor(shape, dtype, payloadBytes(data.length, dtype), true);
     new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buffer.unmap();
@@ -179,7 +181,16 @@ export class WebGpuBackend implements Backend {
     encodeKvWrite(this.rec, this.maxBinding, kCache, vCache, qkv, slots, numHeads, headDim);
   }
 
-  attention(out: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, plan: AttentionPlan, numHeads: number, headDim: number, scale: number): void {
+  attention(
+    out: Tensor,
+    qkv: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    plan: AttentionPlan,
+    numHeads: number,
+    headDim: number,
+    scale: number,
+  ): void {
     encodeAttention(this.rec, this.maxBinding, out, qkv, kCache, vCache, plan, numHeads, headDim, scale);
   }
 }

@@ -41,7 +41,8 @@ export async function openGpuSession(): Promise<GpuSession | null> {
   }
   if (!adapter) {
     gpu = null;
-    lastReason = 'requestAdapter() returned null (no Vulkan driver? on Debian bookworm install Mesa lavapipe from bookworm-backports, see .ci/setup.d/20-vulkan.sh)';
+    lastReason =
+      'requestAdapter() returned null (no Vulkan driver? on Debian bookworm install Mesa lavapipe from bookworm-backports, see .ci/setup.d/20-vulkan.sh)';
     return null;
   }
   // Ask for the adapter's own ceilings: the defaults (256 MiB buffers, 128 MiB bindings) are lower

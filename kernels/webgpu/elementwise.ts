@@ -12,7 +12,8 @@ export function encodeAdd(rec: Recorder, maxBinding: number, out: Tensor, a: Ten
   const count = numel(out.shape);
   if (numel(a.shape) !== count || numel(b.shape) !== count) throw new Error('add: shape mismatch');
   const outBuf = gpuHandle(out).buffer;
-  const aIsOut = gpuHandle(a).buffer === outBuf, bIsOut = gpuHandle(b).buffer === outBuf;
+  const aIsOut = gpuHandle(a).buffer === outBuf,
+    bIsOut = gpuHandle(b).buffer === outBuf;
   const { key, code } = withConsts('elementwise.wgsl', { A_IS_OUT: aIsOut, B_IS_OUT: bIsOut });
   const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage'], code);
   const outB = bindWhole(out, maxBinding, 'add out');

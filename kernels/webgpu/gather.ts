@@ -9,7 +9,16 @@ import { DTYPE_CODE, bindWhole, gpuHandle } from './tensor.ts';
 const WG = 64;
 const BINDING_ALIGN = 256;
 
-export function encodeGatherRows(rec: Recorder, maxBinding: number, windowBytes: number, out: Tensor, src: Tensor, rows: Int32Array, outRowOffset: number, width: number): void {
+export function encodeGatherRows(
+  rec: Recorder,
+  maxBinding: number,
+  windowBytes: number,
+  out: Tensor,
+  src: Tensor,
+  rows: Int32Array,
+  outRowOffset: number,
+  width: number,
+): void {
   const srcRows = numel(src.shape) / width;
   if (!Number.isInteger(srcRows)) throw new Error(`gatherRows: width ${width} does not divide src [${src.shape}]`);
   for (const r of rows) if (r < 0 || r >= srcRows) throw new Error(`gatherRows: row ${r} out of range [0, ${srcRows})`);
@@ -35,4 +44,3 @@ export function encodeGatherRows(rec: Recorder, maxBinding: number, windowBytes:
     rec.dispatchLinear(pipeline, [params!, outB, { buffer: srcH.buffer, offset, size: end - offset }, rowList!], groups);
   }
 }
-

@@ -16,7 +16,15 @@ const GEMV_MAX_ROWS = 8;
 
 const BINDING_ALIGN = 256;
 
-export function encodeMatmul(rec: Recorder, maxBinding: number, windowBytes: number, out: Tensor, x: Tensor, w: Tensor, opts: MatmulOptions): void {
+export function encodeMatmul(
+  rec: Recorder,
+  maxBinding: number,
+  windowBytes: number,
+  out: Tensor,
+  x: Tensor,
+  w: Tensor,
+  opts: MatmulOptions,
+): void {
   const [N, K] = w.shape as [number, number];
   const { rows: M, width: xK } = rowsOf(x);
   if (w.shape.length !== 2) throw new Error(`matmul: weight must be [N, K], got [${w.shape}]`);
@@ -29,7 +37,12 @@ export function encodeMatmul(rec: Recorder, maxBinding: number, windowBytes: num
   const entry = M <= GEMV_MAX_ROWS ? 'gemv' : 'tiled';
   const block = entry === 'gemv' ? GEMV : TILED;
   const { key, code } = withConsts('matmul.wgsl', { W_DTYPE: DTYPE_CODE[w.dtype] });
-  const pipeline = rec.pipeline(key, ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'], code, entry);
+  const pipeline = rec.pipeline(
+    key,
+    ['uniform', 'storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage'],
+    code,
+    entry,
+  );
 
   const outB = bindWhole(out, maxBinding, 'matmul out');
   const xB = bindWhole(x, maxBinding, 'matmul x');
@@ -49,7 +62,9 @@ export function encodeMatmul(rec: Recorder, maxBinding: number, windowBytes: num
     const offset = Math.floor(startByte / BINDING_ALIGN) * BINDING_ALIGN;
     const end = Math.min(wH.bytes, Math.ceil(((nStart + nCount) * rowBytes) / 4) * 4);
     const wB: GPUBufferBinding = { buffer: wH.buffer, offset, size: end - offset };
-    const [params] = rec.stage([[M, N, K, nStart, nCount, (startByte - offset) / bytesPerElem, opts.bias ? 1 : 0, opts.gelu ? 1 : 0, residualMode]]);
+    const [params] = rec.stage([
+      [M, N, K, nStart, nCount, (startByte - offset) / bytesPerElem, opts.bias ? 1 : 0, opts.gelu ? 1 : 0, residualMode],
+    ]);
     rec.dispatch(pipeline, [params!, outB, xB, wB, biasB, resB], Math.ceil(nCount / block.cols), Math.ceil(M / block.rows));
   }
 }

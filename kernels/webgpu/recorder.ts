@@ -47,7 +47,10 @@ export class Recorder {
   private doomed: GPUBuffer[] = [];
   private firstError: string | null = null;
 
-  constructor(readonly device: GPUDevice, arenaBytes = 4 << 20) {
+  constructor(
+    readonly device: GPUDevice,
+    arenaBytes = 4 << 20,
+  ) {
     this.arenaHost = new Uint8Array(arenaBytes);
     this.arenaGpu = this.newArena(arenaBytes);
     device.addEventListener('uncapturederror', (ev) => {
@@ -114,7 +117,11 @@ export class Recorder {
   }
 
   private newArena(bytes: number): GPUBuffer {
-    return this.device.createBuffer({ label: 'arena', size: bytes, usage: BufferUsage.UNIFORM | BufferUsage.STORAGE | BufferUsage.COPY_DST });
+    return this.device.createBuffer({
+      label: 'arena',
+      size: bytes,
+      usage: BufferUsage.UNIFORM | BufferUsage.STORAGE | BufferUsage.COPY_DST,
+    });
   }
 
   private growArena(minBytes: number): void {
@@ -136,7 +143,8 @@ export class Recorder {
   /** Records one dispatch of x * y workgroups. */
   dispatch(pipeline: GPUComputePipeline, bindings: readonly GPUBufferBinding[], x: number, y = 1): void {
     if (x <= 0 || y <= 0) return;
-    if (x > MAX_WORKGROUPS_PER_DIM || y > MAX_WORKGROUPS_PER_DIM) throw new Error(`webgpu: dispatch ${x}x${y} exceeds ${MAX_WORKGROUPS_PER_DIM} per dimension`);
+    if (x > MAX_WORKGROUPS_PER_DIM || y > MAX_WORKGROUPS_PER_DIM)
+      throw new Error(`webgpu: dispatch ${x}x${y} exceeds ${MAX_WORKGROUPS_PER_DIM} per dimension`);
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
       entries: bindings.map((resource, binding) => ({ binding, resource })),

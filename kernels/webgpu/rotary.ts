@@ -8,7 +8,8 @@ import { bindWhole } from './tensor.ts';
 const WG = 64;
 
 export function rotaryTable(positions: Int32Array, rotDims: number, base: number): Float32Array {
-  const T = positions.length, half = rotDims / 2;
+  const T = positions.length,
+    half = rotDims / 2;
   const invFreq = new Float32Array(half);
   for (let i = 0; i < half; i++) invFreq[i] = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / rotDims)));
   const table = new Float32Array(2 * T * half);
@@ -22,7 +23,16 @@ export function rotaryTable(positions: Int32Array, rotDims: number, base: number
   return table;
 }
 
-export function encodeRotary(rec: Recorder, maxBinding: number, qkv: Tensor, positions: Int32Array, numHeads: number, headDim: number, rotDims: number, base: number): void {
+export function encodeRotary(
+  rec: Recorder,
+  maxBinding: number,
+  qkv: Tensor,
+  positions: Int32Array,
+  numHeads: number,
+  headDim: number,
+  rotDims: number,
+  base: number,
+): void {
   const T = positions.length;
   if (rotDims % 2 !== 0 || rotDims > headDim) throw new Error(`rotary: rotDims ${rotDims} must be even and <= headDim ${headDim}`);
   if (qkv.shape.reduce((a, b) => a * b, 1) < T * numHeads * 3 * headDim) throw new Error('rotary: qkv smaller than [T, H, 3, hd]');

@@ -46,9 +46,13 @@ test('webgpu: weights and tables larger than one binding are split into row wind
   const ref = new ReferenceBackend();
   const rng = new Rng(5);
   for (const dtype of ['f16', 'bf16'] as const) {
-    for (const M of [3, 20]) { // the gemv and the tiled entry point
-      const N = 1001, K = 33;
-      const w = fromF32Array(rng.floats(N * K, -0.2, 0.2), dtype), x = rng.floats(M * K), bias = rng.floats(N);
+    for (const M of [3, 20]) {
+      // the gemv and the tiled entry point
+      const N = 1001,
+        K = 33;
+      const w = fromF32Array(rng.floats(N * K, -0.2, 0.2), dtype),
+        x = rng.floats(M * K),
+        bias = rng.floats(N);
       const run = async (be: Backend) => {
         const out = be.alloc([M, N]);
         be.matmul(out, be.upload(x, [M, K], 'f32'), be.upload(w, [N, K], dtype), { bias: be.upload(bias, [N], 'f32'), gelu: true });
@@ -72,7 +76,9 @@ test('webgpu: an f32 LM head over the device binding limit (50304 x 768, 154 MB)
   if (!b) return;
   const ref = new ReferenceBackend();
   try {
-    const N = 50304, K = 768, M = 2;
+    const N = 50304,
+      K = 768,
+      M = 2;
     const rng = new Rng(7);
     const wData = rng.floats(N * K, -0.05, 0.05);
     const xData = rng.floats(M * K, -1, 1);
@@ -116,8 +122,11 @@ test('webgpu: in-place variants and dispatches past 65535 workgroups per dimensi
   try {
     const rng = new Rng(11);
     // layerNorm with out === x, over 70001 rows: one workgroup per row, folded into a 2-D dispatch.
-    const rows = 70001, width = 5;
-    const x = rng.floats(rows * width, -3, 5), gamma = rng.floats(width, 0.5, 1.5), beta = rng.floats(width);
+    const rows = 70001,
+      width = 5;
+    const x = rng.floats(rows * width, -3, 5),
+      gamma = rng.floats(width, 0.5, 1.5),
+      beta = rng.floats(width);
     // add with out === a === b, over 65535 * 256 + 7 elements (the elementwise kernel's fold).
     const n = 65535 * 256 + 7;
     const a = rng.floats(n, -10, 10);

@@ -15,7 +15,9 @@ try {
   for (let rate = 250; rate <= maxRate; rate *= 2) {
     const r = await runPhase(client, { load: { kind: 'rate', rate, burstiness: 1 }, durationS: 2, seed: 7, items });
     const o = r.overhead;
-    console.log(`${String(rate).padStart(9)}  ${o.achievedRate.toFixed(0).padStart(10)}  ${`${o.sendLagMs!.p50.toFixed(2)}/${o.sendLagMs!.p99.toFixed(2)}`.padStart(19)}  ${o.eventLoopLagMs.p99.toFixed(1).padStart(15)}  ${`${o.clientCpuPercent.toFixed(0)}%`.padStart(10)}  ${r.refused ? `refused: ${r.refused}` : 'ok'}`);
+    console.log(
+      `${String(rate).padStart(9)}  ${o.achievedRate.toFixed(0).padStart(10)}  ${`${o.sendLagMs!.p50.toFixed(2)}/${o.sendLagMs!.p99.toFixed(2)}`.padStart(19)}  ${o.eventLoopLagMs.p99.toFixed(1).padStart(15)}  ${`${o.clientCpuPercent.toFixed(0)}%`.padStart(10)}  ${r.refused ? `refused: ${r.refused}` : 'ok'}`,
+    );
     if (r.refused) break;
   }
 } finally {

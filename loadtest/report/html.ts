@@ -19,19 +19,63 @@ td:first-child,th:first-child{text-align:left}.warn{color:#b91c1c}code{backgroun
 
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 const fig = (name: string, svg: string) => `<figure class="chart" data-chart="${esc(name)}">${svg}</figure>`;
-const METRICS: Array<[LatencyMetric, string]> = [['ttft', 'TTFT'], ['itl', 'ITL'], ['tpot', 'TPOT'], ['e2e', 'E2E']];
+const METRICS: Array<[LatencyMetric, string]> = [
+  ['ttft', 'TTFT'],
+  ['itl', 'ITL'],
+  ['tpot', 'TPOT'],
+  ['e2e', 'E2E'],
+];
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>${body}</body></html>\n`;
 }
 
 function aggregatesTable(rows: Array<{ name: string; a: Aggregates }>): string {
-  const head = ['', 'req/s', 'output tok/s', 'total tok/s', 'goodput req/s', 'ok', 'failed', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'TTFT max', 'ITL p50', 'ITL p99', 'TPOT p50', 'TPOT p99', 'E2E p50', 'E2E p99', 'E2E max', 'errors'];
-  const body = rows.map(({ name, a }) => `<tr><td>${esc(name)}</td>${[
-    f(a.requestRate, 2), f(a.outputTokenRate), f(a.totalTokenRate), a.goodput ? f(a.goodput.requestRate, 2) : '-', String(a.completed), String(a.failed),
-    f(a.ttftMs.p50), f(a.ttftMs.p90), f(a.ttftMs.p99), f(a.ttftMs.max), f(a.itlMs.p50, 2), f(a.itlMs.p99, 2), f(a.tpotMs.p50, 2), f(a.tpotMs.p99, 2),
-    f(a.e2eMs.p50), f(a.e2eMs.p99), f(a.e2eMs.max),
-  ].map((c) => `<td>${c}</td>`).join('')}<td>${esc(formatErrors(a.errors))}</td></tr>`);
+  const head = [
+    '',
+    'req/s',
+    'output tok/s',
+    'total tok/s',
+    'goodput req/s',
+    'ok',
+    'failed',
+    'TTFT p50',
+    'TTFT p90',
+    'TTFT p99',
+    'TTFT max',
+    'ITL p50',
+    'ITL p99',
+    'TPOT p50',
+    'TPOT p99',
+    'E2E p50',
+    'E2E p99',
+    'E2E max',
+    'errors',
+  ];
+  const body = rows.map(
+    ({ name, a }) =>
+      `<tr><td>${esc(name)}</td>${[
+        f(a.requestRate, 2),
+        f(a.outputTokenRate),
+        f(a.totalTokenRate),
+        a.goodput ? f(a.goodput.requestRate, 2) : '-',
+        String(a.completed),
+        String(a.failed),
+        f(a.ttftMs.p50),
+        f(a.ttftMs.p90),
+        f(a.ttftMs.p99),
+        f(a.ttftMs.max),
+        f(a.itlMs.p50, 2),
+        f(a.itlMs.p99, 2),
+        f(a.tpotMs.p50, 2),
+        f(a.tpotMs.p99, 2),
+        f(a.e2eMs.p50),
+        f(a.e2eMs.p99),
+        f(a.e2eMs.max),
+      ]
+        .map((c) => `<td>${c}</td>`)
+        .join('')}<td>${esc(formatErrors(a.errors))}</td></tr>`,
+  );
   return `<table><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${body.join('')}</table><p class="meta">Latencies in ms. TPOT = (E2E - TTFT) / (output tokens - 1); ITL = every gap between content chunks.</p>`;
 }
 
@@ -45,20 +89,42 @@ function overheadTable(points: PointResult[]): string {
 
 function latencyCharts(entries: Array<{ name: string; point: PointResult }>): string {
   return METRICS.map(([metric, title]) =>
-    fig(`cdf-${metric}`, chart(entries.map(({ name, point }): Series => ({ name, style: 'step', points: cdf(latencyValues(point.records, metric)) })), {
-      title: `${title} distribution (CDF)`, xLabel: `${title} (ms)`, yLabel: 'fraction of requests', yMin: 0, yMax: 1,
-    })),
+    fig(
+      `cdf-${metric}`,
+      chart(
+        entries.map(({ name, point }): Series => ({ name, style: 'step', points: cdf(latencyValues(point.records, metric)) })),
+        {
+          title: `${title} distribution (CDF)`,
+          xLabel: `${title} (ms)`,
+          yLabel: 'fraction of requests',
+          yMin: 0,
+          yMax: 1,
+        },
+      ),
+    ),
   ).join('');
 }
 
 function timelineCharts(entries: Array<{ name: string; point: PointResult }>): string {
   const tls = entries.map((e) => ({ name: e.name, tl: timeline(e.point) }));
   return [
-    fig('output-tokens-over-time', chart(tls.map(({ name, tl }) => ({ name, points: tl.outputTokensPerS })), { title: 'Output tokens/s over time', xLabel: 'time since start (s)', yLabel: 'tokens/s' })),
-    fig('requests-over-time', chart(tls.flatMap(({ name, tl }, i) => [
-      { name: `${name} in flight`, points: tl.inFlight, color: i },
-      { name: `${name} completed/s`, points: tl.completedPerS, dashed: true, color: i },
-    ]), { title: 'Requests in flight and completed per second', xLabel: 'time since start (s)', yLabel: 'requests' })),
+    fig(
+      'output-tokens-over-time',
+      chart(
+        tls.map(({ name, tl }) => ({ name, points: tl.outputTokensPerS })),
+        { title: 'Output tokens/s over time', xLabel: 'time since start (s)', yLabel: 'tokens/s' },
+      ),
+    ),
+    fig(
+      'requests-over-time',
+      chart(
+        tls.flatMap(({ name, tl }, i) => [
+          { name: `${name} in flight`, points: tl.inFlight, color: i },
+          { name: `${name} completed/s`, points: tl.completedPerS, dashed: true, color: i },
+        ]),
+        { title: 'Requests in flight and completed per second', xLabel: 'time since start (s)', yLabel: 'requests' },
+      ),
+    ),
   ].join('');
 }
 
@@ -71,20 +137,40 @@ function saturationCharts(runs: Array<{ name: string; run: RunFile }>): string {
   if (!sweeps.length) return '';
   const kind = sweeps[0].run.sweep!.kind;
   const xName = kind === 'rate' ? 'offered rate (req/s)' : 'concurrency';
-  const pts = (run: RunFile, get: (a: Aggregates) => number) => run.points.map((p): [number, number] => [loadValue(p.load), get(p.aggregates)]);
-  const curve = (run: RunFile, get: (a: Aggregates) => number) => run.points.map((p): [number, number] => [p.aggregates.outputTokenRate, get(p.aggregates)]);
+  const pts = (run: RunFile, get: (a: Aggregates) => number) =>
+    run.points.map((p): [number, number] => [loadValue(p.load), get(p.aggregates)]);
+  const curve = (run: RunFile, get: (a: Aggregates) => number) =>
+    run.points.map((p): [number, number] => [p.aggregates.outputTokenRate, get(p.aggregates)]);
   return `<h2>Saturation</h2><div class="charts">${[
-    fig('saturation-throughput', chart(sweeps.map(({ name, run, color }) => ({ name: `${prefix(name)}output tok/s`, points: pts(run, (a) => a.outputTokenRate), color })), { title: `Throughput vs ${xName}`, xLabel: xName, yLabel: 'output tokens/s', xLog: true })),
-    fig('saturation-latency', chart(sweeps.flatMap(({ name, run, color }) => [
-      { name: `${prefix(name)}E2E p50`, points: curve(run, (a) => a.e2eMs.p50), color: single ? 0 : color },
-      { name: `${prefix(name)}E2E p99`, points: curve(run, (a) => a.e2eMs.p99), dashed: true, color: single ? 1 : color },
-    ]), { title: 'Latency vs throughput (the saturation curve)', xLabel: 'output tokens/s', yLabel: 'E2E latency (ms)' })),
-    fig('saturation-ttft', chart(sweeps.flatMap(({ name, run, color }) => [
-      { name: `${prefix(name)}TTFT p50`, points: pts(run, (a) => a.ttftMs.p50), color: single ? 0 : color },
-      { name: `${prefix(name)}TTFT p99`, points: pts(run, (a) => a.ttftMs.p99), dashed: true, color: single ? 1 : color },
-      // TPOT only for a single sweep: with several runs the colours belong to runs, and it would clash.
-      ...(single ? [{ name: `${prefix(name)}TPOT p50`, points: pts(run, (a) => a.tpotMs.p50), color: 2 }] : []),
-    ]), { title: `Queueing: TTFT and TPOT vs ${xName}`, xLabel: xName, yLabel: 'ms', xLog: true })),
+    fig(
+      'saturation-throughput',
+      chart(
+        sweeps.map(({ name, run, color }) => ({ name: `${prefix(name)}output tok/s`, points: pts(run, (a) => a.outputTokenRate), color })),
+        { title: `Throughput vs ${xName}`, xLabel: xName, yLabel: 'output tokens/s', xLog: true },
+      ),
+    ),
+    fig(
+      'saturation-latency',
+      chart(
+        sweeps.flatMap(({ name, run, color }) => [
+          { name: `${prefix(name)}E2E p50`, points: curve(run, (a) => a.e2eMs.p50), color: single ? 0 : color },
+          { name: `${prefix(name)}E2E p99`, points: curve(run, (a) => a.e2eMs.p99), dashed: true, color: single ? 1 : color },
+        ]),
+        { title: 'Latency vs throughput (the saturation curve)', xLabel: 'output tokens/s', yLabel: 'E2E latency (ms)' },
+      ),
+    ),
+    fig(
+      'saturation-ttft',
+      chart(
+        sweeps.flatMap(({ name, run, color }) => [
+          { name: `${prefix(name)}TTFT p50`, points: pts(run, (a) => a.ttftMs.p50), color: single ? 0 : color },
+          { name: `${prefix(name)}TTFT p99`, points: pts(run, (a) => a.ttftMs.p99), dashed: true, color: single ? 1 : color },
+          // TPOT only for a single sweep: with several runs the colours belong to runs, and it would clash.
+          ...(single ? [{ name: `${prefix(name)}TPOT p50`, points: pts(run, (a) => a.tpotMs.p50), color: 2 }] : []),
+        ]),
+        { title: `Queueing: TTFT and TPOT vs ${xName}`, xLabel: xName, yLabel: 'ms', xLog: true },
+      ),
+    ),
   ].join('')}</div>`;
 }
 
@@ -94,12 +180,15 @@ function metricsCharts(point: PointResult): string {
   const keys = interestingGauges(m);
   const note = `<p class="meta">${m.scrapes} scrapes of <code>${esc(m.url)}</code> every ${m.intervalMs / 1000} s, ${Object.keys(m.series).length} series kept in the run file${m.failures ? `; ${m.failures} scrapes failed (${esc(m.lastError ?? '')})` : ''}.</p>`;
   if (!keys.length) return note;
-  return note + `<div class="charts">${keys.map((k) => fig(`metric-${k}`, chart([{ name: k, points: m.series[k].map(([t, v]) => [t / 1000, v]) }], { title: k.length > 70 ? k.slice(0, 70) + '…' : k, xLabel: 'time since start (s)', yLabel: 'value' }))).join('')}</div>`;
+  return (
+    note +
+    `<div class="charts">${keys.map((k) => fig(`metric-${k}`, chart([{ name: k, points: m.series[k].map(([t, v]) => [t / 1000, v]) }], { title: k.length > 70 ? k.slice(0, 70) + '…' : k, xLabel: 'time since start (s)', yLabel: 'value' }))).join('')}</div>`
+  );
 }
 
 export function renderRunReport(run: RunFile): string {
   const last = run.points[run.points.length - 1];
-  const cfg = run.config as Record<string, any>;
+  const cfg = run.config;
   const entries = run.points.map((p) => ({ name: loadLabel(p.load), point: p }));
   const refused = run.refused.map((r) => `<p class="warn">Not reported: ${esc(loadLabel(r.load))}: ${esc(r.reason)}.</p>`).join('');
   const body = [
@@ -107,10 +196,13 @@ export function renderRunReport(run: RunFile): string {
     `<p class="meta">${esc(run.createdAt)} · model <code>${esc(run.server.model)}</code> at <code>${esc(run.server.url)}</code> · endpoint ${esc(String(cfg.endpoint))} · ignore_eos ${cfg.ignoreEos} · seed ${cfg.seed} · warm-up ${run.warmup.requests} (${run.warmup.failed} failed)<br>prompt lengths: ${esc(run.server.promptLengths)}</p>`,
     refused,
     run.sweep ? `<p>Sweep over ${run.sweep.kind}: ${esc(run.sweep.stoppedBecause)}.</p>` : '',
-    `<h2>Summary</h2>`, aggregatesTable(entries.map((e) => ({ name: e.name, a: e.point.aggregates }))),
+    `<h2>Summary</h2>`,
+    aggregatesTable(entries.map((e) => ({ name: e.name, a: e.point.aggregates }))),
     saturationCharts([{ name: '', run }]),
     last ? `<h2>Latency distributions</h2><div class="charts">${latencyCharts(entries)}</div>` : '',
-    last ? `<h2>Over time${run.points.length > 1 ? ` (${esc(loadLabel(last.load))})` : ''}</h2><div class="charts">${timelineCharts([{ name: loadLabel(last.load), point: last }])}${fig('ttft-scatter', chart([{ name: 'TTFT of each request', style: 'scatter', points: ttftScatter(last.records) }], { title: 'TTFT by send time (queueing shows as a rise)', xLabel: 'send time (s)', yLabel: 'TTFT (ms)' }))}</div>` : '',
+    last
+      ? `<h2>Over time${run.points.length > 1 ? ` (${esc(loadLabel(last.load))})` : ''}</h2><div class="charts">${timelineCharts([{ name: loadLabel(last.load), point: last }])}${fig('ttft-scatter', chart([{ name: 'TTFT of each request', style: 'scatter', points: ttftScatter(last.records) }], { title: 'TTFT by send time (queueing shows as a rise)', xLabel: 'send time (s)', yLabel: 'TTFT (ms)' }))}</div>`
+      : '',
     last ? `<h2>Server metrics${run.points.length > 1 ? ` (${esc(loadLabel(last.load))})` : ''}</h2>${metricsCharts(last)}` : '',
     `<h2>Client overhead</h2>${overheadTable(run.points)}`,
     `<h2>Server</h2><pre>${esc(JSON.stringify(run.server.models, null, 2).slice(0, 4000))}</pre>`,
@@ -136,7 +228,8 @@ export function renderCompareReport(runs: RunFile[]): string {
   const body = [
     `<h1>Load test comparison</h1>`,
     `<ul>${runs.map((r, i) => `<li>${esc(names[i])}: <code>${esc(r.server.model)}</code> at <code>${esc(r.server.url)}</code>, ${esc(r.createdAt)}, ${r.points.length ? esc(loadLabel(r.points[r.points.length - 1].load)) : 'no reported points'}</li>`).join('')}</ul>`,
-    `<h2>Summary</h2>`, aggregatesTable(entries.map((e) => ({ name: e.name, a: e.point.aggregates }))),
+    `<h2>Summary</h2>`,
+    aggregatesTable(entries.map((e) => ({ name: e.name, a: e.point.aggregates }))),
     `<div class="charts">${fig('compare-bars', bars)}</div>`,
     saturationCharts(runs.map((run, i) => ({ name: names[i], run }))),
     `<h2>Latency distributions</h2><div class="charts">${latencyCharts(entries)}</div>`,

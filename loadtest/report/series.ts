@@ -22,10 +22,11 @@ export function latencyValues(records: RequestRecord[], metric: LatencyMetric): 
   const ok = records.filter((r) => r.ok);
   if (metric === 'ttft') return ok.flatMap((r) => (r.ttftMs === null ? [] : [r.ttftMs]));
   if (metric === 'itl') return ok.flatMap((r) => r.itlMs);
-  if (metric === 'tpot') return ok.flatMap((r) => {
-    const t = tpotOf(r);
-    return t === null ? [] : [t];
-  });
+  if (metric === 'tpot')
+    return ok.flatMap((r) => {
+      const t = tpotOf(r);
+      return t === null ? [] : [t];
+    });
   return ok.map((r) => r.e2eMs);
 }
 
@@ -74,7 +75,13 @@ export function timeline(point: PointResult, bins = 50): Timeline {
     running += delta[i];
     return [Number((i * s).toFixed(3)), running];
   });
-  return { binS: s, outputTokensPerS: series(tokens, 1 / s), completedPerS: series(done, 1 / s), inFlight: inflight, errorsPerS: series(errs, 1 / s) };
+  return {
+    binS: s,
+    outputTokensPerS: series(tokens, 1 / s),
+    completedPerS: series(done, 1 / s),
+    inFlight: inflight,
+    errorsPerS: series(errs, 1 / s),
+  };
 }
 
 /** TTFT against send time, thinned evenly to at most maxPoints dots. */

@@ -10,7 +10,27 @@ test('ticks are 1, 2 or 5 times a power of ten, inside the range', () => {
 });
 
 test('charts escape text, draw one mark per series, and say "no data" when empty', () => {
-  const svg = chart([{ name: '<script>x</script>', points: [[0, 1], [1, 2], [2, 3]] }, { name: 'dots', style: 'scatter', points: [[1, 1], [2, 2]] }], { title: 'a & b', xLabel: 'x', yLabel: 'y' });
+  const svg = chart(
+    [
+      {
+        name: '<script>x</script>',
+        points: [
+          [0, 1],
+          [1, 2],
+          [2, 3],
+        ],
+      },
+      {
+        name: 'dots',
+        style: 'scatter',
+        points: [
+          [1, 1],
+          [2, 2],
+        ],
+      },
+    ],
+    { title: 'a & b', xLabel: 'x', yLabel: 'y' },
+  );
   assert.doesNotMatch(svg, /<script>/);
   assert.match(svg, /&lt;script&gt;/);
   assert.match(svg, /a &amp; b/);

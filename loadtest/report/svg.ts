@@ -73,7 +73,9 @@ export function chart(series: Series[], o: ChartOptions): string {
   const ph = H - m.t - m.b;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.xLog || x > 0));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`,
+  );
   parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="title">${escapeXml(o.title)}</text>`);
   if (all.length === 0) {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="empty">no data</text></svg>`);
@@ -108,11 +110,15 @@ export function chart(series: Series[], o: ChartOptions): string {
   for (const t of yTicks) if (t <= yHi) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${r(Y(t))}" y2="${r(Y(t))}"/>`);
   for (const t of xTicks) parts.push(`<line y1="${m.t}" y2="${m.t + ph}" x1="${r(X(t))}" x2="${r(X(t))}"/>`);
   parts.push(`</g><g class="axis">`);
-  parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}"/>`);
+  parts.push(
+    `<line x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}"/>`,
+  );
   for (const t of yTicks) if (t <= yHi) parts.push(`<text x="${m.l - 6}" y="${r(Y(t) + 4)}" text-anchor="end">${fmtTick(t)}</text>`);
   for (const t of xTicks) parts.push(`<text x="${r(X(t))}" y="${m.t + ph + 16}" text-anchor="middle">${fmtTick(t)}</text>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 34}" text-anchor="middle" class="label">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeXml(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeXml(o.yLabel)}</text>`,
+  );
   parts.push(`</g>`);
   series.forEach((s, i) => {
     const color = PALETTE[(s.color ?? i) % PALETTE.length];
@@ -129,22 +135,31 @@ export function chart(series: Series[], o: ChartOptions): string {
       if (s.style === 'step') d += `H${r(X(pts[k][0]))}`;
       d += `${s.style === 'step' ? 'V' : 'L'}${s.style === 'step' ? r(Y(pts[k][1])) : `${r(X(pts[k][0]))},${r(Y(pts[k][1]))}`}`;
     }
-    parts.push(`<path class="series" d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`);
-    if (pts.length <= 24 && s.style !== 'step') for (const [x, y] of pts) parts.push(`<circle cx="${r(X(x))}" cy="${r(Y(y))}" r="3" fill="${color}"/>`);
+    parts.push(
+      `<path class="series" d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`,
+    );
+    if (pts.length <= 24 && s.style !== 'step')
+      for (const [x, y] of pts) parts.push(`<circle cx="${r(X(x))}" cy="${r(Y(y))}" r="3" fill="${color}"/>`);
   });
   series.forEach((s, i) => {
     const col = i % 3;
     const row = Math.floor(i / 3);
     const lx = m.l + col * (pw / 3);
     const ly = H - 12 - 16 * (Math.ceil(series.length / 3) - 1 - row);
-    parts.push(`<g class="legend"><title>${escapeXml(s.name)}</title><rect x="${r(lx)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[(s.color ?? i) % PALETTE.length]}"${s.dashed ? ' fill-opacity="0.5"' : ''}/><text x="${r(lx + 16)}" y="${ly}">${escapeXml(clip(s.name, 34))}</text></g>`);
+    parts.push(
+      `<g class="legend"><title>${escapeXml(s.name)}</title><rect x="${r(lx)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[(s.color ?? i) % PALETTE.length]}"${s.dashed ? ' fill-opacity="0.5"' : ''}/><text x="${r(lx + 16)}" y="${ly}">${escapeXml(clip(s.name, 34))}</text></g>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
 }
 
 /** Grouped bars: one group per metric, one bar per run; each group scaled to its own maximum. */
-export function groupedBars(groups: Array<{ label: string; values: number[] }>, names: string[], o: { title: string; width?: number; height?: number }): string {
+export function groupedBars(
+  groups: Array<{ label: string; values: number[] }>,
+  names: string[],
+  o: { title: string; width?: number; height?: number },
+): string {
   const W = o.width ?? 640;
   const H = o.height ?? 300;
   const m = { l: 16, r: 16, t: 30, b: 40 + 16 * Math.ceil(names.length / 3) };
@@ -152,21 +167,30 @@ export function groupedBars(groups: Array<{ label: string; values: number[] }>, 
   const ph = H - m.t - m.b;
   const gw = pw / Math.max(1, groups.length);
   const bw = (gw * 0.8) / Math.max(1, names.length);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`, `<text x="${W / 2}" y="18" text-anchor="middle" class="title">${escapeXml(o.title)}</text>`];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" class="title">${escapeXml(o.title)}</text>`,
+  ];
   groups.forEach((g, gi) => {
     const max = Math.max(...g.values.filter(Number.isFinite), 1e-12);
     g.values.forEach((v, i) => {
       const h = Number.isFinite(v) ? (v / max) * (ph - 14) : 0;
       const x = m.l + gi * gw + gw * 0.1 + i * bw;
-      parts.push(`<rect class="bar" x="${x.toFixed(1)}" y="${(m.t + ph - h).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(`${names[i]}: ${g.label} = ${fmtTick(v)}`)}</title></rect>`);
-      parts.push(`<text x="${(x + bw / 2 - 1).toFixed(1)}" y="${(m.t + ph - h - 3).toFixed(1)}" text-anchor="middle" class="small">${Number.isFinite(v) ? fmtTick(v) : '-'}</text>`);
+      parts.push(
+        `<rect class="bar" x="${x.toFixed(1)}" y="${(m.t + ph - h).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[i % PALETTE.length]}"><title>${escapeXml(`${names[i]}: ${g.label} = ${fmtTick(v)}`)}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${(x + bw / 2 - 1).toFixed(1)}" y="${(m.t + ph - h - 3).toFixed(1)}" text-anchor="middle" class="small">${Number.isFinite(v) ? fmtTick(v) : '-'}</text>`,
+      );
     });
     parts.push(`<text x="${(m.l + gi * gw + gw / 2).toFixed(1)}" y="${m.t + ph + 16}" text-anchor="middle">${escapeXml(g.label)}</text>`);
   });
   names.forEach((n, i) => {
     const lx = m.l + (i % 3) * (pw / 3);
     const ly = H - 12 - 16 * (Math.ceil(names.length / 3) - 1 - Math.floor(i / 3));
-    parts.push(`<g class="legend"><title>${escapeXml(n)}</title><rect x="${lx.toFixed(1)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 16).toFixed(1)}" y="${ly}">${escapeXml(clip(n, 34))}</text></g>`);
+    parts.push(
+      `<g class="legend"><title>${escapeXml(n)}</title><rect x="${lx.toFixed(1)}" y="${ly - 9}" width="12" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 16).toFixed(1)}" y="${ly}">${escapeXml(clip(n, 34))}</text></g>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');

@@ -5,8 +5,18 @@ export function captureIo(): RunIo & { outText(): string; errText(): string } {
   let out = '';
   let err = '';
   return {
-    out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream,
-    err: { write: (s: string) => ((err += s), true) } as unknown as NodeJS.WritableStream,
+    out: {
+      write: (s: string) => {
+        out += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+    err: {
+      write: (s: string) => {
+        err += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
     outText: () => out,
     errText: () => err,
   };

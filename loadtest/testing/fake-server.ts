@@ -38,9 +38,22 @@ export interface TruthRecord {
   endMs: number;
 }
 
+/** The request fields the fake reads, from an untrusted JSON body. */
+interface RequestBody {
+  model?: unknown;
+  prompt?: unknown;
+  messages?: { content?: unknown }[];
+  max_tokens?: unknown;
+  stream_options?: { include_usage?: unknown };
+}
+
 // The fake's tokenizer: a word of n letters is ceil(n / 3) tokens, so word counts and token counts
 // differ and the load tester's /tokenize correction is really exercised.
-export const countTokens = (s: string) => s.split(/\s+/).filter(Boolean).reduce((n, w) => n + Math.ceil(w.length / 3), 0);
+export const countTokens = (s: string) =>
+  s
+    .split(/\s+/)
+    .filter(Boolean)
+    .reduce((n, w) => n + Math.ceil(w.length / 3), 0);
 
 export function createFakeServer(script: FakeScript): http.Server {
   const truth: TruthRecord[] = [];
@@ -60,7 +73,8 @@ export function createFakeServer(script: FakeScript): http.Server {
   };
   const release = () => {
     const next = waiting.shift();
-    if (next) next(); // the slot passes straight on
+    if (next)
+      next(); // the slot passes straight on
     else running--;
   };
 
@@ -69,25 +83,36 @@ export function createFakeServer(script: FakeScript): http.Server {
     res.end(JSON.stringify(body));
   };
 
-  const stream = async (req: http.IncomingMessage, res: http.ServerResponse, body: any, chat: boolean, arrival: number) => {
+  const stream = async (res: http.ServerResponse, body: RequestBody, chat: boolean, arrival: number) => {
     const index = requestCount++;
     const fault = faults[index % faults.length];
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-fake-${index}`;
-    if (fault === 'http-500') return json(res, 500, { error: { message: 'scripted failure', type: 'server_error', param: null, code: null } });
-    if (fault === 'http-429') return json(res, 429, { error: { message: 'queue full', type: 'rate_limit_exceeded', param: null, code: null } }, { 'retry-after': '1' });
-    if (fault === 'http-503') return json(res, 503, { error: { message: 'draining', type: 'service_unavailable', param: null, code: null } });
-    const promptText = chat ? (body.messages ?? []).map((m: any) => String(m.content)).join(' ') : String(body.prompt ?? '');
+    if (fault === 'http-500')
+      return json(res, 500, { error: { message: 'scripted failure', type: 'server_error', param: null, code: null } });
+    if (fault === 'http-429')
+      return json(
+        res,
+        429,
+        { error: { message: 'queue full', type: 'rate_limit_exceeded', param: null, code: null } },
+        { 'retry-after': '1' },
+      );
+    if (fault === 'http-503')
+      return json(res, 503, { error: { message: 'draining', type: 'service_unavailable', param: null, code: null } });
+    const promptText = chat ? (body.messages ?? []).map((m) => String(m.content)).join(' ') : String(body.prompt ?? '');
     const promptTokens = countTokens(promptText);
     const outputTokens = script.outputTokens ?? Number(body.max_tokens ?? 16);
     const includeUsage = body.stream_options?.include_usage === true;
     const created = Math.floor(Date.now() / 1000);
     const frame = (choice: unknown, extra: Record<string, unknown> = {}) =>
       `data: ${JSON.stringify({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: body.model, choices: choice ? [choice] : [], ...extra })}\n\n`;
-    const piece = (k: number) => (chat ? { index: 0, delta: { content: ` tok${k}` }, finish_reason: null } : { index: 0, text: ` tok${k}`, finish_reason: null });
+    const piece = (k: number) =>
+      chat ? { index: 0, delta: { content: ` tok${k}` }, finish_reason: null } : { index: 0, text: ` tok${k}`, finish_reason: null };
 
     await acquire();
     let closed = false;
-    res.on('close', () => { closed = true; });
+    res.on('close', () => {
+      closed = true;
+    });
     const start = performance.now();
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     if (chat) res.write(frame({ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }));
@@ -119,7 +144,12 @@ export function createFakeServer(script: FakeScript): http.Server {
       if (!closed && !res.writableEnded && !res.destroyed) {
         const finish = chat ? { index: 0, delta: {}, finish_reason: 'length' } : { index: 0, text: '', finish_reason: 'length' };
         res.write(frame(finish));
-        if (includeUsage) res.write(frame(null, { usage: { prompt_tokens: promptTokens, completion_tokens: writes.length, total_tokens: promptTokens + writes.length } }));
+        if (includeUsage)
+          res.write(
+            frame(null, {
+              usage: { prompt_tokens: promptTokens, completion_tokens: writes.length, total_tokens: promptTokens + writes.length },
+            }),
+          );
         if (fault === 'no-done') res.end();
         else res.end('data: [DONE]\n\n');
       }
@@ -128,10 +158,15 @@ export function createFakeServer(script: FakeScript): http.Server {
     }
     const end = performance.now();
     truth.push({
-      id, fault, promptTokens, outputTokens: writes.length,
+      id,
+      fault,
+      promptTokens,
+      outputTokens: writes.length,
       ttftMs: writes.length ? writes[0] - arrival : NaN,
       gapsMs: writes.slice(1).map((t, i) => t - writes[i]),
-      e2eMs: end - arrival, arrivalMs: arrival, endMs: end,
+      e2eMs: end - arrival,
+      arrivalMs: arrival,
+      endMs: end,
     });
   };
 
@@ -141,7 +176,7 @@ export function createFakeServer(script: FakeScript): http.Server {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = req.url ?? '/';
-      let body: any = {};
+      let body: RequestBody = {};
       if (chunks.length) {
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -149,9 +184,10 @@ export function createFakeServer(script: FakeScript): http.Server {
           return json(res, 400, { error: { message: 'bad json body', type: 'invalid_request_error', param: null, code: null } });
         }
       }
-      if (req.method === 'POST' && url === '/v1/completions') return void stream(req, res, body, false, arrival);
-      if (req.method === 'POST' && url === '/v1/chat/completions') return void stream(req, res, body, true, arrival);
-      if (req.method === 'GET' && url === '/v1/models') return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'test', max_model_len: 4096 }] });
+      if (req.method === 'POST' && url === '/v1/completions') return void stream(res, body, false, arrival);
+      if (req.method === 'POST' && url === '/v1/chat/completions') return void stream(res, body, true, arrival);
+      if (req.method === 'GET' && url === '/v1/models')
+        return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'test', max_model_len: 4096 }] });
       if (req.method === 'POST' && url === '/tokenize' && script.tokenize !== false) {
         const n = countTokens(String(body.prompt ?? ''));
         return json(res, 200, { count: n, max_model_len: 4096, tokens: Array.from({ length: n }, (_, i) => i + 1) });
@@ -160,9 +196,11 @@ export function createFakeServer(script: FakeScript): http.Server {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return void res.end(
           '# HELP fake:num_requests_running Requests generating.\n# TYPE fake:num_requests_running gauge\n' +
-          `fake:num_requests_running{model="fake-model"} ${running - 0}\n` +
-          '# TYPE fake:num_requests_waiting gauge\n' + `fake:num_requests_waiting{model="fake-model"} ${waiting.length}\n` +
-          '# TYPE fake:generation_tokens_total counter\n' + `fake:generation_tokens_total{model="fake-model"} ${generated}\n`,
+            `fake:num_requests_running{model="fake-model"} ${running - 0}\n` +
+            '# TYPE fake:num_requests_waiting gauge\n' +
+            `fake:num_requests_waiting{model="fake-model"} ${waiting.length}\n` +
+            '# TYPE fake:generation_tokens_total counter\n' +
+            `fake:generation_tokens_total{model="fake-model"} ${generated}\n`,
         );
       }
       if (req.method === 'GET' && url === '/_truth') return json(res, 200, truth);

@@ -49,7 +49,8 @@ function parse(argv: string[]): Options {
     },
   });
   const computeDtype = values['compute-dtype'];
-  if (computeDtype !== 'f32' && computeDtype !== 'bf16' && computeDtype !== 'auto') throw new Error(`--compute-dtype must be f32, bf16 or auto, got '${computeDtype}'`);
+  if (computeDtype !== 'f32' && computeDtype !== 'bf16' && computeDtype !== 'auto')
+    throw new Error(`--compute-dtype must be f32, bf16 or auto, got '${computeDtype}'`);
   const kvDtype = values['kv-dtype'];
   if (kvDtype !== 'f32' && kvDtype !== 'bf16') throw new Error(`--kv-dtype must be f32 or bf16, got '${kvDtype}'`);
   return {
@@ -76,8 +77,18 @@ function promptIds(o: Options, i: number, vocab: number): number[] {
 
 async function engineRound(engine: Engine, o: Options, round: number): Promise<number> {
   const sampling: SamplingParams = {
-    temperature: 0, topP: 1, topK: 0, minP: 0, frequencyPenalty: 0, presencePenalty: 0, repetitionPenalty: 1,
-    logitBias: {}, stop: [], stopTokenIds: [], maxTokens: o.maxTokens, ignoreEos: true,
+    temperature: 0,
+    topP: 1,
+    topK: 0,
+    minP: 0,
+    frequencyPenalty: 0,
+    presencePenalty: 0,
+    repetitionPenalty: 1,
+    logitBias: {},
+    stop: [],
+    stopTokenIds: [],
+    maxTokens: o.maxTokens,
+    ignoreEos: true,
   };
   const t0 = performance.now();
   const counts = await Promise.all(
@@ -99,11 +110,18 @@ async function idleTtftMs(url: string, engine: Engine, o: Options, i: number): P
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: promptIds(o, 10_000 + i, engine.info.vocabSize), max_tokens: 4, temperature: 0, ignore_eos: true, stream: true }),
+    body: JSON.stringify({
+      prompt: promptIds(o, 10_000 + i, engine.info.vocabSize),
+      max_tokens: 4,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+    }),
   });
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
   const decoder = new TextDecoder();
-  let seen = '', first: number | null = null;
+  let seen = '',
+    first: number | null = null;
   const reader = res.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -124,14 +142,21 @@ async function httpRound(url: string, engine: Engine, o: Options): Promise<numbe
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
-          prompt: promptIds(o, i, engine.info.vocabSize), max_tokens: o.maxTokens, temperature: 0, ignore_eos: true,
-          stream: true, stream_options: { include_usage: true },
+          prompt: promptIds(o, i, engine.info.vocabSize),
+          max_tokens: o.maxTokens,
+          temperature: 0,
+          ignore_eos: true,
+          stream: true,
+          stream_options: { include_usage: true },
         }),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
       const text = await res.text();
       // Only the usage chunk is parsed: the client should cost as little as possible.
-      const usageLine = text.split('\n\n').reverse().find((f) => f.includes('"usage"'));
+      const usageLine = text
+        .split('\n\n')
+        .reverse()
+        .find((f) => f.includes('"usage"'));
       if (!usageLine || !text.endsWith('data: [DONE]\n\n')) throw new Error('stream without usage or [DONE]');
       return JSON.parse(usageLine.slice(6)).usage.completion_tokens as number;
     }),
@@ -141,23 +166,36 @@ async function httpRound(url: string, engine: Engine, o: Options): Promise<numbe
 
 export async function runHttpOverheadBench(argv: string[]): Promise<void> {
   const o = parse(argv);
-  const config = defaultConfig({ port: 0, logLevel: 'silent', engine: { backend: o.backend, maxNumSeqs: o.concurrency, maxQueue: o.concurrency } });
+  const config = defaultConfig({
+    port: 0,
+    logLevel: 'silent',
+    engine: { backend: o.backend, maxNumSeqs: o.concurrency, maxQueue: o.concurrency },
+  });
   let engine: Engine;
   if (o.fake) {
     const { FakeEngine } = await import('../testing/fake-engine.ts');
     engine = new FakeEngine({ tokenIntervalMs: 0, contextLength: 4096, maxRunning: o.concurrency });
   } else {
     const { createEngine } = await import('../../engine/create.ts');
-    engine = await createEngine({ ...config.engine, model: o.model, preset: o.preset, kvCacheMb: 512, computeDtype: o.computeDtype, kvDtype: o.kvDtype });
+    engine = await createEngine({
+      ...config.engine,
+      model: o.model,
+      preset: o.preset,
+      kvCacheMb: 512,
+      computeDtype: o.computeDtype,
+      kvDtype: o.kvDtype,
+    });
   }
   const { app, state } = await buildApp(config);
   state.engine = engine;
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  console.log(`model ${engine.info.modelName} (${engine.info.kind}${engine.info.demo ? ', demo' : ''}), backend ${o.fake ? 'fake' : o.backend}, ` +
-    `${o.concurrency} concurrent, ${o.promptTokens} prompt + ${o.maxTokens} output tokens each, ${o.rounds} rounds, ` +
-    `compute ${o.computeDtype}, KV ${o.kvDtype}`);
+  console.log(
+    `model ${engine.info.modelName} (${engine.info.kind}${engine.info.demo ? ', demo' : ''}), backend ${o.fake ? 'fake' : o.backend}, ` +
+      `${o.concurrency} concurrent, ${o.promptTokens} prompt + ${o.maxTokens} output tokens each, ${o.rounds} rounds, ` +
+      `compute ${o.computeDtype}, KV ${o.kvDtype}`,
+  );
   // One untimed, short warm-up of each path (first-use costs: weight panels, scratch, JIT).
   const warm = { ...o, maxTokens: Math.min(o.maxTokens, 16) };
   await engineRound(engine, warm, -1);
@@ -173,14 +211,18 @@ export async function runHttpOverheadBench(argv: string[]): Promise<void> {
   const h = median(http);
   // Rounds run back to back, so the per-round ratio cancels slow drifts of a shared machine.
   const paired = median(http.map((x, i) => x / direct[i]));
-  console.log(`median: engine alone ${d.toFixed(1)} tok/s, through HTTP/SSE ${h.toFixed(1)} tok/s, ratio of medians ${((100 * h) / d).toFixed(1)}%, ` +
-    `median per-round ratio ${(100 * paired).toFixed(1)}% (target >= 90%)`);
+  console.log(
+    `median: engine alone ${d.toFixed(1)} tok/s, through HTTP/SSE ${h.toFixed(1)} tok/s, ratio of medians ${((100 * h) / d).toFixed(1)}%, ` +
+      `median per-round ratio ${(100 * paired).toFixed(1)}% (target >= 90%)`,
+  );
   const ttft: number[] = [];
   for (let i = 0; i < o.ttftRequests; i++) ttft.push(await idleTtftMs(url, engine, o, i));
   if (ttft.length) {
     const sorted = [...ttft].sort((a, b) => a - b);
-    console.log(`idle TTFT (${o.promptTokens}-token prompt, ${ttft.length} requests one at a time): p50 ${median(ttft).toFixed(1)} ms, ` +
-      `min ${sorted[0]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (target p50 < 100 ms)`);
+    console.log(
+      `idle TTFT (${o.promptTokens}-token prompt, ${ttft.length} requests one at a time): p50 ${median(ttft).toFixed(1)} ms, ` +
+        `min ${sorted[0]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (target p50 < 100 ms)`,
+    );
   }
   await app.close();
   await engine.close();

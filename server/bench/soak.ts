@@ -82,7 +82,12 @@ class Tally {
     return s;
   }
   toString(): string {
-    return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
+    return (
+      [...this.counts]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'none'
+    );
   }
 }
 
@@ -95,7 +100,11 @@ export async function runSoak(argv: string[]): Promise<void> {
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
   const prompt = () => Array.from({ length: int(3, 40) }, () => pick(WORDS)).join(' ');
 
-  const config = defaultConfig({ port: 0, logLevel: 'silent', engine: { backend: o.backend, kvCacheMb: 64, maxNumSeqs: o.maxNumSeqs, maxQueue: o.maxQueue } });
+  const config = defaultConfig({
+    port: 0,
+    logLevel: 'silent',
+    engine: { backend: o.backend, kvCacheMb: 64, maxNumSeqs: o.maxNumSeqs, maxQueue: o.maxQueue },
+  });
   const { createEngine } = await import(new URL('../../engine/create.ts', import.meta.url).href);
   const engine: Engine = await createEngine(config.engine);
   const { app, state } = await buildApp(config);
@@ -104,7 +113,9 @@ export async function runSoak(argv: string[]): Promise<void> {
   const addr = app.server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const capacity = engine.limits.maxInFlight;
-  console.log(`soak: ${o.minutes} min, ${o.users} users, backend ${o.backend}, max-num-seqs ${o.maxNumSeqs}, max-queue ${o.maxQueue} (capacity ${capacity}), model ${engine.info.modelName}`);
+  console.log(
+    `soak: ${o.minutes} min, ${o.users} users, backend ${o.backend}, max-num-seqs ${o.maxNumSeqs}, max-queue ${o.maxQueue} (capacity ${capacity}), model ${engine.info.modelName}`,
+  );
 
   const errors = new Tally(); // anything but a success or our own abort
   const done = new Tally(); // successes and deliberate aborts by scenario
@@ -114,7 +125,11 @@ export async function runSoak(argv: string[]): Promise<void> {
     fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
 
   /** Reads an SSE body; stops after `stopAfter` data frames when given. Returns frames and whether [DONE] came. */
-  async function readSse(res: Response, stopAfter?: number, ac?: AbortController): Promise<{ frames: number; done: boolean; errorCode?: string }> {
+  async function readSse(
+    res: Response,
+    stopAfter?: number,
+    ac?: AbortController,
+  ): Promise<{ frames: number; done: boolean; errorCode?: string }> {
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -124,7 +139,7 @@ export async function runSoak(argv: string[]): Promise<void> {
       const { value, done } = await reader.read();
       if (done) return { frames, done: false, errorCode };
       buf += dec.decode(value, { stream: true });
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const frame = buf.slice(0, i);
         buf = buf.slice(i + 2);
@@ -132,7 +147,12 @@ export async function runSoak(argv: string[]): Promise<void> {
         const data = frame.slice(6);
         if (data === '[DONE]') return { frames, done: true, errorCode };
         frames++;
-        if (data.includes('"error"')) errorCode = (JSON.parse(data).error?.code as string) ?? 'unknown';
+        // Parsed, not searched: generated text may itself contain the word "error".
+        const parsed = JSON.parse(data) as { error?: { code?: string } };
+        if (parsed.error) {
+          errorCode = parsed.error.code ?? 'unknown';
+          console.log(`stream error frame: ${data.slice(0, 300)}`);
+        }
         if (stopAfter !== undefined && frames >= stopAfter) {
           ac?.abort();
           await reader.cancel().catch(() => {});
@@ -147,14 +167,22 @@ export async function runSoak(argv: string[]): Promise<void> {
     let code = '';
     try {
       code = (await res.json()).error?.code ?? '';
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
     errors.add(`${what}:http_${res.status}${code ? `_${code}` : ''}`);
     return false;
   }
 
   const scenarios: Record<string, () => Promise<void>> = {
     async stream_to_end() {
-      const res = await post('/v1/completions', { prompt: prompt(), max_tokens: int(4, 64), ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+      const res = await post('/v1/completions', {
+        prompt: prompt(),
+        max_tokens: int(4, 64),
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       if (!(await expectOk(res, 'stream'))) return;
       const r = await readSse(res);
       if (r.errorCode) errors.add(`stream:event_${r.errorCode}`);
@@ -184,7 +212,10 @@ export async function runSoak(argv: string[]): Promise<void> {
     },
     async websocket() {
       const ws = new WebSocket(`${base.replace('http', 'ws')}/v1/ws`);
-      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
       const dropSocket = random() < 0.3;
       const pending = new Set(['a', 'b']);
       const chunks = new Map<string, number>();
@@ -195,7 +226,10 @@ export async function runSoak(argv: string[]): Promise<void> {
             const c = (chunks.get(m.id) ?? 0) + 1;
             chunks.set(m.id, c);
             if (m.id === 'a' && c === 2) {
-              if (dropSocket) { ws.terminate(); resolve(); } else ws.send(JSON.stringify({ type: 'cancel', id: 'a' }));
+              if (dropSocket) {
+                ws.terminate();
+                resolve();
+              } else ws.send(JSON.stringify({ type: 'cancel', id: 'a' }));
             }
           } else if (m.type === 'error') {
             errors.add(`ws:${m.error?.code ?? 'unknown'}`);
@@ -207,7 +241,14 @@ export async function runSoak(argv: string[]): Promise<void> {
         ws.once('close', () => resolve());
       });
       ws.send(JSON.stringify({ type: 'completion.create', id: 'a', prompt: prompt(), max_tokens: 200, ignore_eos: true }));
-      ws.send(JSON.stringify({ type: 'chat.completion.create', id: 'b', messages: [{ role: 'user', content: prompt() }], max_tokens: int(2, 16) }));
+      ws.send(
+        JSON.stringify({
+          type: 'chat.completion.create',
+          id: 'b',
+          messages: [{ role: 'user', content: prompt() }],
+          max_tokens: int(2, 16),
+        }),
+      );
       await finished;
       if (ws.readyState === ws.OPEN) ws.close();
       done.add(dropSocket ? 'ws_dropped' : 'ws_cancelled');
@@ -231,18 +272,23 @@ export async function runSoak(argv: string[]): Promise<void> {
   async function bursts(): Promise<void> {
     while (Date.now() + o.burstEveryS * 1000 < deadline) {
       await new Promise((r) => setTimeout(r, o.burstEveryS * 1000));
-      const results = await Promise.all(Array.from({ length: 3 * capacity }, async () => {
-        try {
-          const res = await post('/v1/completions', { prompt: prompt(), max_tokens: int(1, 8) });
-          if (res.status === 429 && res.headers.get('retry-after') !== null) { await res.text(); return '429'; }
-          if (!(await expectOk(res, 'burst'))) return 'error';
-          await res.json();
-          return '200';
-        } catch (e) {
-          errors.add(`burst:${(e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).name}`);
-          return 'error';
-        }
-      }));
+      const results = await Promise.all(
+        Array.from({ length: 3 * capacity }, async () => {
+          try {
+            const res = await post('/v1/completions', { prompt: prompt(), max_tokens: int(1, 8) });
+            if (res.status === 429 && res.headers.get('retry-after') !== null) {
+              await res.text();
+              return '429';
+            }
+            if (!(await expectOk(res, 'burst'))) return 'error';
+            await res.json();
+            return '200';
+          } catch (e) {
+            errors.add(`burst:${(e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).name}`);
+            return 'error';
+          }
+        }),
+      );
       const n429 = results.filter((r) => r === '429').length;
       errors.add('burst:429', n429);
       done.add('burst_200', results.filter((r) => r === '200').length);
@@ -250,13 +296,17 @@ export async function runSoak(argv: string[]): Promise<void> {
   }
 
   const t0 = Date.now();
-  const samples: { s: number; rss: number; heap: number }[] = [];
+  const samples: { s: number; rss: number; heap: number; workerHeap: number }[] = [];
+  // The engine's worker thread has its own V8 heap, invisible to process.memoryUsage() here.
+  const workerHeap = () => (engine as Engine & { workerHeapUsed?: number }).workerHeapUsed ?? 0;
   const sample = () => {
     const m = process.memoryUsage();
     const st = engine.stats();
-    samples.push({ s: (Date.now() - t0) / 1000, rss: m.rss, heap: m.heapUsed });
-    console.log(`t=${((Date.now() - t0) / 1000).toFixed(0)}s rss=${mb(m.rss)}MB heapUsed=${mb(m.heapUsed)}MB heapTotal=${mb(m.heapTotal)}MB external=${mb(m.external)}MB ` +
-      `| running=${st.running} waiting=${st.waiting} pages=${st.kvPagesUsed}/${st.kvPagesTotal} | done ${done.total} errors ${errors.total}`);
+    samples.push({ s: (Date.now() - t0) / 1000, rss: m.rss, heap: m.heapUsed, workerHeap: workerHeap() });
+    console.log(
+      `t=${((Date.now() - t0) / 1000).toFixed(0)}s rss=${mb(m.rss)}MB heapUsed=${mb(m.heapUsed)}MB heapTotal=${mb(m.heapTotal)}MB external=${mb(m.external)}MB engineHeapUsed=${mb(workerHeap())}MB ` +
+        `| running=${st.running} waiting=${st.waiting} pages=${st.kvPagesUsed}/${st.kvPagesTotal} | done ${done.total} errors ${errors.total}`,
+    );
   };
   sample();
   const reporter = setInterval(sample, REPORT_EVERY_MS);
@@ -265,7 +315,10 @@ export async function runSoak(argv: string[]): Promise<void> {
 
   // Idle: every request has ended; the engine must hold nothing.
   const idleBy = Date.now() + 30_000;
-  while ((engine.stats().running > 0 || engine.stats().waiting > 0 || engine.stats().kvPagesUsed > 0 || state.inFlight.size > 0) && Date.now() < idleBy) {
+  while (
+    (engine.stats().running > 0 || engine.stats().waiting > 0 || engine.stats().kvPagesUsed > 0 || state.inFlight.size > 0) &&
+    Date.now() < idleBy
+  ) {
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 600)); // one more stats message from the worker
@@ -274,9 +327,17 @@ export async function runSoak(argv: string[]): Promise<void> {
   const first = samples[1] ?? samples[0];
   const last = samples[samples.length - 1];
   console.log(`\n== soak summary (${((Date.now() - t0) / 60_000).toFixed(1)} min)`);
-  console.log(`RSS: start ${mb(samples[0].rss)}MB, at ${first.s.toFixed(0)}s ${mb(first.rss)}MB, end ${mb(last.rss)}MB: growth after warm-up ${mb(last.rss - first.rss)}MB`);
-  console.log(`heapUsed (main thread): at ${first.s.toFixed(0)}s ${mb(first.heap)}MB, end ${mb(last.heap)}MB`);
-  console.log(`KV pages in use when idle: ${st.kvPagesUsed} of ${st.kvPagesTotal}; running ${st.running}, waiting ${st.waiting}, server in flight ${state.inFlight.size}; engine aborts ${st.abortedTotal}, preemptions ${st.preemptedTotal}`);
+  console.log(
+    `RSS: start ${mb(samples[0].rss)}MB, at ${first.s.toFixed(0)}s ${mb(first.rss)}MB, end ${mb(last.rss)}MB: growth after warm-up ${mb(last.rss - first.rss)}MB`,
+  );
+  console.log(
+    `heapUsed (main thread): at ${first.s.toFixed(0)}s ${mb(first.heap)}MB, end ${mb(last.heap)}MB; engine worker thread: ${mb(first.workerHeap)}MB -> ${mb(last.workerHeap)}MB`,
+  );
+  const rssAll = samples.map((x) => x.rss);
+  console.log(`RSS range over the run: ${mb(Math.min(...rssAll))}-${mb(Math.max(...rssAll))}MB`);
+  console.log(
+    `KV pages in use when idle: ${st.kvPagesUsed} of ${st.kvPagesTotal}; running ${st.running}, waiting ${st.waiting}, server in flight ${state.inFlight.size}; engine aborts ${st.abortedTotal}, preemptions ${st.preemptedTotal}`,
+  );
   console.log(`completed by kind: ${done}`);
   console.log(`errors by kind: ${errors}`);
   const unexpected = [...errors.counts].filter(([k]) => !/(:429|:http_429_rate_limit_exceeded|^ws:rate_limit_exceeded)$/.test(k));

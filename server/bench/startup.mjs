@@ -29,14 +29,21 @@ async function once(mode, port) {
   const tmp = m.tmp === 'fresh' ? mkdtempSync(join(tmpdir(), 'bs-startup-cold-')) : sharedTmp;
   const started = performance.now();
   const child = spawn(process.execPath, [...m.argv, '--port', String(port), '--log-level', 'warn'], {
-    cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp },
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, TMPDIR: tmp },
   });
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const until = async (path) => {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${mode}: server exited ${child.exitCode}: ${err}`);
-      const ok = await fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}${path}`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) return performance.now() - started;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -67,7 +74,13 @@ rmSync(sharedTmp, { recursive: true, force: true });
 console.log(`| run | start to /health 200, median (min) | start to /ready 200, median (min) | RSS after ready, median (MiB) |`);
 console.log('|---|---|---|---|');
 for (const [mode, rs] of Object.entries(results)) {
-  const h = rs.map((r) => r.healthMs), ms = rs.map((r) => r.ms), rss = rs.map((r) => r.rss);
-  console.log(`| ${mode} | ${median(h).toFixed(0)} ms (${Math.min(...h).toFixed(0)}) | ${median(ms).toFixed(0)} ms (${Math.min(...ms).toFixed(0)}) | ${median(rss).toFixed(0)} |`);
+  const h = rs.map((r) => r.healthMs),
+    ms = rs.map((r) => r.ms),
+    rss = rs.map((r) => r.rss);
+  console.log(
+    `| ${mode} | ${median(h).toFixed(0)} ms (${Math.min(...h).toFixed(0)}) | ${median(ms).toFixed(0)} ms (${Math.min(...ms).toFixed(0)}) | ${median(rss).toFixed(0)} |`,
+  );
 }
-console.log(`(${runs} runs each after one warm-up, interleaved; node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)})`);
+console.log(
+  `(${runs} runs each after one warm-up, interleaved; node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)})`,
+);

@@ -32,7 +32,9 @@ export class ChatRenderer implements Renderer<ChatCompletionChunk, ChatCompletio
   }
 
   opening(): ChatCompletionChunk[] {
-    const chunks = this.choices.map((_, c) => this.wrap([{ index: c, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+    const chunks = this.choices.map((_, c) =>
+      this.wrap([{ index: c, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+    );
     if (this.gen.req.returnTokenIds && chunks.length) chunks[0].prompt_token_ids = this.gen.req.prompts[0].ids;
     return chunks;
   }

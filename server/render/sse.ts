@@ -20,9 +20,12 @@ export class SseSink<TChunk> implements ChunkSink<TChunk> {
 
   constructor(keepaliveS: number) {
     const everyMs = keepaliveS * 1000;
-    this.keepAlive = setInterval(() => {
-      if (performance.now() - this.lastWriteMs >= everyMs * 0.9) this.write(': keep-alive\n\n');
-    }, Math.max(5, everyMs / 2));
+    this.keepAlive = setInterval(
+      () => {
+        if (performance.now() - this.lastWriteMs >= everyMs * 0.9) this.write(': keep-alive\n\n');
+      },
+      Math.max(5, everyMs / 2),
+    );
     this.keepAlive.unref();
   }
 

@@ -13,7 +13,11 @@ export interface ChunkSink<TChunk> {
   readonly closed: boolean;
 }
 
-export async function streamGeneration<TChunk>(gen: Generation, renderer: Renderer<TChunk, unknown>, sink: ChunkSink<TChunk>): Promise<void> {
+export async function streamGeneration<TChunk>(
+  gen: Generation,
+  renderer: Renderer<TChunk, unknown>,
+  sink: ChunkSink<TChunk>,
+): Promise<void> {
   let failed = false;
   for (const c of renderer.opening()) sink.chunk(c);
   for await (const { choice, event } of gen.events()) {
@@ -36,7 +40,10 @@ export async function streamGeneration<TChunk>(gen: Generation, renderer: Render
 }
 
 /** Runs a generation to its end and returns the whole response, or throws on an engine error. */
-export async function collectGeneration<TResponse>(gen: Generation, renderer: Renderer<unknown, TResponse>): Promise<TResponse | ErrorObject> {
+export async function collectGeneration<TResponse>(
+  gen: Generation,
+  renderer: Renderer<unknown, TResponse>,
+): Promise<TResponse | ErrorObject> {
   let error: ErrorObject | null = null;
   for await (const { choice, event } of gen.events()) {
     if (event.type === 'error') {

@@ -22,10 +22,14 @@ export async function modelRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       demo: engine.info.demo,
     };
   };
-  app.get('/v1/models', { schema: { summary: 'Models served', response: { 200: modelListSchema, ...errorResponses(false) }, security: [{ bearer: [] }] } }, async () => ({
-    object: 'list',
-    data: [card()],
-  }));
+  app.get(
+    '/v1/models',
+    { schema: { summary: 'Models served', response: { 200: modelListSchema, ...errorResponses(false) }, security: [{ bearer: [] }] } },
+    async () => ({
+      object: 'list',
+      data: [card()],
+    }),
+  );
   app.get<{ Params: { model: string } }>(
     '/v1/models/:model',
     {
@@ -38,7 +42,8 @@ export async function modelRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     },
     async (request) => {
       const c = card();
-      if (request.params.model !== c.id) throw new ApiError('model_not_found', `The model '${request.params.model}' does not exist.`, 'model');
+      if (request.params.model !== c.id)
+        throw new ApiError('model_not_found', `The model '${request.params.model}' does not exist.`, 'model');
       return c;
     },
   );

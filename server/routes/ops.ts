@@ -11,7 +11,11 @@ const statusSchema = {
     status: { type: 'string' },
     reason: { type: 'string' },
     ready: { type: 'boolean' },
-    loading: { type: 'object', nullable: true, properties: { done: { type: 'number' }, total: { type: 'number' }, what: { type: 'string' } } },
+    loading: {
+      type: 'object',
+      nullable: true,
+      properties: { done: { type: 'number' }, total: { type: 'number' }, what: { type: 'string' } },
+    },
   },
 };
 
@@ -25,8 +29,18 @@ export async function opsRoutes(app: FastifyInstance, opts: { ctx: AppContext })
     const status = state.ready ? 'ready' : state.engineDead ? 'engine_dead' : state.draining ? 'draining' : 'loading';
     return reply.code(state.ready ? 200 : 503).send({ status, ready: state.ready, loading: state.engine ? null : state.loadProgress });
   });
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
-    const body = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        produces: ['text/plain'],
+        response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (_req, reply) => {
+      const body = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(body);
+    },
+  );
 }

@@ -7,5 +7,7 @@ import type { AppContext } from '../context.ts';
 const page = readFileSync(sourceUrl('../public/index.html', import.meta.url), 'utf8');
 
 export async function pageRoutes(app: FastifyInstance, _opts: { ctx: AppContext }): Promise<void> {
-  app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page));
+  app.get('/', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page),
+  );
 }

@@ -2,7 +2,12 @@
 // messages the same template the chat route uses, so clients can count tokens exactly.
 import type { FastifyInstance } from 'fastify';
 import type { DetokenizeRequest, TokenizeRequest } from '../../protocol/types.ts';
-import { detokenizeRequestSchema, detokenizeResponseSchema, tokenizeRequestSchema, tokenizeResponseSchema } from '../../protocol/schemas.ts';
+import {
+  detokenizeRequestSchema,
+  detokenizeResponseSchema,
+  tokenizeRequestSchema,
+  tokenizeResponseSchema,
+} from '../../protocol/schemas.ts';
 import type { AppContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { resolveModel } from '../prepare.ts';
@@ -12,7 +17,13 @@ export async function tokenizeRoutes(app: FastifyInstance, opts: { ctx: AppConte
   const { ctx } = opts;
   app.post<{ Body: TokenizeRequest }>(
     '/tokenize',
-    { schema: { summary: 'Text or chat messages -> token ids', body: tokenizeRequestSchema, response: { 200: tokenizeResponseSchema, ...errorResponses(false) } } },
+    {
+      schema: {
+        summary: 'Text or chat messages -> token ids',
+        body: tokenizeRequestSchema,
+        response: { 200: tokenizeResponseSchema, ...errorResponses(false) },
+      },
+    },
     async (request) => {
       const pc = ctx.prepareContext();
       resolveModel(request.body.model, pc.servedModelName);
@@ -27,13 +38,24 @@ export async function tokenizeRoutes(app: FastifyInstance, opts: { ctx: AppConte
   );
   app.post<{ Body: DetokenizeRequest }>(
     '/detokenize',
-    { schema: { summary: 'Token ids -> text', body: detokenizeRequestSchema, response: { 200: detokenizeResponseSchema, ...errorResponses(false) } } },
+    {
+      schema: {
+        summary: 'Token ids -> text',
+        body: detokenizeRequestSchema,
+        response: { 200: detokenizeResponseSchema, ...errorResponses(false) },
+      },
+    },
     async (request) => {
       const pc = ctx.prepareContext();
       resolveModel(request.body.model, pc.servedModelName);
       const vocab = pc.engine.info.vocabSize;
       const bad = request.body.tokens.findIndex((id) => id >= vocab);
-      if (bad >= 0) throw new ApiError('invalid_request', `tokens[${bad}]: token id ${request.body.tokens[bad]} is outside the vocabulary (size ${vocab}).`, `tokens[${bad}]`);
+      if (bad >= 0)
+        throw new ApiError(
+          'invalid_request',
+          `tokens[${bad}]: token id ${request.body.tokens[bad]} is outside the vocabulary (size ${vocab}).`,
+          `tokens[${bad}]`,
+        );
       return { prompt: pc.engine.tokenizer.decode(request.body.tokens) };
     },
   );

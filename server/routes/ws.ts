@@ -15,6 +15,7 @@ import { ApiError, toApiError, validationError } from '../errors.ts';
 import type { Generation } from '../generation.ts';
 import { prepareChat, prepareCompletion } from '../prepare.ts';
 import { streamGeneration, type ChunkSink } from '../render/stream.ts';
+import type { Renderer } from '../render/usage.ts';
 import { startGeneration } from './generate.ts';
 
 const MAX_ID_LENGTH = 256;
@@ -62,15 +63,19 @@ export async function wsRoutes(app: FastifyInstance, opts: { ctx: AppContext }):
       delete body.stream; // always streamed here
       if (!validate(body)) return fail(id, validationError((validate.errors ?? []) as never));
       let gen: Generation;
-      let renderer;
+      let renderer: Renderer<unknown, unknown>;
       try {
         const pc = ctx.prepareContext();
-        const prepared = type === 'chat.completion.create'
-          ? prepareChat({ ...(body as unknown as ChatCompletionRequest), stream: true }, pc)
-          : prepareCompletion({ ...(body as unknown as CompletionRequest), stream: true }, pc);
+        const prepared =
+          type === 'chat.completion.create'
+            ? prepareChat({ ...(body as unknown as ChatCompletionRequest), stream: true }, pc)
+            : prepareCompletion({ ...(body as unknown as CompletionRequest), stream: true }, pc);
         ({ gen, renderer } = startGeneration(ctx, prepared));
       } catch (e) {
-        return fail(id, toApiError(e, (err) => request.log.error({ err }, 'ws request failed')));
+        return fail(
+          id,
+          toApiError(e, (err) => request.log.error({ err }, 'ws request failed')),
+        );
       }
       active.set(id, gen);
       const sink: ChunkSink<unknown> = {

@@ -210,7 +210,12 @@ export class FakeEngine implements Engine {
     let generated = 0;
     for (;;) {
       if (!this.active.has(a.req.id)) return; // ended elsewhere (kill)
-      if (a.aborted) return this.finish(a, { type: 'finished', reason: 'abort', usage: { promptTokens: promptIds.length, completionTokens: generated } });
+      if (a.aborted)
+        return this.finish(a, {
+          type: 'finished',
+          reason: 'abort',
+          usage: { promptTokens: promptIds.length, completionTokens: generated },
+        });
       if (this.opts.errorAfterTokens !== undefined && generated >= this.opts.errorAfterTokens) {
         return this.finish(a, { type: 'error', code: 'engine_error', message: 'scripted failure' });
       }
@@ -218,16 +223,31 @@ export class FakeEngine implements Engine {
       const isEos = pos === this.replyIds.length;
       const tokenId = isEos ? this.info.eosTokenId : this.replyIds[pos];
       if (isEos && !sampling.ignoreEos) {
-        return this.finish(a, { type: 'finished', reason: 'stop', usage: { promptTokens: promptIds.length, completionTokens: generated }, text: decoder.flush().slice(emitted) });
+        return this.finish(a, {
+          type: 'finished',
+          reason: 'stop',
+          usage: { promptTokens: promptIds.length, completionTokens: generated },
+          text: decoder.flush().slice(emitted),
+        });
       }
       if (sampling.stopTokenIds.includes(tokenId)) {
-        return this.finish(a, { type: 'finished', reason: 'stop', usage: { promptTokens: promptIds.length, completionTokens: generated + 1 }, text: decoder.flush().slice(emitted) });
+        return this.finish(a, {
+          type: 'finished',
+          reason: 'stop',
+          usage: { promptTokens: promptIds.length, completionTokens: generated + 1 },
+          text: decoder.flush().slice(emitted),
+        });
       }
       generated++;
       const full = decoder.push(isEos ? [] : [tokenId]);
       const hit = firstStop(full, sampling.stop);
       if (hit >= 0) {
-        return this.finish(a, { type: 'finished', reason: 'stop', usage: { promptTokens: promptIds.length, completionTokens: generated }, text: full.slice(emitted, hit) });
+        return this.finish(a, {
+          type: 'finished',
+          reason: 'stop',
+          usage: { promptTokens: promptIds.length, completionTokens: generated },
+          text: full.slice(emitted, hit),
+        });
       }
       // Hold back a tail that could still become a stop string.
       let safeEnd = Math.max(emitted, full.length - Math.max(0, maxStop - 1));
@@ -238,7 +258,12 @@ export class FakeEngine implements Engine {
       if (sampling.logprobs !== undefined) ev.logprobs = [this.fakeLogprob(tokenId, generated, sampling.logprobs)];
       a.out.push(ev);
       if (generated >= sampling.maxTokens || promptIds.length + generated >= this.info.contextLength) {
-        return this.finish(a, { type: 'finished', reason: 'length', usage: { promptTokens: promptIds.length, completionTokens: generated }, text: decoder.flush().slice(emitted) });
+        return this.finish(a, {
+          type: 'finished',
+          reason: 'length',
+          usage: { promptTokens: promptIds.length, completionTokens: generated },
+          text: decoder.flush().slice(emitted),
+        });
       }
       await this.sleep(a, this.opts.tokenIntervalMs);
     }

@@ -11,7 +11,10 @@ import { seconds } from './dockerfile.ts';
 const Ajv2019 = Ajv2019Module.default;
 
 function composeValidator() {
-  const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'test/deploy/schemas/compose/compose_spec.json'), 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'test/deploy/schemas/compose/compose_spec.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   // The 2021 schema still names subschemas with draft-04 `id` strings, which ajv refuses; they carry no
   // constraint. (An `id` that is a property name maps to an object, and stays.)
   const strip = (node: unknown): void => {
@@ -26,7 +29,17 @@ function composeValidator() {
   delete schema.$schema;
   const ajv = new Ajv2019({ strict: false, allErrors: true });
   // Compose's own formats: Go durations ('45s', '1m30s'); ports and subnets are checked by compose itself.
-  ajv.addFormat('duration', { type: 'string', validate: (v: string) => { try { seconds(v); return /[a-z]$/.test(v); } catch { return false; } } });
+  ajv.addFormat('duration', {
+    type: 'string',
+    validate: (v: string) => {
+      try {
+        seconds(v);
+        return /[a-z]$/.test(v);
+      } catch {
+        return false;
+      }
+    },
+  });
   for (const f of ['ports', 'expose', 'subnet_ip_address']) ajv.addFormat(f, true);
   return ajv.compile(schema);
 }

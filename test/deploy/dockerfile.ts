@@ -92,9 +92,12 @@ export function runCommand(args: string): string {
 export function envPairs(args: string): Record<string, string> {
   const out: Record<string, string> = {};
   const legacy = /^(\w+)\s+([^=]*)$/.exec(args);
-  if (legacy) { out[legacy[1]!] = legacy[2]!; return out; }
+  if (legacy) {
+    out[legacy[1]!] = legacy[2]!;
+    return out;
+  }
   const re = /(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g;
-  for (const m of args.matchAll(re)) out[m[1]!] = m[2]!.startsWith('"') ? JSON.parse(m[2]!) as string : m[2]!;
+  for (const m of args.matchAll(re)) out[m[1]!] = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
   return out;
 }
 

@@ -11,9 +11,21 @@ import { REPO_ROOT } from './deploy-files.ts';
 test('dockerignore matcher: globs, folders, ** and ! exceptions with the last match winning', () => {
   const root = mkdtempSync(join(tmpdir(), 'dockerignore-'));
   try {
-    const files = ['a.log', 'src/x.ts', 'src/x.test.ts', 'src/deep/y.test.ts', 'node_modules/p/i.js', 'models/big/w.bin',
-      'models/demo/config.yaml', 'keep/build/out.o', 'build/out.o'];
-    for (const f of files) { mkdirSync(dirname(join(root, f)), { recursive: true }); writeFileSync(join(root, f), ''); }
+    const files = [
+      'a.log',
+      'src/x.ts',
+      'src/x.test.ts',
+      'src/deep/y.test.ts',
+      'node_modules/p/i.js',
+      'models/big/w.bin',
+      'models/demo/config.yaml',
+      'keep/build/out.o',
+      'build/out.o',
+    ];
+    for (const f of files) {
+      mkdirSync(dirname(join(root, f)), { recursive: true });
+      writeFileSync(join(root, f), '');
+    }
     writeFileSync(join(root, '.dockerignore'), '# comment\n*.log\nnode_modules\n**/*.test.ts\n/build/\nmodels/*\n!models/demo\n');
     const removed = applyDockerignore(root, readDockerignore(join(root, '.dockerignore'))).sort();
     assert.deepEqual(removed, ['a.log', 'build', 'models/big', 'node_modules', 'src/deep/y.test.ts', 'src/x.test.ts']);
@@ -24,9 +36,19 @@ test('dockerignore matcher: globs, folders, ** and ! exceptions with the last ma
 
 test('the repository .dockerignore keeps the code and the demo model, drops installs, weights and tests', () => {
   const rules = readDockerignore(join(REPO_ROOT, '.dockerignore'));
-  for (const kept of ['package.json', 'package-lock.json', 'bin/blockserve.js', 'server/main.ts', 'kernels/cpu/binding.gyp',
-    'kernels/cpu/src/gemm.cc', 'models/demo/config.yaml', 'deploy/healthcheck.mjs', 'deploy/install-webgpu.sh',
-    'models/blockserve-demo-block-2m/model.safetensors', 'models/blockserve-demo-vanilla-2m/config.json']) {
+  for (const kept of [
+    'package.json',
+    'package-lock.json',
+    'bin/blockserve.js',
+    'server/main.ts',
+    'kernels/cpu/binding.gyp',
+    'kernels/cpu/src/gemm.cc',
+    'models/demo/config.yaml',
+    'deploy/healthcheck.mjs',
+    'deploy/install-webgpu.sh',
+    'models/blockserve-demo-block-2m/model.safetensors',
+    'models/blockserve-demo-vanilla-2m/config.json',
+  ]) {
     const parts = kept.split('/');
     let excluded = false;
     for (let i = 1; i <= parts.length; i++) excluded = isExcluded(parts.slice(0, i).join('/'), rules, excluded);

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 export type IgnoreRule = { re: RegExp; exception: boolean; pattern: string };
 
 export function readDockerignore(path: string): IgnoreRule[] {
-  return readFileSync(path, 'utf8').split('\n').map((l) => l.trim())
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
     .map((line) => {
       const exception = line.startsWith('!');
@@ -23,7 +25,13 @@ export function patternToRegExp(pattern: string): RegExp {
     const c = p[i]!;
     if (c === '*' && p[i + 1] === '*') {
       // `**/` matches zero or more folders; a trailing `**` matches anything.
-      if (p[i + 2] === '/') { re += '(?:.*/)?'; i += 2; } else { re += '.*'; i += 1; }
+      if (p[i + 2] === '/') {
+        re += '(?:.*/)?';
+        i += 2;
+      } else {
+        re += '.*';
+        i += 1;
+      }
     } else if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');

@@ -14,7 +14,9 @@ const addFormats = addFormatsModule.default;
 
 export const SCHEMA_DIR = fileURLToPath(new URL('./schemas/', import.meta.url));
 export const SCHEMA_VERSIONS = readdirSync(SCHEMA_DIR, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && /^v\d/.test(d.name)).map((d) => d.name).sort();
+  .filter((d) => d.isDirectory() && /^v\d/.test(d.name))
+  .map((d) => d.name)
+  .sort();
 
 /** kubernetes-validate's file name for a kind: `apps/v1` Deployment -> deployment-apps-v1.json. */
 export function schemaFileFor(o: Pick<K8sObject, 'apiVersion' | 'kind'>): string {
@@ -43,7 +45,9 @@ export class K8sValidator {
       try {
         schema = JSON.parse(readFileSync(join(SCHEMA_DIR, this.version, file), 'utf8'));
       } catch {
-        throw new Error(`no vendored schema ${this.version}/${file} for ${o.apiVersion} ${o.kind}: add it in test/deploy/schemas/vendor.mjs`);
+        throw new Error(
+          `no vendored schema ${this.version}/${file} for ${o.apiVersion} ${o.kind}: add it in test/deploy/schemas/vendor.mjs`,
+        );
       }
       validate = this.ajv.compile(schema);
       this.compiled.set(file, validate);

@@ -29,16 +29,19 @@ const KNOWN_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'images', 'patc
 /** Every YAML document in a file, empty documents dropped. */
 export function readYamlDocuments(file: string): K8sObject[] {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
-  return docs.map((d) => {
-    if (d.errors.length) throw new Error(`${file}: ${d.errors[0]!.message}`);
-    return d.toJS() as K8sObject;
-  }).filter((o) => o != null);
+  return docs
+    .map((d) => {
+      if (d.errors.length) throw new Error(`${file}: ${d.errors[0]!.message}`);
+      return d.toJS() as K8sObject;
+    })
+    .filter((o) => o != null);
 }
 
 export function readKustomization(dir: string): Kustomization {
   const k = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization;
   for (const field of Object.keys(k)) {
-    if (!KNOWN_FIELDS.has(field)) throw new Error(`${dir}/kustomization.yaml: field '${field}' is not supported by test/deploy/kustomize.ts`);
+    if (!KNOWN_FIELDS.has(field))
+      throw new Error(`${dir}/kustomization.yaml: field '${field}' is not supported by test/deploy/kustomize.ts`);
   }
   return k;
 }
@@ -64,12 +67,17 @@ export function renderKustomization(dir: string): K8sObject[] {
 
 function matchesTarget(o: K8sObject, t: PatchRule['target']): boolean {
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-  return (t.kind === undefined || t.kind === o.kind) && (t.name === undefined || t.name === o.metadata.name)
-    && (t.group === undefined || t.group === group) && (t.version === undefined || t.version === version);
+  return (
+    (t.kind === undefined || t.kind === o.kind) &&
+    (t.name === undefined || t.name === o.metadata.name) &&
+    (t.group === undefined || t.group === group) &&
+    (t.version === undefined || t.version === version)
+  );
 }
 
 function applyImage(o: K8sObject, rule: ImageRule): void {
-  const spec = (o.spec as { template?: { spec?: { containers?: { image: string }[]; initContainers?: { image: string }[] } } } | undefined)?.template?.spec;
+  const spec = (o.spec as { template?: { spec?: { containers?: { image: string }[]; initContainers?: { image: string }[] } } } | undefined)
+    ?.template?.spec;
   for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
     const name = c.image.replace(/@.*$/, '').replace(/:[^:/]*$/, '');
     if (name !== rule.name) continue;
@@ -80,7 +88,10 @@ function applyImage(o: K8sObject, rule: ImageRule): void {
 
 /** RFC 6902 add / replace / remove on a JSON pointer. */
 export function applyJsonPatchOp(doc: unknown, op: PatchOp): void {
-  const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const keys = op.path
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
   const last = keys.pop();
   if (last === undefined) throw new Error(`patch path '${op.path}' addresses the whole document`);
   let parent = doc as Record<string, unknown>;

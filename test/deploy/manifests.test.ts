@@ -34,8 +34,13 @@ test('every manifest in base/ is listed in its kustomization (none silently left
   const base = join(KUBERNETES_DIR, 'base');
   const listed = new Set(readKustomization(base).resources);
   const files = readdirSync(base).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-  assert.deepEqual(files.filter((f) => !listed.has(f)), []);
-  const kinds = renderKustomization(base).map((o) => o.kind).sort();
+  assert.deepEqual(
+    files.filter((f) => !listed.has(f)),
+    [],
+  );
+  const kinds = renderKustomization(base)
+    .map((o) => o.kind)
+    .sort();
   assert.deepEqual(kinds, ['Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Service']);
 });
 
@@ -43,7 +48,8 @@ test('every manifest in base/ is listed in its kustomization (none silently left
 test('the validator rejects a misspelled field, a wrong type and a missing required field', () => {
   const deployment = renderKustomization(join(KUBERNETES_DIR, 'base')).find((o) => o.kind === 'Deployment')!;
   type Container = Record<string, unknown> & { ports: { containerPort: unknown }[] };
-  const container = (o: K8sObject) => (o as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers[0]!;
+  const container = (o: K8sObject) =>
+    (o as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers[0]!;
   for (const validator of validators) {
     const typo = structuredClone(deployment);
     container(typo).readinesProbe = container(typo).readinessProbe;
@@ -64,7 +70,9 @@ test('the validator rejects a misspelled field, a wrong type and a missing requi
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
 for (const dir of kustomizationDirs()) {
   const name = relative(KUBERNETES_DIR, dir) || '.';
-  test(`kustomization ${name}: test renderer agrees with kubectl kustomize`, { skip: kubectl.status !== 0 && 'kubectl not installed' }, () => {
+  test(`kustomization ${name}: test renderer agrees with kubectl kustomize`, {
+    skip: kubectl.status !== 0 && 'kubectl not installed',
+  }, () => {
     const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     const real = parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject);
@@ -75,7 +83,12 @@ for (const dir of kustomizationDirs()) {
 }
 
 test('deploy/kubernetes holds the documented pieces', () => {
-  for (const file of ['base/kustomization.yaml', 'overlays/cpu-only/kustomization.yaml', 'prometheus-adapter/values.yaml', 'monitoring/podmonitor.yaml']) {
+  for (const file of [
+    'base/kustomization.yaml',
+    'overlays/cpu-only/kustomization.yaml',
+    'prometheus-adapter/values.yaml',
+    'monitoring/podmonitor.yaml',
+  ]) {
     assert.ok(existsSync(join(KUBERNETES_DIR, file)), file);
   }
 });

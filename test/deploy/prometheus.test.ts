@@ -20,7 +20,8 @@ const promtoolBin = findTool('promtool');
 const skip = !prometheusBin || !promtoolBin ? 'prometheus/promtool not found (see .ci/setup.d/50-deploy.sh)' : false;
 
 type AdapterRule = { seriesQuery: string; metricsQuery: string; name: { as: string } };
-const rules = (parse(readFileSync(join(KUBERNETES_DIR, 'prometheus-adapter/values.yaml'), 'utf8')) as { rules: { custom: AdapterRule[] } }).rules.custom;
+const rules = (parse(readFileSync(join(KUBERNETES_DIR, 'prometheus-adapter/values.yaml'), 'utf8')) as { rules: { custom: AdapterRule[] } })
+  .rules.custom;
 
 /** prometheus-adapter's metricsQuery template for one namespace's pods, grouped by pod. */
 export function renderMetricsQuery(template: string, series: string, namespace: string, pods: string[]): string {
@@ -36,7 +37,10 @@ function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
 }
 
@@ -47,7 +51,9 @@ async function poll<T>(what: string, deadlineMs: number, probe: () => Promise<T 
     try {
       const v = await probe();
       if (v !== undefined) return v;
-    } catch (err) { last = err; }
+    } catch (err) {
+      last = err;
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`${what}: not within ${deadlineMs} ms${last ? ` (${(last as Error).message})` : ''}`);
@@ -56,7 +62,7 @@ async function poll<T>(what: string, deadlineMs: number, probe: () => Promise<T 
 type Sample = { metric: Record<string, string>; value: [number, string] };
 async function promQuery(base: string, query: string): Promise<Sample[]> {
   const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(query)}`);
-  const body = await res.json() as { status: string; error?: string; data: { result: Sample[] } };
+  const body = (await res.json()) as { status: string; error?: string; data: { result: Sample[] } };
   if (body.status !== 'success') throw new Error(`${query}: ${body.error}`);
   return body.data.result;
 }
@@ -75,30 +81,47 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
     // One sequence at a time, so concurrent requests queue: the state the HPA's metric is about. The
     // random b4_5 config, not the much faster trained default, so the queue lasts past a scrape.
     const server = spawn(process.execPath, ['bin/blockserve.js', 'serve', '--config', 'models/demo/config.yaml'], {
-      cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BLOCKSERVE_PORT: String(port), BLOCKSERVE_MAX_NUM_SEQS: '1', BLOCKSERVE_LOG_LEVEL: 'warn' },
     });
     children.push(server);
-    server.stdout!.on('data', (d: Buffer) => { serverLog += d; });
-    server.stderr!.on('data', (d: Buffer) => { serverLog += d; });
+    server.stdout!.on('data', (d: Buffer) => {
+      serverLog += d;
+    });
+    server.stderr!.on('data', (d: Buffer) => {
+      serverLog += d;
+    });
     const base = `http://127.0.0.1:${port}`;
     await poll('server ready', 120_000, async () => (await fetch(`${base}/ready`)).status === 200 || undefined);
 
     // Labels a PodMonitor / kubernetes-pods job attaches; the adapter maps them to Kubernetes objects.
-    const namespace = 'blockserve', pod = 'blockserve-test-0';
+    const namespace = 'blockserve',
+      pod = 'blockserve-test-0';
     const promPort = await freePort();
-    writeFileSync(join(work, 'prometheus.yml'), [
-      'global: {scrape_interval: 1s, evaluation_interval: 1s}',
-      'scrape_configs:',
-      '  - job_name: blockserve',
-      '    metrics_path: /metrics',
-      '    static_configs:',
-      `      - targets: ["127.0.0.1:${port}"]`,
-      `        labels: {namespace: "${namespace}", pod: "${pod}"}`,
-      '',
-    ].join('\n'));
-    const prometheus = spawn(prometheusBin!, [`--config.file=${join(work, 'prometheus.yml')}`, `--storage.tsdb.path=${join(work, 'data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { stdio: 'ignore' });
+    writeFileSync(
+      join(work, 'prometheus.yml'),
+      [
+        'global: {scrape_interval: 1s, evaluation_interval: 1s}',
+        'scrape_configs:',
+        '  - job_name: blockserve',
+        '    metrics_path: /metrics',
+        '    static_configs:',
+        `      - targets: ["127.0.0.1:${port}"]`,
+        `        labels: {namespace: "${namespace}", pod: "${pod}"}`,
+        '',
+      ].join('\n'),
+    );
+    const prometheus = spawn(
+      prometheusBin!,
+      [
+        `--config.file=${join(work, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(work, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--log.level=warn',
+      ],
+      { stdio: 'ignore' },
+    );
     children.push(prometheus);
     const prom = `http://127.0.0.1:${promPort}`;
     await poll('prometheus scraping the server', 60_000, async () => {
@@ -108,10 +131,15 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
 
     // Load: 6 requests of 200 tokens on one batch slot keep up to 5 waiting for several seconds.
     const started = Date.now();
-    const responses = await Promise.all(Array.from({ length: 6 }, () => fetch(`${base}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'Hello', max_tokens: 200, ignore_eos: true }),
-    })));
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        fetch(`${base}/v1/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prompt: 'Hello', max_tokens: 200, ignore_eos: true }),
+        }),
+      ),
+    );
     for (const r of responses) assert.equal(r.status, 200);
     t.diagnostic(`load ran ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 2500)); // one more scrape after the load
@@ -121,7 +149,9 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
     assert.ok(Number(peak[0]?.value[1]) >= 2, 'Prometheus saw a queue');
 
     for (const rule of rules) {
-      const series = await fetch(`${prom}/api/v1/series?match[]=${encodeURIComponent(rule.seriesQuery)}`).then((r) => r.json()) as { data: Record<string, string>[] };
+      const series = (await fetch(`${prom}/api/v1/series?match[]=${encodeURIComponent(rule.seriesQuery)}`).then((r) => r.json())) as {
+        data: Record<string, string>[];
+      };
       assert.ok(series.data.length >= 1, `seriesQuery ${rule.seriesQuery} finds the server's series`);
       const name = series.data[0]!.__name__!;
       for (const s of series.data) assert.ok(s.namespace === namespace && s.pod === pod, 'the series carry namespace and pod');
@@ -137,7 +167,7 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
     throw err;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined));
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     rmSync(work, { recursive: true, force: true });
   }
 });

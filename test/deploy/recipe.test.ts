@@ -15,7 +15,6 @@ import { commandArgv, defaultTarget, envPairs, healthcheck, instructionsOf, pars
 import { applyDockerignore, readDockerignore } from './dockerignore.ts';
 import { REPO_ROOT } from './deploy-files.ts';
 
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -86,7 +85,10 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
         const started = Date.now();
         // npm_config_prefer_offline: reuse this machine's npm cache, as the image build reuses its cache mount.
         const r = spawnSync('/bin/sh', ['-c', command], {
-          cwd: app, encoding: 'utf8', timeout: 8 * 60_000, maxBuffer: 64 << 20,
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 8 * 60_000,
+          maxBuffer: 64 << 20,
           env: { ...cleanEnv(), ...buildEnv, npm_config_prefer_offline: 'true' },
         });
         t.diagnostic(`Dockerfile:${ins.line} RUN ${command.slice(0, 60)}... ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -97,9 +99,16 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     }
 
     // What the runtime stage copies: built addons without their object files, no tests.
-    const leftovers = spawnSync('find', ['.', '-path', './node_modules', '-prune', '-o', '-type', 'f', '(', '-name', '*.o', '-o', '-name', '*.test.ts', ')', '-print'], { cwd: app, encoding: 'utf8' });
+    const leftovers = spawnSync(
+      'find',
+      ['.', '-path', './node_modules', '-prune', '-o', '-type', 'f', '(', '-name', '*.o', '-o', '-name', '*.test.ts', ')', '-print'],
+      { cwd: app, encoding: 'utf8' },
+    );
     assert.equal(leftovers.stdout.trim(), '', 'object files or tests left in the runtime tree');
-    const addons = spawnSync('find', ['.', '-path', './node_modules', '-prune', '-o', '-name', '*.node', '-print'], { cwd: app, encoding: 'utf8' });
+    const addons = spawnSync('find', ['.', '-path', './node_modules', '-prune', '-o', '-name', '*.node', '-print'], {
+      cwd: app,
+      encoding: 'utf8',
+    });
     assert.ok(addons.stdout.trim().length > 0, 'the native addon was built');
     t.diagnostic(`native addons: ${addons.stdout.trim().split('\n').join(', ')}`);
 
@@ -115,8 +124,12 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     const asImageUser = process.getuid?.() === 0 ? { uid, gid: gid ?? uid } : {};
     const exe = cmd[0] === 'node' ? process.execPath : cmd[0]!;
     server = spawn(exe, cmd.slice(1), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], ...asImageUser });
-    server.stdout!.on('data', (d: Buffer) => { serverLog += d.toString(); });
-    server.stderr!.on('data', (d: Buffer) => { serverLog += d.toString(); });
+    server.stdout!.on('data', (d: Buffer) => {
+      serverLog += d.toString();
+    });
+    server.stderr!.on('data', (d: Buffer) => {
+      serverLog += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
     const base = `http://127.0.0.1:${port}`;
 
@@ -127,12 +140,19 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
 
     // The image's HEALTHCHECK command, run as Docker would (inside the container, same environment).
     const hc = healthcheck(instructionsOf(final, 'HEALTHCHECK').at(-1)!.args);
-    const hcRun = spawnSync(hc.argv[0] === 'node' ? process.execPath : hc.argv[0]!, hc.argv.slice(1), { cwd: app, env, encoding: 'utf8', timeout: 30_000 });
+    const hcRun = spawnSync(hc.argv[0] === 'node' ? process.execPath : hc.argv[0]!, hc.argv.slice(1), {
+      cwd: app,
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(hcRun.status, 0, `HEALTHCHECK failed: ${hcRun.stderr}`);
 
     // The series the autoscaler's adapter rules read exist in the live /metrics output.
     const metrics = await (await waitFor(`${base}/metrics`, 200, 10_000, server)).text();
-    const values = parse(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/prometheus-adapter/values.yaml'), 'utf8')) as { rules: { custom: { seriesQuery: string }[] } };
+    const values = parse(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/prometheus-adapter/values.yaml'), 'utf8')) as {
+      rules: { custom: { seriesQuery: string }[] };
+    };
     for (const rule of values.rules.custom) {
       const series = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(rule.seriesQuery)![0];
       assert.match(metrics, new RegExp(`^${series}\\{[^}]*model=`, 'm'), `${series} with a model label in /metrics`);
@@ -141,11 +161,12 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     // It serves: one short completion on the built-in demo model.
     const completionStart = Date.now();
     const completion = await fetch(`${base}/v1/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'Hello', max_tokens: 4, temperature: 0 }),
     });
     assert.equal(completion.status, 200, await completion.clone().text());
-    const body = await completion.json() as { choices: { text: string }[] };
+    const body = (await completion.json()) as { choices: { text: string }[] };
     assert.equal(body.choices.length, 1);
     t.diagnostic(`completion of 4 tokens: ${((Date.now() - completionStart) / 1000).toFixed(1)} s`);
 
@@ -155,7 +176,12 @@ test('image recipe: Dockerfile build steps in a clean clone, then the final stag
     server.kill(signal);
     // Up to the drain grace plus a margin; the timer must not keep the test process alive afterwards.
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 90_000); })]);
+    const code = await Promise.race([
+      exited,
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), 90_000);
+      }),
+    ]);
     clearTimeout(timer);
     assert.equal(code, 0, `exit after ${signal}; log tail:\n${serverLog.slice(-3000)}`);
     t.diagnostic(`exit 0 ${((Date.now() - stopStart) / 1000).toFixed(1)} s after ${signal}`);

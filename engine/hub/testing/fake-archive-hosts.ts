@@ -20,7 +20,10 @@ export class FakeArchiveHosts {
   private download = createServer((q, s) => this.onDownload(q, s));
 
   async start(): Promise<this> {
-    for (const [server, set] of [[this.share, (u: string) => (this.origin = u)], [this.download, (u: string) => (this.downloadOrigin = u)]] as const) {
+    for (const [server, set] of [
+      [this.share, (u: string) => (this.origin = u)],
+      [this.download, (u: string) => (this.downloadOrigin = u)],
+    ] as const) {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       set(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     }
@@ -50,16 +53,29 @@ export class FakeArchiveHosts {
     const url = new URL(q.url ?? '/', this.origin);
     const folder = /^\/scl\/fo\/([^/]+)\//.exec(url.pathname);
     if (folder) {
-      if (!this.files.has(folder[1]!)) return void s.writeHead(404).end();
-      if (url.searchParams.get('dl') !== '1') return this.page(s, '<!DOCTYPE html><html><body>Dropbox preview</body></html>');
+      if (!this.files.has(folder[1]!)) {
+        s.writeHead(404).end();
+        return;
+      }
+      if (url.searchParams.get('dl') !== '1') {
+        this.page(s, '<!DOCTYPE html><html><body>Dropbox preview</body></html>');
+        return;
+      }
       s.writeHead(302, { location: `${this.downloadOrigin}/zip_download_get/${folder[1]}?token=t` });
-      return void s.end();
+      s.end();
+      return;
     }
     if (url.pathname === '/uc' || url.pathname === '/download') {
       const id = url.searchParams.get('id') ?? '';
-      if (!this.files.has(id)) return void s.writeHead(404).end();
-      if (url.searchParams.get('confirm') === 't' && url.searchParams.get('uuid') === 'u-123') return serveBytes(q, s, this.files.get(id)!, this);
-      return this.page(
+      if (!this.files.has(id)) {
+        s.writeHead(404).end();
+        return;
+      }
+      if (url.searchParams.get('confirm') === 't' && url.searchParams.get('uuid') === 'u-123') {
+        serveBytes(q, s, this.files.get(id)!, this);
+        return;
+      }
+      this.page(
         s,
         `<!DOCTYPE html><html><body><p>Google Drive can't scan this file for viruses.</p>` +
           `<form id="download-form" action="${this.origin}/download" method="get">` +
@@ -67,8 +83,12 @@ export class FakeArchiveHosts {
           `<input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t">` +
           `<input type="hidden" name="uuid" value="u-123"></form></body></html>`,
       );
+      return;
     }
-    if (url.pathname === '/expired') return this.page(s, '<html><body>This link has expired</body></html>');
+    if (url.pathname === '/expired') {
+      this.page(s, '<html><body>This link has expired</body></html>');
+      return;
+    }
     s.writeHead(404).end();
   }
 
@@ -76,7 +96,10 @@ export class FakeArchiveHosts {
     this.log.push({ path: q.url ?? '', range: q.headers.range });
     const id = /^\/zip_download_get\/([^/?]+)/.exec(q.url ?? '')?.[1];
     const body = id ? this.files.get(id) : undefined;
-    if (!body) return void s.writeHead(404).end();
+    if (!body) {
+      s.writeHead(404).end();
+      return;
+    }
     serveBytes(q, s, body, this, { 'content-type': 'application/zip' });
   }
 }

@@ -70,8 +70,18 @@ export class FakeHub {
   }
 
   addRepo(id: string, files: Record<string, Buffer>, opts: { lfs?: string[]; gated?: boolean; commit?: string } = {}): FakeRepo {
-    const commit = opts.commit ?? createHash('sha1').update(id + Object.keys(files).join()).digest('hex');
-    const repo: FakeRepo = { commit, files: new Map(Object.entries(files)), lfs: new Set(opts.lfs ?? Object.keys(files).filter((f) => f.endsWith('.safetensors'))), gated: opts.gated, refs: { main: commit } };
+    const commit =
+      opts.commit ??
+      createHash('sha1')
+        .update(id + Object.keys(files).join())
+        .digest('hex');
+    const repo: FakeRepo = {
+      commit,
+      files: new Map(Object.entries(files)),
+      lfs: new Set(opts.lfs ?? Object.keys(files).filter((f) => f.endsWith('.safetensors'))),
+      gated: opts.gated,
+      refs: { main: commit },
+    };
     for (const f of repo.lfs) this.blobs.set(sha256(repo.files.get(f)!), repo.files.get(f)!);
     this.repos.set(id, repo);
     return repo;
@@ -94,21 +104,38 @@ export class FakeHub {
     const repoId = info?.[1] ?? resolve?.[1];
     const repo = repoId ? this.repos.get(repoId) : undefined;
     // Unauthenticated callers get 401 for unknown repos on the real Hub (it will not confirm a private one exists).
-    if (!repo) return this.fail(s, q.headers.authorization ? 404 : 401, 'RepoNotFound', 'Repository not found');
+    if (!repo) {
+      this.fail(s, q.headers.authorization ? 404 : 401, 'RepoNotFound', 'Repository not found');
+      return;
+    }
     const revision = decodeURIComponent((info ?? resolve)![2]!);
     const commit = revision === repo.commit ? repo.commit : repo.refs?.[revision];
-    if (!commit) return this.fail(s, 404, 'RevisionNotFound', `Invalid rev id: ${revision}`);
+    if (!commit) {
+      this.fail(s, 404, 'RevisionNotFound', `Invalid rev id: ${revision}`);
+      return;
+    }
     if (info) {
       s.writeHead(200, { 'content-type': 'application/json' });
-      s.end(JSON.stringify({ id: repoId, sha: commit, gated: repo.gated ? 'auto' : false, siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })) }));
+      s.end(
+        JSON.stringify({
+          id: repoId,
+          sha: commit,
+          gated: repo.gated ? 'auto' : false,
+          siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+        }),
+      );
       return;
     }
     if (repo.gated && q.headers.authorization !== `Bearer ${this.validToken}`) {
-      return this.fail(s, q.headers.authorization ? 403 : 401, 'GatedRepo', 'Access to this model is restricted');
+      this.fail(s, q.headers.authorization ? 403 : 401, 'GatedRepo', 'Access to this model is restricted');
+      return;
     }
     const file = decodeURIComponent(resolve![3]!);
     const body = repo.files.get(file);
-    if (!body) return this.fail(s, 404, 'EntryNotFound', `${file} does not exist`);
+    if (!body) {
+      this.fail(s, 404, 'EntryNotFound', `${file} does not exist`);
+      return;
+    }
     if (repo.lfs.has(file)) {
       const oid = sha256(body);
       s.writeHead(302, {
@@ -164,7 +191,12 @@ export function serveBytes(
       s.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
       return;
     }
-    s.writeHead(206, { ...headers, 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'content-length': String(body.length - start) });
+    s.writeHead(206, {
+      ...headers,
+      'accept-ranges': 'bytes',
+      'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      'content-length': String(body.length - start),
+    });
   } else {
     s.writeHead(200, { ...headers, 'accept-ranges': 'bytes', 'content-length': String(body.length) });
   }

@@ -40,7 +40,9 @@ function main(wheel) {
   const work = mkdtempSync(join(tmpdir(), 'k8s-schemas-'));
   try {
     execFileSync('python3', ['-m', 'zipfile', '-e', wheel, work]);
-    const pkgVersion = /^Version: (\S+)/m.exec(readFileSync(join(work, `kubernetes_validate-${/kubernetes_validate-([^-]+)-/.exec(wheel)[1]}.dist-info`, 'METADATA'), 'utf8'))[1];
+    const pkgVersion = /^Version: (\S+)/m.exec(
+      readFileSync(join(work, `kubernetes_validate-${/kubernetes_validate-([^-]+)-/.exec(wheel)[1]}.dist-info`, 'METADATA'), 'utf8'),
+    )[1];
     for (const version of VERSIONS) {
       const src = join(work, 'kubernetes_validate', 'kubernetes-json-schema', version);
       const dst = join(here, version);
@@ -59,33 +61,43 @@ function main(wheel) {
         const name = queue.pop();
         const def = defsFile.$defs[name];
         if (!def) throw new Error(`${version}: missing definition ${name}`);
-        for (const ref of collectRefs(def, new Set())) if (!wanted.has(ref)) { wanted.add(ref); queue.push(ref); }
+        for (const ref of collectRefs(def, new Set()))
+          if (!wanted.has(ref)) {
+            wanted.add(ref);
+            queue.push(ref);
+          }
       }
       const pruned = { ...defsFile, $defs: Object.fromEntries([...wanted].sort().map((n) => [n, defsFile.$defs[n]])) };
       writeFileSync(join(dst, '_definitions.json'), JSON.stringify(pruned) + '\n');
       console.log(`${version}: ${KIND_FILES.length} kinds, ${wanted.size} definitions`);
     }
-    writeFileSync(join(here, 'SOURCE.md'), [
-      '# Vendored JSON schemas (Kubernetes, Compose)',
-      '',
-      `From the PyPI package kubernetes-validate ${pkgVersion} (Apache-2.0, Copyright (C) 2018 Will Thames),`,
-      'folder `kubernetes_validate/kubernetes-json-schema/`; the schemas are generated from the Kubernetes',
-      'OpenAPI specification (Apache-2.0, The Kubernetes Authors). Kept: the kinds in deploy/kubernetes and',
-      'the definitions they reach, unchanged apart from that pruning and whitespace. Re-create with',
-      '`node test/deploy/schemas/vendor.mjs <wheel>` (see the comment at its top).',
-      '',
-      '`compose/compose_spec.json`: the Compose Specification schema shipped in the PyPI package',
-      'docker-compose 1.29.2 (Apache-2.0, Docker, Inc.), file `compose/config/compose_spec.json`, unchanged:',
-      '`pip download --no-deps docker-compose==1.29.2` and `python3 -m zipfile -e` the wheel. It is the 2021',
-      'spec; compose-schema.test.ts adapts it to ajv at load time (legacy `id` keywords, compose\'s formats).',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(here, 'SOURCE.md'),
+      [
+        '# Vendored JSON schemas (Kubernetes, Compose)',
+        '',
+        `From the PyPI package kubernetes-validate ${pkgVersion} (Apache-2.0, Copyright (C) 2018 Will Thames),`,
+        'folder `kubernetes_validate/kubernetes-json-schema/`; the schemas are generated from the Kubernetes',
+        'OpenAPI specification (Apache-2.0, The Kubernetes Authors). Kept: the kinds in deploy/kubernetes and',
+        'the definitions they reach, unchanged apart from that pruning and whitespace. Re-create with',
+        '`node test/deploy/schemas/vendor.mjs <wheel>` (see the comment at its top).',
+        '',
+        '`compose/compose_spec.json`: the Compose Specification schema shipped in the PyPI package',
+        'docker-compose 1.29.2 (Apache-2.0, Docker, Inc.), file `compose/config/compose_spec.json`, unchanged:',
+        '`pip download --no-deps docker-compose==1.29.2` and `python3 -m zipfile -e` the wheel. It is the 2021',
+        "spec; compose-schema.test.ts adapts it to ajv at load time (legacy `id` keywords, compose's formats).",
+        '',
+      ].join('\n'),
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (!process.argv[2]) { console.error('usage: vendor.mjs <kubernetes_validate-*.whl>'); process.exit(2); }
+  if (!process.argv[2]) {
+    console.error('usage: vendor.mjs <kubernetes_validate-*.whl>');
+    process.exit(2);
+  }
   main(process.argv[2]);
 }
