@@ -22,7 +22,7 @@ test('defaults', () => {
     kvCacheMb: 512,
     maxNumSeqs: 64,
     maxQueue: 256,
-    computeDtype: undefined,
+    computeDtype: 'auto',
     kvDtype: undefined,
   });
   const bf16 = load(['--compute-dtype', 'bf16'], { BLOCKSERVE_KV_DTYPE: 'bf16' });

@@ -84,7 +84,10 @@ class Server:
         # From the sources (tsx), like the test suite: a dist/ build could be stale in a working tree.
         cmd = ["node", "--import", "tsx", str(ROOT / "cli" / "main.ts"), "serve", "--model", str(model), "--tokenizer",
                str(TOKENIZER), "--backend", backend, "--port", str(self.port), "--kv-cache-mb", "16",
-               "--max-num-seqs", "8", "--log-level", "warn", *extra]
+               "--max-num-seqs", "8", "--log-level", "warn",
+               # f32 on purpose: the serving default (auto) computes in bf16 where the CPU has it, and this
+               # run checks loglikelihoods against the authors' fp32 code at 1e-4.
+               "--compute-dtype", "f32", *extra]
         self.proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.time() + 120
         while time.time() < deadline:
