@@ -4,11 +4,14 @@
 // gets its 429 before any byte of a 200 (never an error inside the stream).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../engine/api.ts';
 import { buildApp } from './app.ts';
 import { defaultConfig } from './config.ts';
 import { waitFor } from './testing/wait.ts';
+
+const DEMO_CONFIG = fileURLToPath(new URL('../models/demo/config.yaml', import.meta.url));
 
 const MAX_NUM_SEQS = 8;
 const MAX_QUEUE = 16;
@@ -20,7 +23,12 @@ describe('overload: a full queue is always 429 with retry-after (real engine, --
   before(async () => {
     const { cpuBackendAvailable } = await import('../kernels/cpu/backend.ts');
     const backend = cpuBackendAvailable() ? 'cpu' : 'reference';
-    const config = defaultConfig({ port: 0, engine: { backend, kvCacheMb: 64, maxNumSeqs: MAX_NUM_SEQS, maxQueue: MAX_QUEUE } });
+    // The random-weight demo (block_main_b4_5's shape, a 50,304-token head), not the trained default: the
+    // trained 2M model finishes 500-token requests faster than the test can fill the engine with them.
+    const config = defaultConfig({
+      port: 0,
+      engine: { config: DEMO_CONFIG, backend, kvCacheMb: 64, maxNumSeqs: MAX_NUM_SEQS, maxQueue: MAX_QUEUE },
+    });
     const { createEngine } = await import(new URL('../engine/create.ts', import.meta.url).href);
     engine = await createEngine(config.engine);
     const built = await buildApp(config);

@@ -272,7 +272,8 @@ test('the probe and scrape paths are routes the server defines, open to unauthen
     deployment.spec.template.metadata.annotations['prometheus.io/path'],
   ]);
   for (const path of paths) {
-    assert.match(serverSource, new RegExp(`app\\.get\\('${path}'`), `server/ routes GET ${path}`);
+    // Whitespace-tolerant: the formatter may put the path on its own line.
+    assert.match(serverSource, new RegExp(`app\\.get\\(\\s*'${path}'`), `server/ routes GET ${path}`);
   }
   // Kubelet probes and the Prometheus scrape carry no API key.
   assert.equal(podConfig.protectMetrics, false, 'BLOCKSERVE_PROTECT_METRICS would make the scrape fail');
