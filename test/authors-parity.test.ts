@@ -12,10 +12,9 @@ import { resolveModel } from '../engine/resolve.ts';
 import { buildModel } from '../engine/model/load.ts';
 import type { BlockModel } from '../engine/model/block-runner.ts';
 import { driveOne } from '../engine/testing/drive-one.ts';
-import { makeBackend } from '../engine/backends.ts';
 import type { BackendName } from '../engine/backends.ts';
-import type { Backend } from '../kernels/backend.ts';
 import type { BlockModelSpec } from '../engine/config/spec.ts';
+import { backendOrSkip, f32, maxAbsDiff } from './fixture-io.ts';
 
 interface Expected {
   kind: 'block';
@@ -39,18 +38,6 @@ const FIXTURES = existsSync(root)
       .sort()
   : [];
 
-function f32(dir: string, file: string): Float32Array {
-  const buf = readFileSync(join(dir, file));
-  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length, 'value counts differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
 function logSoftmaxRows(x: Float32Array, V: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < x.length / V; r++) {
@@ -63,16 +50,6 @@ function logSoftmaxRows(x: Float32Array, V: number): Float32Array {
     for (let j = 0; j < V; j++) out[r * V + j] = row[j]! - lz;
   }
   return out;
-}
-
-async function backendOrSkip(name: BackendName, t: { skip: (m: string) => void }): Promise<Backend | null> {
-  try {
-    return await makeBackend(name);
-  } catch (e) {
-    if (process.env.CI === 'true') throw e;
-    t.skip(`backend ${name} unavailable: ${(e as Error).message}`);
-    return null;
-  }
 }
 
 test('authors fixtures are present and cover the shapes issue 16 asks for', () => {
@@ -96,7 +73,7 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
         let worst = { score: 0, generate: 0, scoring: 0 };
         const model = buildModel(backend, resolved.spec, resolved.weights);
         for (const [i, c] of e.score.entries()) {
-          const diff = maxAbsDiff(await model.score(c.input_ids), f32(dir, c.logits));
+          const diff = maxAbsDiff(await model.score(c.input_ids), f32(dir, c.logits), 'value');
           worst.score = Math.max(worst.score, diff);
           assert.ok(diff < tol, `forward() case ${i}: max |logit error| ${diff}`);
         }
@@ -107,7 +84,7 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
           const want = f32(dir, g.step_logits);
           const V = g.step_logits_shape[1];
           for (let r = 0; r < Math.min(res.stepLogits.length, g.step_logits_shape[0]); r++) {
-            const diff = maxAbsDiff(res.stepLogits[r]!, want.subarray(r * V, (r + 1) * V));
+            const diff = maxAbsDiff(res.stepLogits[r]!, want.subarray(r * V, (r + 1) * V), 'value');
             worst.generate = Math.max(worst.generate, diff);
             assert.ok(diff < tol, `generate() case ${i} (prompt ${g.prompt_ids.length}): step ${r} max |logit error| ${diff}`);
           }
@@ -123,7 +100,7 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
             const { logits, first } = await m.scoreTokens(c.input_ids);
             assert.equal(first, wrapper === 'pad' ? 1 : spec.blockLength, 'first scored token');
             assert.equal(logits.length / e.vocab_size, c.shape[0], 'one row per scored token');
-            const diff = maxAbsDiff(logSoftmaxRows(logits, e.vocab_size), f32(dir, c.logprobs));
+            const diff = maxAbsDiff(logSoftmaxRows(logits, e.vocab_size), f32(dir, c.logprobs), 'value');
             worst.scoring = Math.max(worst.scoring, diff);
             assert.ok(diff < tol, `${wrapper} wrapper, text of ${c.input_ids.length}: max |logprob error| ${diff}`);
           }

@@ -14,6 +14,7 @@ import { buildModel } from '../engine/model/load.ts';
 import type { Model } from '../engine/model/load.ts';
 import { driveOne } from '../engine/testing/drive-one.ts';
 import { CpuBackend, cpuBackendAvailable } from '../kernels/cpu/backend.ts';
+import { f32, maxAbsDiff } from './fixture-io.ts';
 
 interface Expected {
   score: { input_ids: number[]; logits: string; shape: [number, number] }[];
@@ -42,18 +43,6 @@ const BF16_LOGIT_REL_TOL = 0.04;
 function maxAbs(a: Float32Array): number {
   let m = 0;
   for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
-
-function f32(dir: string, file: string): Float32Array {
-  const buf = readFileSync(join(dir, file));
-  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length, 'logit counts differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
 

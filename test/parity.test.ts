@@ -10,9 +10,8 @@ import { resolveModel } from '../engine/resolve.ts';
 import { buildModel } from '../engine/model/load.ts';
 import type { Model } from '../engine/model/load.ts';
 import { driveOne } from '../engine/testing/drive-one.ts';
-import { makeBackend } from '../engine/backends.ts';
 import type { BackendName } from '../engine/backends.ts';
-import type { Backend } from '../kernels/backend.ts';
+import { backendOrSkip, f32, maxAbsDiff } from './fixture-io.ts';
 
 interface Expected {
   kind: 'block' | 'vanilla';
@@ -31,29 +30,6 @@ interface Expected {
 
 const FIXTURES = ['block_tiny', 'block_tiny_bf16', 'vanilla_tiny', 'vanilla_tiny_sharded'];
 const root = join(import.meta.dirname, 'fixtures');
-
-function f32(dir: string, file: string): Float32Array {
-  const buf = readFileSync(join(dir, file));
-  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length, 'logit counts differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** Backends that must run here: in CI (CI=true) a missing backend fails instead of skipping. */
-async function backendOrSkip(name: BackendName, t: { skip: (m: string) => void }): Promise<Backend | null> {
-  try {
-    return await makeBackend(name);
-  } catch (e) {
-    if (process.env.CI === 'true') throw e;
-    t.skip(`backend ${name} unavailable: ${(e as Error).message}`);
-    return null;
-  }
-}
 
 const report: string[] = [];
 
