@@ -3,8 +3,9 @@
 // sampler and stopping rules, so a prompt generates here what it generates over HTTP.
 
 import { createLocalEngine } from '../engine/create.ts';
-import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, type SamplingParams } from '../engine/api.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, } from '../engine/api.ts';
 import { BACKEND_OPTION, MODEL_OPTIONS, OptionError, parseOptions, helpFor, type OptionRow } from '../engine/options.ts';
+import { defaultSamplingParams } from '../engine/sampler/sampler.ts';
 
 export { OptionError as UsageError };
 
@@ -125,21 +126,7 @@ export async function runGenerate(
   try {
     const tokenizer = misfit ? null : engine.tokenizer;
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds)! : tokenizer!.encode(o.prompt!);
-    const sampling: SamplingParams = {
-      temperature: o.temperature,
-      topP: o.topP,
-      topK: 0,
-      minP: 0,
-      frequencyPenalty: 0,
-      presencePenalty: 0,
-      repetitionPenalty: 1,
-      logitBias: {},
-      seed: o.seed,
-      stop: [],
-      stopTokenIds: [],
-      maxTokens: o.maxTokens,
-      ignoreEos: false,
-    };
+    const sampling = defaultSamplingParams({ temperature: o.temperature, topP: o.topP, seed: o.seed, maxTokens: o.maxTokens });
     const outputIds: number[] = [];
     for await (const ev of submit(
       engine,

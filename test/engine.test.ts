@@ -8,24 +8,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalEngine } from '../engine/create.ts';
 import type { Engine, EngineEvent, SamplingParams } from '../engine/api.ts';
+import { defaultSamplingParams } from '../engine/sampler/sampler.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const tokenizer = join(fixtures, 'byte-tokenizer', 'tokenizer.json');
 
-const greedy = (maxTokens: number): SamplingParams => ({
-  temperature: 0,
-  topP: 1,
-  topK: 0,
-  minP: 0,
-  frequencyPenalty: 0,
-  presencePenalty: 0,
-  repetitionPenalty: 1,
-  logitBias: {},
-  stop: [],
-  stopTokenIds: [],
-  maxTokens,
-  ignoreEos: false,
-});
+const greedy = (maxTokens: number): SamplingParams => defaultSamplingParams({ maxTokens });
 
 async function collect(events: AsyncIterable<EngineEvent>): Promise<{ ids: number[]; finish?: string; text: string }> {
   const ids: number[] = [];

@@ -9,9 +9,10 @@
 import { parseArgs } from 'node:util';
 import { presetSpec } from '../config/presets.ts';
 import { createLocalEngine } from '../create.ts';
-import type { Engine, SamplingParams } from '../api.ts';
+import type { Engine, } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
 import { CpuBackend } from '../../kernels/cpu/backend.ts';
+import { defaultSamplingParams } from '../sampler/sampler.ts';
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,20 +28,7 @@ function positive(v: string, flag: string): number {
 /** Generated tokens / wall seconds for `batch` sequences of random prompts, EOS ignored. */
 async function round(engine: Engine, vocab: number, prompt: number, gen: number, batch: number, seed: number): Promise<number> {
   const rand = mulberry32(seed);
-  const sampling: SamplingParams = {
-    temperature: 0,
-    topP: 1,
-    topK: 0,
-    minP: 0,
-    frequencyPenalty: 0,
-    presencePenalty: 0,
-    repetitionPenalty: 1,
-    logitBias: {},
-    stop: [],
-    stopTokenIds: [],
-    maxTokens: gen,
-    ignoreEos: true,
-  };
+  const sampling = defaultSamplingParams({ maxTokens: gen, ignoreEos: true });
   const t0 = performance.now();
   let generated = 0;
   await Promise.all(

@@ -9,10 +9,10 @@ import type { BackendName } from '../backends.ts';
 import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
 import type { ComputeDtypeOption, KvDtypeOption } from '../backends.ts';
 import type { PositionMode } from '../config/spec.ts';
-import type { SamplingParams } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
 import { rooflineTokensPerSecond, tokenCost } from './roofline.ts';
 import { measureMachine } from '../../kernels/bench/main.ts';
+import { defaultSamplingParams } from '../sampler/sampler.ts';
 
 export { OptionError as UsageError };
 
@@ -158,20 +158,7 @@ async function runOne(
     ...rows,
   });
   const rand = mulberry32(42);
-  const sampling: SamplingParams = {
-    temperature: 0,
-    topP: 1,
-    topK: 0,
-    minP: 0,
-    frequencyPenalty: 0,
-    presencePenalty: 0,
-    repetitionPenalty: 1,
-    logitBias: {},
-    stop: [],
-    stopTokenIds: [],
-    maxTokens: gen,
-    ignoreEos: true,
-  };
+  const sampling = defaultSamplingParams({ maxTokens: gen, ignoreEos: true });
   let closed = false;
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {

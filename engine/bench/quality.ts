@@ -18,25 +18,13 @@ import { createLocalEngine } from '../create.ts';
 import { MODELS_DIR, shippedModelDir } from '../shipped.ts';
 import type { TokenizerLike } from '../api.ts';
 import { UsageError } from './main.ts';
+import { defaultSamplingParams } from '../sampler/sampler.ts';
 
 export const VAL_SPLIT = join(MODELS_DIR, 'data', 'fortunes-val.jsonl');
 export const WINDOW = 256;
 const EOS = 0;
 
-export const greedy = (maxTokens: number, ignoreEos = false): SamplingParams => ({
-  temperature: 0,
-  topP: 1,
-  topK: 0,
-  minP: 0,
-  frequencyPenalty: 0,
-  presencePenalty: 0,
-  repetitionPenalty: 1,
-  logitBias: {},
-  stop: [],
-  stopTokenIds: [],
-  maxTokens,
-  ignoreEos,
-});
+export const greedy = (maxTokens: number, ignoreEos = false): SamplingParams => defaultSamplingParams({ maxTokens, ignoreEos });
 
 /** The held-out cookies as one token stream (each followed by EOS), cut into whole windows. */
 export function validationWindows(tokenizer: TokenizerLike, file = VAL_SPLIT, window = WINDOW): number[][] {

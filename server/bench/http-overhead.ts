@@ -13,9 +13,10 @@
 // --fake uses the scripted fake engine at full speed instead: the ratio is then meaningless, but the
 // HTTP figure is the server's own ceiling (chunks/s it can render and write).
 import { parseArgs } from 'node:util';
-import type { Engine, SamplingParams } from '../../engine/api.ts';
+import type { Engine, } from '../../engine/api.ts';
 import { buildApp } from '../app.ts';
 import { defaultConfig } from '../config.ts';
+import { defaultSamplingParams } from '../../engine/sampler/sampler.ts';
 
 interface Options {
   backend: 'cpu' | 'webgpu' | 'reference';
@@ -76,20 +77,7 @@ function promptIds(o: Options, i: number, vocab: number): number[] {
 }
 
 async function engineRound(engine: Engine, o: Options, round: number): Promise<number> {
-  const sampling: SamplingParams = {
-    temperature: 0,
-    topP: 1,
-    topK: 0,
-    minP: 0,
-    frequencyPenalty: 0,
-    presencePenalty: 0,
-    repetitionPenalty: 1,
-    logitBias: {},
-    stop: [],
-    stopTokenIds: [],
-    maxTokens: o.maxTokens,
-    ignoreEos: true,
-  };
+  const sampling = defaultSamplingParams({ maxTokens: o.maxTokens, ignoreEos: true });
   const t0 = performance.now();
   const counts = await Promise.all(
     Array.from({ length: o.concurrency }, async (_, i) => {
