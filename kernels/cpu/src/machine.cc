@@ -57,22 +57,26 @@ static int64_t fmaChains(int64_t iters) {
   return fmaChainsScalar(iters);
 }
 
-double measurePeakFlops(double seconds) {
-  // Calibrate on one thread, then run every thread for about `seconds`; best of three.
+/** FLOP/s of `chains` (returns FLOPs done in `iters` iterations): calibrate on one thread, then run every
+ * thread for about `seconds`; best of three. Shared by the FP32 FMA and the bf16 dot probes. */
+template <typename Chains>
+static double measurePeak(Chains chains, double seconds) {
   int64_t iters = 1 << 16;
   double t0 = now();
-  fmaChains(iters);
+  chains(iters);
   const double single = std::max(1e-6, now() - t0);
   iters = std::max<int64_t>(iters, static_cast<int64_t>(iters * (seconds / 3) / single));
   double best = 0;
   for (int rep = 0; rep < 3; rep++) {
     std::atomic<int64_t> flops{0};
     t0 = now();
-    pool().parallelFor(pool().threads(), [&](int64_t, int) { flops.fetch_add(fmaChains(iters)); });
+    pool().parallelFor(pool().threads(), [&](int64_t, int) { flops.fetch_add(chains(iters)); });
     best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
   }
   return best;
 }
+
+double measurePeakFlops(double seconds) { return measurePeak(fmaChains, seconds); }
 
 #if defined(__x86_64__)
 /** 12 independent vdpbf16ps chains on zmm: each adds 16 lanes x 2 products (4 FLOPs a lane). */
@@ -96,19 +100,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) static int64_t dotChainsB
 double measurePeakBf16Flops(double seconds) {
 #if defined(__x86_64__)
   if (isa() < kIsaAvx512Bf16) return 0.0;
-  int64_t iters = 1 << 16;
-  double t0 = now();
-  dotChainsBf16(iters);
-  const double single = std::max(1e-6, now() - t0);
-  iters = std::max<int64_t>(iters, static_cast<int64_t>(iters * (seconds / 3) / single));
-  double best = 0;
-  for (int rep = 0; rep < 3; rep++) {
-    std::atomic<int64_t> flops{0};
-    t0 = now();
-    pool().parallelFor(pool().threads(), [&](int64_t, int) { flops.fetch_add(dotChainsBf16(iters)); });
-    best = std::max(best, static_cast<double>(flops.load()) / (now() - t0));
-  }
-  return best;
+  return measurePeak(dotChainsBf16, seconds);
 #else
   (void)seconds;
   return 0.0;
