@@ -293,17 +293,50 @@ export function buildPlan(rng: Rng, seqs: SeqSpec[], numSlots: number, page = 1)
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], numSlots: number, page = 1): OpCase {
+/**
+ * One attention case. `fill` says how the cache is made: 'random' writes it directly; 'kvWrite' fills
+ * tensors from allocKvCache (where the backend has it) through kvWrite, the path a model takes, and the
+ * one that sees a bf16 KV cache.
+ */
+function attentionCase(
+  label: string,
+  H: number,
+  hd: number,
+  seqs: SeqSpec[],
+  numSlots: number,
+  page = 1,
+  fill: 'random' | 'kvWrite' = 'random',
+): OpCase {
+  const via = fill === 'kvWrite' ? ' via kvWrite' : '';
   return {
-    name: `attention ${label} H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
+    name: `attention ${label}${via} H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
     op: 'attention',
     run: (b, rng) =>
       scoped(b, async (s) => {
         const plan = buildPlan(rng, seqs, numSlots, page);
         const T = plan.rowSeq.length;
-        const qkv = s.random(rng, [T, H, 3, hd], -2, 2); // spread scores so softmax is not flat
-        const kCache = s.random(rng, [numSlots, H * hd], -2, 2);
-        const vCache = s.random(rng, [numSlots, H * hd]);
+        let kCache: Tensor;
+        let vCache: Tensor;
+        let qkv: Tensor;
+        if (fill === 'random') {
+          qkv = s.random(rng, [T, H, 3, hd], -2, 2); // spread scores so softmax is not flat
+          kCache = s.random(rng, [numSlots, H * hd], -2, 2);
+          vCache = s.random(rng, [numSlots, H * hd]);
+        } else {
+          const cache = (): Tensor => s.track(b.allocKvCache?.([numSlots, H * hd]) ?? b.alloc([numSlots, H * hd]));
+          kCache = cache();
+          vCache = cache();
+          const rows = s.random(rng, [numSlots, H, 3, hd], -2, 2);
+          b.kvWrite(
+            kCache,
+            vCache,
+            rows,
+            Int32Array.from({ length: numSlots }, (_, i) => i),
+            H,
+            hd,
+          );
+          qkv = s.random(rng, [T, H, 3, hd], -2, 2);
+        }
         const out = s.random(rng, [T, H * hd]);
         b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
         return [await b.read(out)];
@@ -311,37 +344,23 @@ function attentionCase(label: string, H: number, hd: number, seqs: SeqSpec[], nu
   };
 }
 
-/**
- * A decode or prefill attention whose cache is filled by kvWrite into tensors from allocKvCache (where
- * the backend has it): the path a model takes, and the one that sees a bf16 KV cache.
- */
-function attentionViaKvWriteCase(label: string, H: number, hd: number, seqs: SeqSpec[], numSlots: number, page = 1): OpCase {
-  return {
-    name: `attention ${label} via kvWrite H=${H} hd=${hd} seqs=[${seqs.map((q) => `${q.len}:${q.rowCtx.length}q`)}]${page > 1 ? ` pages of ${page}` : ''}`,
-    op: 'attention',
-    run: (b, rng) =>
-      scoped(b, async (s) => {
-        const plan = buildPlan(rng, seqs, numSlots, page);
-        const T = plan.rowSeq.length;
-        const cache = (): Tensor => s.track(b.allocKvCache?.([numSlots, H * hd]) ?? b.alloc([numSlots, H * hd]));
-        const kCache = cache(),
-          vCache = cache();
-        const rows = s.random(rng, [numSlots, H, 3, hd], -2, 2);
-        b.kvWrite(
-          kCache,
-          vCache,
-          rows,
-          Int32Array.from({ length: numSlots }, (_, i) => i),
-          H,
-          hd,
-        );
-        const qkv = s.random(rng, [T, H, 3, hd], -2, 2);
-        const out = s.random(rng, [T, H * hd]);
-        b.attention(out, qkv, kCache, vCache, plan, H, hd, 1 / Math.sqrt(hd));
-        return [await b.read(out)];
-      }),
-  };
-}
+// Sequence mixes used more than once: four decodes of different lengths (incl. length 1), two short
+// decodes, and one sequence prefilling a chunk while two others decode.
+const FOUR_DECODES: SeqSpec[] = [
+  { len: 1, rowCtx: [1] },
+  { len: 37, rowCtx: [37] },
+  { len: 300, rowCtx: [300] },
+  { len: 64, rowCtx: [64] },
+];
+const TWO_DECODES: SeqSpec[] = [
+  { len: 70, rowCtx: [70] },
+  { len: 9, rowCtx: [9] },
+];
+const PREFILL_AND_DECODES: SeqSpec[] = [
+  { len: 20, rowCtx: range(13, 21) },
+  { len: 70, rowCtx: [70] },
+  { len: 3, rowCtx: [3] },
+];
 
 function attentionCases(): OpCase[] {
   return [
@@ -349,18 +368,7 @@ function attentionCases(): OpCase[] {
     attentionCase('prefill', 2, 16, [{ len: 9, rowCtx: range(1, 10) }], 16),
     attentionCase('prefill-chunk', 4, 64, [{ len: 150, rowCtx: range(101, 151) }], 200),
     // Single-query decode over paged slots, several sequences of different lengths (incl. length 1).
-    attentionCase(
-      'decode',
-      12,
-      64,
-      [
-        { len: 1, rowCtx: [1] },
-        { len: 37, rowCtx: [37] },
-        { len: 300, rowCtx: [300] },
-        { len: 64, rowCtx: [64] },
-      ],
-      512,
-    ),
+    attentionCase('decode', 12, 64, FOUR_DECODES, 512),
     attentionCase(
       'decode',
       3,
@@ -375,16 +383,7 @@ function attentionCases(): OpCase[] {
     // One sequence decoding alone (backends may split its heads across threads); a head width that is
     // not a multiple of 8 (vector tails).
     attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256),
-    attentionCase(
-      'decode',
-      3,
-      12,
-      [
-        { len: 70, rowCtx: [70] },
-        { len: 9, rowCtx: [9] },
-      ],
-      90,
-    ),
+    attentionCase('decode', 3, 12, TWO_DECODES, 90),
     attentionCase('prefill', 2, 12, [{ len: 19, rowCtx: range(1, 20) }], 19),
     // Token decoder's local window: each sequence's slots are its window, rows see a growing prefix.
     attentionCase(
@@ -399,91 +398,16 @@ function attentionCases(): OpCase[] {
       24,
     ),
     // Mixed step: one sequence prefills a chunk while two others decode.
-    attentionCase(
-      'mixed',
-      2,
-      64,
-      [
-        { len: 20, rowCtx: range(13, 21) },
-        { len: 70, rowCtx: [70] },
-        { len: 3, rowCtx: [3] },
-      ],
-      100,
-    ),
+    attentionCase('mixed', 2, 64, PREFILL_AND_DECODES, 100),
     // The same over KV pages (runs of consecutive slots, pages shuffled), as the engine lays them out.
-    attentionCase(
-      'decode',
-      12,
-      64,
-      [
-        { len: 1, rowCtx: [1] },
-        { len: 37, rowCtx: [37] },
-        { len: 300, rowCtx: [300] },
-        { len: 64, rowCtx: [64] },
-      ],
-      512,
-      16,
-    ),
-    attentionCase(
-      'decode',
-      3,
-      12,
-      [
-        { len: 70, rowCtx: [70] },
-        { len: 9, rowCtx: [9] },
-      ],
-      96,
-      16,
-    ),
+    attentionCase('decode', 12, 64, FOUR_DECODES, 512, 16),
+    attentionCase('decode', 3, 12, TWO_DECODES, 96, 16),
     attentionCase('decode-single', 12, 64, [{ len: 200, rowCtx: [200] }], 256, 16),
-    attentionCase(
-      'mixed',
-      2,
-      64,
-      [
-        { len: 20, rowCtx: range(13, 21) },
-        { len: 70, rowCtx: [70] },
-        { len: 3, rowCtx: [3] },
-      ],
-      128,
-      16,
-    ),
+    attentionCase('mixed', 2, 64, PREFILL_AND_DECODES, 128, 16),
     // Caches written by kvWrite into allocKvCache tensors (bf16 on a backend with a bf16 KV cache).
-    attentionViaKvWriteCase(
-      'decode',
-      12,
-      64,
-      [
-        { len: 1, rowCtx: [1] },
-        { len: 37, rowCtx: [37] },
-        { len: 300, rowCtx: [300] },
-        { len: 64, rowCtx: [64] },
-      ],
-      512,
-      16,
-    ),
-    attentionViaKvWriteCase(
-      'decode',
-      3,
-      12,
-      [
-        { len: 70, rowCtx: [70] },
-        { len: 9, rowCtx: [9] },
-      ],
-      90,
-    ),
-    attentionViaKvWriteCase(
-      'mixed',
-      2,
-      64,
-      [
-        { len: 20, rowCtx: range(13, 21) },
-        { len: 70, rowCtx: [70] },
-        { len: 3, rowCtx: [3] },
-      ],
-      128,
-      16,
-    ),
+    attentionCase('decode', 12, 64, FOUR_DECODES, 512, 16, 'kvWrite'),
+    attentionCase('decode', 3, 12, TWO_DECODES, 90, 1, 'kvWrite'),
+    attentionCase('mixed', 2, 64, PREFILL_AND_DECODES, 128, 16, 'kvWrite'),
   ];
 }
 
