@@ -3,7 +3,7 @@
 // sampler and stopping rules, so a prompt generates here what it generates over HTTP.
 
 import { createLocalEngine } from '../engine/create.ts';
-import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest, } from '../engine/api.ts';
+import { EngineRequestError, type Engine, type EngineEvent, type GenerateRequest } from '../engine/api.ts';
 import { BACKEND_OPTION, MODEL_OPTIONS, OptionError, parseOptions, helpFor, type OptionRow } from '../engine/options.ts';
 import { defaultSamplingParams } from '../engine/sampler/sampler.ts';
 

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { presetSpec } from '../config/presets.ts';
 import { createLocalEngine } from '../create.ts';
-import type { Engine, } from '../api.ts';
+import type { Engine } from '../api.ts';
 import { mulberry32 } from '../model/random.ts';
 import { CpuBackend } from '../../kernels/cpu/backend.ts';
 import { defaultSamplingParams } from '../sampler/sampler.ts';

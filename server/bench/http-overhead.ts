@@ -13,7 +13,7 @@
 // --fake uses the scripted fake engine at full speed instead: the ratio is then meaningless, but the
 // HTTP figure is the server's own ceiling (chunks/s it can render and write).
 import { parseArgs } from 'node:util';
-import type { Engine, } from '../../engine/api.ts';
+import type { Engine } from '../../engine/api.ts';
 import { buildApp } from '../app.ts';
 import { defaultConfig } from '../config.ts';
 import { defaultSamplingParams } from '../../engine/sampler/sampler.ts';
