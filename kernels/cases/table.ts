@@ -408,6 +408,9 @@ function attentionCases(): OpCase[] {
     attentionCase('decode', 12, 64, FOUR_DECODES, 512, 16, 'kvWrite'),
     attentionCase('decode', 3, 12, TWO_DECODES, 90, 1, 'kvWrite'),
     attentionCase('mixed', 2, 64, PREFILL_AND_DECODES, 128, 16, 'kvWrite'),
+    // More heads than one vector of scores holds (a decode kernel may take them 16 at a time).
+    attentionCase('decode', 20, 32, TWO_DECODES, 96, 16),
+    attentionCase('decode', 20, 32, TWO_DECODES, 96, 16, 'kvWrite'),
   ];
 }
 

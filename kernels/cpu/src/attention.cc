@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention_decode.h"
 #include "cpu.h"
 #include "ops.h"
 #include "simd.h"
@@ -344,9 +345,14 @@ void attention(const AttentionArgs& a) {
   const int64_t groupsPerBlock = std::min<int64_t>(a.heads, std::max<int64_t>(1, (want + numBlocks - 1) / numBlocks));
   const int64_t headsPerGroup = (a.heads + groupsPerBlock - 1) / groupsPerBlock;
   const int64_t groups = (a.heads + headsPerGroup - 1) / headsPerGroup;
+  const bool decodeKernel = decodeAttentionFits(a);
   pool().parallelFor(numBlocks * groups, [&](int64_t task, int) {
     const int64_t b = task / groups, h0 = (task % groups) * headsPerGroup, h1 = std::min(a.heads, h0 + headsPerGroup);
     const int64_t t0 = blocks[b], rows = blocks[b + 1] - t0;
+    if (rows == 1 && decodeKernel) {
+      attendDecodeAvx512(a, t0, h0, h1);
+      return;
+    }
 #if defined(__x86_64__)
     if (useAvx2()) {
       const int64_t hdPad = (a.headDim + 7) / 8 * 8;
