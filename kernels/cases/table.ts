@@ -408,9 +408,12 @@ function attentionCases(): OpCase[] {
     attentionCase('decode', 12, 64, FOUR_DECODES, 512, 16, 'kvWrite'),
     attentionCase('decode', 3, 12, TWO_DECODES, 90, 1, 'kvWrite'),
     attentionCase('mixed', 2, 64, PREFILL_AND_DECODES, 128, 16, 'kvWrite'),
-    // More heads than one vector of scores holds (a decode kernel may take them 16 at a time).
+    // More heads than one vector of scores holds (a decode kernel may take them 16 at a time), and a
+    // wide head (hd = 128).
     attentionCase('decode', 20, 32, TWO_DECODES, 96, 16),
     attentionCase('decode', 20, 32, TWO_DECODES, 96, 16, 'kvWrite'),
+    attentionCase('decode', 2, 128, TWO_DECODES, 96, 16),
+    attentionCase('decode', 2, 128, TWO_DECODES, 96, 16, 'kvWrite'),
   ];
 }
 
