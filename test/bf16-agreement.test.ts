@@ -13,6 +13,7 @@ import { resolveModel } from '../engine/resolve.ts';
 import { buildModel } from '../engine/model/load.ts';
 import type { Model } from '../engine/model/load.ts';
 import { driveOne } from '../engine/testing/drive-one.ts';
+import { specForFixtureCase } from '../engine/testing/fixture-spec.ts';
 import { CpuBackend, cpuBackendAvailable } from '../kernels/cpu/backend.ts';
 import { f32, maxAbsDiff } from './fixture-io.ts';
 
@@ -67,15 +68,7 @@ for (const fixture of FIXTURES) {
       worstScore = Math.max(worstScore, maxAbsDiff(got, want) / maxAbs(want));
     }
     for (const g of expected.generate) {
-      const spec =
-        resolved.spec.kind === 'block'
-          ? {
-              ...resolved.spec,
-              positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
-              padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
-            }
-          : resolved.spec;
-      const model: Model = buildModel(backend, spec, resolved.weights);
+      const model: Model = buildModel(backend, specForFixtureCase(resolved.spec, g), resolved.weights);
       const res = await driveOne(model, g.prompt_ids, { maxNewTokens: g.max_new_tokens });
       let same = 0;
       while (same < g.output_ids.length && res.outputIds[same] === g.output_ids[same]) same++;

@@ -10,6 +10,7 @@ import { resolveModel } from '../engine/resolve.ts';
 import { buildModel } from '../engine/model/load.ts';
 import type { Model } from '../engine/model/load.ts';
 import { driveOne } from '../engine/testing/drive-one.ts';
+import { specForFixtureCase } from '../engine/testing/fixture-spec.ts';
 import type { BackendName } from '../engine/backends.ts';
 import { backendOrSkip, f32, maxAbsDiff } from './fixture-io.ts';
 
@@ -57,15 +58,7 @@ for (const backendName of ['reference', 'cpu', 'webgpu'] as BackendName[]) {
         for (const [i, g] of expected.generate.entries()) {
           // Reference-mode cases (made through HF generate, as the authors' generate() runs) use the
           // model's DEFAULT position mode: that is the proof the default is the authors' behaviour.
-          const spec =
-            resolved.spec.kind === 'block'
-              ? {
-                  ...resolved.spec,
-                  positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
-                  padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
-                }
-              : resolved.spec;
-          const model: Model = buildModel(backend, spec, resolved.weights);
+          const model: Model = buildModel(backend, specForFixtureCase(resolved.spec, g), resolved.weights);
           const res = await driveOne(model, g.prompt_ids, { maxNewTokens: g.max_new_tokens });
           const want = f32(dir, g.step_logits);
           const rows = Math.min(res.stepLogits.length, g.step_logits_shape[0]);

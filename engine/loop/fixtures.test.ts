@@ -12,6 +12,7 @@ import { makeBackend } from '../backends.ts';
 import { buildModel } from '../model/load.ts';
 import { resolveModel } from '../resolve.ts';
 import { defaultSamplingParams } from '../sampler/sampler.ts';
+import { specForFixtureCase } from '../testing/fixture-spec.ts';
 import { collect } from '../testing/harness.ts';
 import { EngineLoop } from './engine-loop.ts';
 
@@ -41,15 +42,8 @@ async function engineFor(
   scoring: PromptScoring = 'authors',
 ) {
   const resolved = await resolveModel({ model: dir });
-  const spec =
-    resolved.spec.kind === 'block'
-      ? {
-          ...resolved.spec,
-          positionMode: g.position_mode === 'contiguous' ? ('contiguous' as const) : resolved.spec.positionMode,
-          padFirstBlock: g.pad_first_block ?? resolved.spec.padFirstBlock,
-          promptScoring: scoring,
-        }
-      : resolved.spec;
+  const caseSpec = specForFixtureCase(resolved.spec, g);
+  const spec = caseSpec.kind === 'block' ? { ...caseSpec, promptScoring: scoring } : caseSpec;
   const backend = await makeBackend('reference');
   const model = buildModel(backend, spec, resolved.weights);
   model.allocateCache(opts.numPages * opts.pageSize, opts.maxNumSeqs);
