@@ -14,9 +14,9 @@ import { resolveModel } from '../resolve.ts';
 import { presetSpec } from '../config/presets.ts';
 import { authorsDir, pullAuthorsModel, type AuthorsPullOptions } from './authors-pull.ts';
 import { AUTHORS_DROPBOX, AUTHORS_GDRIVE, directDownloadUrl, RELEASED_NAMES, releaseByName, type Release } from './authors-releases.ts';
-import { HubError } from './errors.ts';
 import type { HubSettings } from './settings.ts';
 import { FakeArchiveHosts } from './testing/fake-archive-hosts.ts';
+import { rejectsWith } from './testing/rejects-with.ts';
 import { sha256 } from './testing/fake-hub.ts';
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
@@ -68,15 +68,6 @@ async function withHosts(fn: (h: FakeArchiveHosts) => Promise<void>): Promise<vo
   } finally {
     await h.close();
   }
-}
-
-async function rejectsWith(p: Promise<unknown>, reason: string, text: RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof HubError, `expected a HubError, got ${e.stack}`);
-    assert.equal(e.reason, reason, e.message);
-    assert.match(e.message, text);
-    return true;
-  });
 }
 
 test('Dropbox folder (dl=1, redirect, cut mid-archive): latest checkpoint unpacked with its config, loads strictly; the others too', () =>

@@ -19,10 +19,10 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveModel } from '../resolve.ts';
-import { HubError } from './errors.ts';
 import { pullHubModel } from './hub-pull.ts';
 import { hubSettingsFromEnv, type HubSettings } from './settings.ts';
 import { FakeHub, gitBlobSha1, sha256 } from './testing/fake-hub.ts';
+import { rejectsWith } from './testing/rejects-with.ts';
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
 const read = (...p: string[]) => readFileSync(join(FIX, ...p));
@@ -49,15 +49,6 @@ async function withHub(fn: (hub: FakeHub) => Promise<void>): Promise<void> {
 }
 
 const fast = { retryDelayMs: 0 };
-
-async function rejectsWith(p: Promise<unknown>, reason: string, text: RegExp): Promise<void> {
-  await assert.rejects(p, (e: Error) => {
-    assert.ok(e instanceof HubError, `expected a HubError, got ${e.stack}`);
-    assert.equal(e.reason, reason, e.message);
-    assert.match(e.message, text);
-    return true;
-  });
-}
 
 test('pull: files land in the huggingface_hub layout and the snapshot loads strictly', () =>
   withHub(async (hub) => {
