@@ -13,7 +13,7 @@
 
 import type { Backend, Tensor } from '../../kernels/backend.ts';
 import type { BlockModelSpec } from '../config/spec.ts';
-import { makePlan, NeoxStack } from './neox.ts';
+import { makePlan, NeoxStack, wholeSequenceInput } from './neox.ts';
 import type { LayerCache, StackInput, WeightLookup } from './neox.ts';
 import { lmHead, lmHeadAll } from './head.ts';
 import type { ScratchCache } from './scratch.ts';
@@ -123,19 +123,7 @@ export class BlockTransformer {
       const blocks = Array.from({ length: n }, (_, i) => i);
       const xb = alloc([n, db]);
       this.embedBlocks(xb, Int32Array.from(ids)); // [n, db]
-      this.blockDecoder(
-        {
-          x: xb,
-          positions: Int32Array.from(blocks),
-          slots: Int32Array.from(blocks),
-          plan: makePlan(
-            [blocks],
-            blocks.map(() => 0),
-            blocks.map((i) => i + 1),
-          ),
-        },
-        blockCache,
-      ); // [n, db]
+      this.blockDecoder(wholeSequenceInput(xb, n), blockCache); // [n, db]
       // Block i's output conditions block i+1: the last block conditions nothing here.
       const ctx = alloc([n - 1, db]),
         normed = alloc([n - 1, db]),

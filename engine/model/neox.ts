@@ -131,6 +131,24 @@ export class NeoxStack {
   }
 }
 
+/**
+ * A whole sequence in one call (teacher forcing): row i at position i, written to cache slot i, attending
+ * to rows 0..i. Scoring uses it for the vanilla stack and for the block decoder over a text's blocks.
+ */
+export function wholeSequenceInput(x: Tensor, n: number): StackInput {
+  const rows = Array.from({ length: n }, (_, i) => i);
+  return {
+    x,
+    positions: Int32Array.from(rows),
+    slots: Int32Array.from(rows),
+    plan: makePlan(
+      [rows],
+      rows.map(() => 0),
+      rows.map((i) => i + 1),
+    ),
+  };
+}
+
 /** Builds an AttentionPlan from per-sequence slot lists and per-row (sequence, context length). */
 export function makePlan(seqSlots: number[][], rowSeq: number[], rowCtxLen: number[]): AttentionPlan {
   const offsets = new Int32Array(seqSlots.length + 1);

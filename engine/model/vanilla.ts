@@ -4,7 +4,7 @@
 import type { Backend, Tensor } from '../../kernels/backend.ts';
 import type { VanillaModelSpec } from '../config/spec.ts';
 import type { FeedItem, Runner, RunnerInfo, StepOutput } from '../runner-api.ts';
-import { makePlan, NeoxStack } from './neox.ts';
+import { makePlan, NeoxStack, wholeSequenceInput } from './neox.ts';
 import type { LayerCache, WeightLookup } from './neox.ts';
 import { lmHead, lmHeadAll } from './head.ts';
 import { ScratchCache } from './scratch.ts';
@@ -97,19 +97,7 @@ export class VanillaModel implements Runner {
     try {
       const rows = Array.from({ length: T }, (_, i) => i);
       b.gatherRows(x, this.embedIn, Int32Array.from(ids));
-      this.stack.forward(
-        {
-          x,
-          positions: Int32Array.from(rows),
-          slots: Int32Array.from(rows),
-          plan: makePlan(
-            [rows],
-            rows.map(() => 0),
-            rows.map((i) => i + 1),
-          ),
-        },
-        cache,
-      );
+      this.stack.forward(wholeSequenceInput(x, T), cache);
       return await lmHeadAll(b, this.scratch, x, rows, this.stack, this.embedOut, this.spec.vocabSize);
     } finally {
       b.free(x);
