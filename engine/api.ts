@@ -84,6 +84,8 @@ export interface EngineInfo {
   eosTokenId: number;
   /** True for the random-weight demo model. */
   demo: boolean;
+  /** The kernel path computing, in words (Backend.describe), for the startup log; absent for fakes. */
+  compute?: string;
 }
 
 export interface EngineStats {

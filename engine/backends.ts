@@ -4,7 +4,7 @@
 import type { Backend } from '../kernels/backend.ts';
 import { ReferenceBackend } from '../kernels/reference/backend.ts';
 
-import { BACKENDS, COMPUTE_DTYPES, KV_DTYPES } from './options.ts';
+import { BACKENDS, COMPUTE_DTYPES, CPU_ISA_CHOICES, KV_DTYPES } from './options.ts';
 
 export type BackendName = (typeof BACKENDS)[number];
 export const BACKEND_NAMES: readonly BackendName[] = BACKENDS;
@@ -15,16 +15,22 @@ export class BackendUnavailableError extends Error {}
 export type ComputeDtypeOption = (typeof COMPUTE_DTYPES)[number];
 /** --kv-dtype: KV cache entries (bf16 halves what decode attention streams; CPU backend only). */
 export type KvDtypeOption = (typeof KV_DTYPES)[number];
-export { COMPUTE_DTYPES, KV_DTYPES };
+/** --cpu-isa: the best the CPU runs, or a cap (measuring the AVX2 path on an AVX-512 machine). */
+export type CpuIsaOption = (typeof CPU_ISA_CHOICES)[number];
+export { COMPUTE_DTYPES, CPU_ISA_CHOICES, KV_DTYPES };
 
 export interface BackendOptions {
   computeDtype?: ComputeDtypeOption;
   kvDtype?: KvDtypeOption;
+  cpuIsa?: CpuIsaOption;
 }
 
 export async function makeBackend(name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
   if (name !== 'cpu' && (opts.computeDtype === 'bf16' || opts.kvDtype === 'bf16')) {
     throw new BackendUnavailableError(`--compute-dtype bf16 and --kv-dtype bf16 need the cpu backend (got '${name}')`);
+  }
+  if (name !== 'cpu' && opts.cpuIsa !== undefined && opts.cpuIsa !== 'auto') {
+    throw new BackendUnavailableError(`--cpu-isa ${opts.cpuIsa} needs the cpu backend (got '${name}')`);
   }
   switch (name) {
     case 'reference':
@@ -35,7 +41,8 @@ export async function makeBackend(name: BackendName, opts: BackendOptions = {}):
         throw new BackendUnavailableError(
           `the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`,
         );
-      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
+      const isa = opts.cpuIsa === undefined || opts.cpuIsa === 'auto' ? undefined : opts.cpuIsa;
+      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype, isa });
     }
     case 'webgpu': {
       const mod = await import('../kernels/webgpu/backend.ts');

@@ -44,7 +44,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
     opts.onTokenizerMisfit((e as Error).message);
   }
   const faults = opts.faults ? new FaultInjector(opts.faults) : undefined;
-  const backend = await makeBackend(opts.backend, { computeDtype: opts.computeDtype, kvDtype: opts.kvDtype });
+  const backend = await makeBackend(opts.backend, { computeDtype: opts.computeDtype, kvDtype: opts.kvDtype, cpuIsa: opts.cpuIsa });
   try {
     // Before any weight is uploaded: a cache this device cannot bind is refused at start, quickly.
     if (opts.kvCacheSequences === undefined)
@@ -75,6 +75,7 @@ export async function createLocalEngine(opts: EngineOptions): Promise<{ engine: 
       vocabSize: info.vocabSize,
       eosTokenId: info.eosTokenId,
       demo,
+      compute: backend.describe?.() ?? backend.name,
     },
     tokenizer,
     detokenizer: () => new IncrementalDetokenizer(tokenizer),

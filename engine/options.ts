@@ -56,6 +56,8 @@ const POSITION_MODES = ['reference', 'contiguous'] as const;
 export const BACKENDS = ['cpu', 'webgpu', 'reference'] as const;
 export const COMPUTE_DTYPES = ['f32', 'bf16', 'auto'] as const;
 export const KV_DTYPES = ['f32', 'bf16'] as const;
+/** --cpu-isa: auto, or a cap on the native kernels' instruction set (kernels/cpu/backend.ts CPU_ISAS). */
+export const CPU_ISA_CHOICES = ['auto', 'avx512bf16', 'avx2', 'portable'] as const;
 
 /** What model to run and how to read it: every command that loads a model takes these. */
 export const MODEL_OPTIONS = [
@@ -187,6 +189,15 @@ export const COMPUTE_OPTIONS = [
     kind: 'choice',
     choices: KV_DTYPES,
     help: 'CPU backend KV cache entries: f32 or bf16 (half the bytes decode attention streams, twice the entries per MiB; FP32 sums). (default f32)',
+  },
+  {
+    key: 'cpuIsa',
+    flag: 'cpu-isa',
+    env: 'BLOCKSERVE_CPU_ISA',
+    kind: 'choice',
+    choices: CPU_ISA_CHOICES,
+    help: "CPU backend kernels: auto (the best this CPU runs) or a cap: avx512bf16, avx2 (the path of CPUs without AVX-512: measure it on one that has it), portable (scalar C++). A cap above the CPU's best runs its best; the 'ready' log and bench print the path in use.",
+    default: 'auto',
   },
 ] as const satisfies readonly OptionRow[];
 

@@ -71,6 +71,9 @@ export interface Backend {
   /** Releases everything the backend holds (device, pools, threads). */
   dispose(): void;
 
+  /** Optional: the path in use in words, for the startup log (the CPU backend: its kernels' ISA, threads, dtypes). */
+  describe?(): string;
+
   // ---- sampling ----
   /**
    * The sampler's full-vocabulary passes over host logits rows (sampling.ts). Backends without passes of

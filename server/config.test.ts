@@ -24,10 +24,13 @@ test('defaults', () => {
     maxQueue: 256,
     computeDtype: 'auto',
     kvDtype: undefined,
+    cpuIsa: 'auto',
   });
   const bf16 = load(['--compute-dtype', 'bf16'], { BLOCKSERVE_KV_DTYPE: 'bf16' });
   assert.deepEqual([bf16.engine.computeDtype, bf16.engine.kvDtype], ['bf16', 'bf16']);
   assert.throws(() => load(['--compute-dtype', 'f16']), /compute-dtype/);
+  assert.equal(load([], { BLOCKSERVE_CPU_ISA: 'avx2' }).engine.cpuIsa, 'avx2');
+  assert.throws(() => load(['--cpu-isa', 'sse4']), /--cpu-isa.*auto, avx512bf16, avx2, portable/);
   assert.deepEqual([c.apiKeys, c.corsOrigins, c.logLevel, c.graceS, c.bodyLimitMb, c.protectMetrics], [[], [], 'info', 30, 4, false]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine) && Object.isFrozen(c.apiKeys));
 });

@@ -107,7 +107,10 @@ export async function runServe(
     state.engine = engine;
     state.loadProgress = null;
     const { info } = engine;
-    log.info({ model: state.servedModelName, kind: info.kind, contextLength: info.contextLength, demo: info.demo }, 'ready');
+    log.info(
+      { model: state.servedModelName, kind: info.kind, contextLength: info.contextLength, demo: info.demo, compute: info.compute },
+      'ready',
+    );
     if (info.demo)
       log.warn("serving a small demo model trained on fortune cookies (models/, not the paper's): pass --model for a real checkpoint");
   }

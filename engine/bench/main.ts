@@ -7,7 +7,7 @@ import type { ModelSpec } from '../config/spec.ts';
 import { createLocalEngine } from '../create.ts';
 import type { BackendName } from '../backends.ts';
 import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
-import type { ComputeDtypeOption, KvDtypeOption } from '../backends.ts';
+import type { ComputeDtypeOption, CpuIsaOption, KvDtypeOption } from '../backends.ts';
 import type { PositionMode } from '../config/spec.ts';
 import { mulberry32 } from '../model/random.ts';
 import { rooflineTokensPerSecond, tokenCost } from './roofline.ts';
@@ -54,6 +54,8 @@ export interface BenchRun {
   /** What the GEMMs computed in (bf16 only where the CPU has AVX512_BF16) and the KV cache dtype. */
   compute_dtype: string;
   kv_dtype: string;
+  /** The kernel path that ran, in words (the engine's compute line: ISA, threads, dtypes). */
+  compute: string;
   prompt_len: number;
   gen_len: number;
   batch: number;
@@ -117,13 +119,14 @@ interface ModelRows {
 interface Compute {
   computeDtype: ComputeDtypeOption;
   kvDtype: KvDtypeOption;
+  cpuIsa: CpuIsaOption;
 }
 
 /** The compute dtype a CPU backend asked for `c` really uses here (bf16 needs AVX512_BF16). */
-async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption): Promise<'f32' | 'bf16'> {
+async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption, cpuIsa: CpuIsaOption): Promise<'f32' | 'bf16'> {
   if (backend !== 'cpu' || c === 'f32') return 'f32';
   const { CpuBackend } = await import('../../kernels/cpu/backend.ts');
-  const ran = new CpuBackend({ computeDtype: c }).computeDtype();
+  const ran = new CpuBackend({ computeDtype: c, isa: cpuIsa === 'auto' ? undefined : cpuIsa }).computeDtype();
   new CpuBackend(); // leave the pool as the engine will configure it
   return ran;
 }
@@ -142,7 +145,7 @@ async function runOne(
 ): Promise<BenchRun> {
   const spec = presetSpec(preset);
   const kvBytes = compute.kvDtype === 'bf16' ? 2 : 4;
-  const ran = await computeThatRuns(backend, compute.computeDtype);
+  const ran = await computeThatRuns(backend, compute.computeDtype, compute.cpuIsa);
   const { kvBytesPerSeq } = memoryPlan(spec, prompt + gen, dtype === 'bf16' ? 2 : 4);
   const kvCacheMb = Math.ceil((batch * kvBytesPerSeq * 1.05) / 2 ** 20) + 1;
   // kvCacheMb counts f32 entries; with a bf16 cache the engine fits twice as many in it (harmless slack).
@@ -152,6 +155,7 @@ async function runOne(
     randomDtype: dtype,
     computeDtype: compute.computeDtype,
     kvDtype: compute.kvDtype,
+    cpuIsa: compute.cpuIsa,
     kvCacheMb,
     maxNumSeqs: batch,
     maxQueue: batch,
@@ -196,6 +200,7 @@ async function runOne(
       backend,
       compute_dtype: ran,
       kv_dtype: compute.kvDtype,
+      compute: engine.info.compute ?? backend,
       prompt_len: prompt,
       gen_len: gen,
       batch,
@@ -230,9 +235,11 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
   const computeDtype = o.computeDtype ?? 'f32',
-    kvDtype = o.kvDtype ?? 'f32';
+    kvDtype = o.kvDtype ?? 'f32',
+    cpuIsa = o.cpuIsa ?? 'auto';
   if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16'))
     throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
+  if (backend !== 'cpu' && cpuIsa !== 'auto') throw new OptionError(`--cpu-isa ${cpuIsa} needs --backend cpu`);
   const batchesFor = (preset: string): number[] =>
     o.batch === 'auto'
       ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
@@ -252,14 +259,14 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   for (const m of models) {
     for (const batch of batchesFor(m)) {
       log(
-        `${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype} ...`,
+        `${m}: prompt ${prompt}, gen ${gen}, batch ${batch}, backend ${backend}, ${dtype} weights, compute ${computeDtype}, KV ${kvDtype}${cpuIsa === 'auto' ? '' : `, CPU ISA capped at ${cpuIsa}`} ...`,
       );
       const r = await runOne(
         m,
         { positionMode: o.positionMode, padFirstBlock: o.padFirstBlock },
         backend,
         dtype,
-        { computeDtype, kvDtype },
+        { computeDtype, kvDtype, cpuIsa },
         prompt,
         gen,
         batch,
@@ -277,7 +284,7 @@ export async function runBench(argv: string[], env: Record<string, string | unde
         [p0, p1] = r.probes.peak_gflops,
         [q0, q1] = r.probes.peak_bf16_gflops;
       log(
-        `  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB)`,
+        `  ${r.tokens_per_s.toFixed(1)} tok/s  (${r.wall_s.toFixed(1)} s, step fill ${(r.step_fill * 100).toFixed(0)}%, peak RSS ${r.peak_mem_mb.toFixed(0)} MB; ${r.compute})`,
       );
       log(
         `  probes before / after: triad ${t0.toFixed(1)} / ${t1.toFixed(1)} GB/s, peak FP32 ${p0.toFixed(1)} / ${p1.toFixed(1)} GFLOP/s, peak bf16 ${bf16Peak(q0)} / ${bf16Peak(q1)} GFLOP/s (the higher of each bounds the run)`,

@@ -171,6 +171,12 @@ export class CpuBackend implements Backend {
     return this.native.info();
   }
 
+  describe(): string {
+    const i = this.info();
+    const capped = i.isa !== i.cpuIsa ? ` (capped: the CPU runs ${i.cpuIsa})` : '';
+    return `cpu: ${i.isa} kernels${capped}, ${i.threads} threads, ${this.computeDtype()} GEMMs, ${this.kvDtype} KV cache`;
+  }
+
   /** What the GEMMs compute in (bf16 only where asked for and the CPU has AVX512_BF16). */
   computeDtype(): ComputeDtype {
     return this.bf16 ? 'bf16' : 'f32';
