@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackendUnavailableError, makeBackend } from './backends.ts';
+import { runBench } from './bench/main.ts';
+import { OptionError } from './options.ts';
 import { cpuBackendAvailable, cpuBackendLoadError } from '../kernels/cpu/backend.ts';
 
 test('the CPU-only options name the cpu backend when given another', async () => {
@@ -14,6 +16,11 @@ test('the CPU-only options name the cpu backend when given another', async () =>
   await assert.rejects(
     makeBackend('reference', { kvDtype: 'bf16' }),
     (e: unknown) => e instanceof BackendUnavailableError && /--kv-dtype bf16 need the cpu backend/.test((e as Error).message),
+  );
+  // bench refuses it before its probes run, in the same words.
+  await assert.rejects(
+    runBench(['--preset', 'vanilla_31', '--backend', 'reference', '--cpu-isa', 'portable'], {}),
+    (e: unknown) => e instanceof OptionError && /--cpu-isa portable needs the cpu backend/.test((e as Error).message),
   );
   // auto is every backend's default, so it is no error anywhere.
   const b = await makeBackend('reference', { cpuIsa: 'auto', computeDtype: 'auto' });

@@ -25,13 +25,18 @@ export interface BackendOptions {
   cpuIsa?: CpuIsaOption;
 }
 
+/** Why `opts` cannot go with backend `name` (the CPU-only options on another backend), or undefined. */
+export function cpuOnlyOptionsError(name: BackendName, opts: BackendOptions): string | undefined {
+  if (name === 'cpu') return undefined;
+  if (opts.computeDtype === 'bf16' || opts.kvDtype === 'bf16')
+    return `--compute-dtype bf16 and --kv-dtype bf16 need the cpu backend (got '${name}')`;
+  if (opts.cpuIsa !== undefined && opts.cpuIsa !== 'auto') return `--cpu-isa ${opts.cpuIsa} needs the cpu backend (got '${name}')`;
+  return undefined;
+}
+
 export async function makeBackend(name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
-  if (name !== 'cpu' && (opts.computeDtype === 'bf16' || opts.kvDtype === 'bf16')) {
-    throw new BackendUnavailableError(`--compute-dtype bf16 and --kv-dtype bf16 need the cpu backend (got '${name}')`);
-  }
-  if (name !== 'cpu' && opts.cpuIsa !== undefined && opts.cpuIsa !== 'auto') {
-    throw new BackendUnavailableError(`--cpu-isa ${opts.cpuIsa} needs the cpu backend (got '${name}')`);
-  }
+  const misfit = cpuOnlyOptionsError(name, opts);
+  if (misfit) throw new BackendUnavailableError(misfit);
   switch (name) {
     case 'reference':
       return new ReferenceBackend();

@@ -5,7 +5,7 @@
 import { presetSpec } from '../config/presets.ts';
 import type { ModelSpec } from '../config/spec.ts';
 import { createLocalEngine } from '../create.ts';
-import type { BackendName } from '../backends.ts';
+import { cpuOnlyOptionsError, type BackendName } from '../backends.ts';
 import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, OptionError, parseOptions, pick, type OptionRow } from '../options.ts';
 import type { ComputeDtypeOption, CpuIsaOption, KvDtypeOption } from '../backends.ts';
 import type { PositionMode } from '../config/spec.ts';
@@ -237,9 +237,9 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   const computeDtype = o.computeDtype ?? 'f32',
     kvDtype = o.kvDtype ?? 'f32',
     cpuIsa = o.cpuIsa ?? 'auto';
-  if (backend !== 'cpu' && (computeDtype === 'bf16' || kvDtype === 'bf16'))
-    throw new OptionError('--compute-dtype bf16 and --kv-dtype bf16 need --backend cpu');
-  if (backend !== 'cpu' && cpuIsa !== 'auto') throw new OptionError(`--cpu-isa ${cpuIsa} needs --backend cpu`);
+  // Refused before the probes take their minute, with makeBackend's words.
+  const misfit = cpuOnlyOptionsError(backend, { computeDtype, kvDtype, cpuIsa });
+  if (misfit) throw new OptionError(misfit);
   const batchesFor = (preset: string): number[] =>
     o.batch === 'auto'
       ? [autoBatch(presetSpec(preset), prompt + gen, dtype === 'bf16' ? 2 : 4, memMb)]
