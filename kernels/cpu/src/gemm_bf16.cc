@@ -71,7 +71,8 @@ BS_AVX512BF16 static void convertRows(uint16_t* dst, const float* x, int64_t row
  * words. cols <= NP * 16 columns are stored (the rest of the last panel is zero padding).
  */
 template <int R, int NP>
-BS_AVX512BF16 static void kernelBf16(int64_t kp, const uint16_t* A, int64_t lda, const uint16_t* B, float* C, int64_t ldc, int64_t cols) {
+BS_AVX512BF16 static void kernelBf16(int64_t kp, const uint16_t* A, int64_t lda, const uint16_t* B, float* C, int64_t ldc, int64_t cols,
+                                     const char* next, int64_t nextLines) {
   __m512 c[R][NP];
   const int32_t* a[R];
   for (int r = 0; r < R; r++) {
@@ -79,7 +80,11 @@ BS_AVX512BF16 static void kernelBf16(int64_t kp, const uint16_t* A, int64_t lda,
     for (int p = 0; p < NP; p++) c[r][p] = _mm512_setzero_ps();
   }
   const int64_t panelWords = kp * NR * 2;
+  // nextLines cache lines from `next` go to L2 along the way, spread evenly over the k pairs (one per k
+  // pair when four row calls share a group, up to NP when one call does).
+  const int64_t perK = (nextLines + kp - 1) / kp;
   for (int64_t k = 0; k < kp; k++) {
+    for (int64_t i = k * perK; i < std::min(nextLines, (k + 1) * perK); i++) _mm_prefetch(next + i * 64, _MM_HINT_T1);
     __m512i b[NP];
     for (int p = 0; p < NP; p++) b[p] = _mm512_load_si512(B + p * panelWords + k * NR * 2);
     for (int r = 0; r < R; r++) {
@@ -95,7 +100,7 @@ BS_AVX512BF16 static void kernelBf16(int64_t kp, const uint16_t* A, int64_t lda,
   }
 }
 
-using KernelFn = void (*)(int64_t, const uint16_t*, int64_t, const uint16_t*, float*, int64_t, int64_t);
+using KernelFn = void (*)(int64_t, const uint16_t*, int64_t, const uint16_t*, float*, int64_t, int64_t, const char*, int64_t);
 
 template <int R>
 static constexpr KernelFn kernelFor(int np) {
@@ -145,13 +150,26 @@ BS_AVX512BF16 static void matmulBf16Avx512(const MatmulArgs& a) {
     // Panel groups outermost: a group's panels (72 KiB at K = 768) stay in L2 while every row of the
     // block passes over them; rows outermost would re-read each panel once per row group.
     const int64_t npMax = panelsPerCall(std::min<int64_t>(8, m1 - m0));
+    // The weights stream from DRAM once per step (too big for the caches), so the first row call over a
+    // panel group would wait on memory: the next group is fetched into L2 while this one computes,
+    // spread over its row calls. After the task's last group that is the first group of the task this
+    // thread most likely takes next (tasks are handed out in order: `threads` further on).
+    const int64_t likelyNext = t + pool().threads();
     for (int64_t p = p0; p < p1; p += npMax) {
       const int64_t np = std::min(npMax, p1 - p);
       const int64_t n0 = p * NR, cols = std::min(a.N - n0, np * NR);
+      int64_t nextP = p + np;
+      if (nextP >= p1) nextP = likelyNext < mTasks * nTasks && likelyNext % mTasks == mt ? likelyNext / mTasks * perTask : panels;
+      const int64_t nextLines = std::min(npMax, panels - nextP) * kp * NR * 2 * 2 / 64;
+      const char* next = reinterpret_cast<const char*>(a.packedBf16 + std::min(nextP, panels) * kp * NR * 2);
+      const int64_t perCall = (nextLines + (m1 - m0 + 7) / 8 - 1) / ((m1 - m0 + 7) / 8);
+      int64_t fetched = 0;
       for (int64_t m = m0, rows; m < m1; m += rows) {
         rows = callRows(m1 - m);
         float* C = a.out + m * a.N + n0;
-        kernelFor(rows, np)(kp, xb.data() + m * lda, lda, a.packedBf16 + p * kp * NR * 2, C, a.N, cols);
+        const int64_t lines = std::min(perCall, nextLines - fetched);
+        kernelFor(rows, np)(kp, xb.data() + m * lda, lda, a.packedBf16 + p * kp * NR * 2, C, a.N, cols, next + fetched * 64, lines);
+        fetched += lines;
         if (a.bias || a.gelu || a.residual)
           for (int64_t r = 0; r < rows; r++)
             epilogueAvx2(C + r * a.N, a.bias ? a.bias + n0 : nullptr, a.residual ? a.residual + (m + r) * a.N + n0 : nullptr, cols, a.gelu);
