@@ -336,7 +336,8 @@ static inline int64_t kBlock(const MatmulArgs& a) {
   return packedSize(a.N, a.K) * 4 <= kGroupMaxWeightBytes ? 768 : 256;
 }
 
-BS_AVX2 static void gemmTask(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+/** Columns [n0, n1) of rows [m0, m1); nextN0 is where this thread's next task most likely starts (or -1). */
+BS_AVX2 static void gemmTask(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t nextN0) {
   const int64_t K = a.K, N = a.N, KC = kBlock(a);
   alignas(32) float edge[MR * NR];
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -356,7 +357,7 @@ BS_AVX2 static void gemmTask(const MatmulArgs& a, int64_t m0, int64_t m1, int64_
         if (m == m0) {
           if (n + NR < n1) Bnext = Bp + K * NR;                                             // next column panel
           else if (k0 + kc < K) Bnext = a.packed + (n0 / NR) * K * NR + (k0 + kc) * NR;     // next K block
-          else if (n1 < N) Bnext = a.packed + (n1 / NR) * K * NR;                            // the next task's
+          else if (nextN0 >= 0) Bnext = a.packed + (nextN0 / NR) * K * NR;                   // this thread's next task's
         }
         if (cols == NR) {
           kernelRows(rows, kc, Ar, Bp, C, N, accumulate, Bnext);
@@ -380,7 +381,10 @@ static void gemmAvx2(const MatmulArgs& a) {
   pool().parallelFor(mTasks * nTasks, [&](int64_t t, int) {
     // n-major task order: consecutive tasks share B panels across the m tiles.
     const int64_t mt = t % mTasks, nt = t / mTasks;
-    gemmTask(a, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC));
+    // Tasks are handed out in order, so this thread's next one is most likely `threads` further on.
+    const int64_t next = t + pool().threads();
+    const int64_t nextN0 = next < mTasks * nTasks && next % mTasks == mt ? next / mTasks * NC : -1;
+    gemmTask(a, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC), nextN0);
   });
 }
 
