@@ -381,14 +381,17 @@ static void gemmAvx2(const MatmulArgs& a) {
   pool().parallelFor(mTasks * nTasks, [&](int64_t t, int) {
     // n-major task order: consecutive tasks share B panels across the m tiles.
     const int64_t mt = t % mTasks, nt = t / mTasks;
-    // Tasks are handed out in order, so this thread's next one is most likely `threads` further on.
-    const int64_t next = t + pool().threads();
-    const int64_t nextN0 = next < mTasks * nTasks && next % mTasks == mt ? next / mTasks * NC : -1;
-    gemmTask(a, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC), nextN0);
+    const int64_t nextNt = likelyNextColumnTask(t, mTasks, nTasks);
+    gemmTask(a, mt * MC, std::min(a.M, (mt + 1) * MC), nt * NC, std::min(a.N, (nt + 1) * NC), nextNt < 0 ? -1 : nextNt * NC);
   });
 }
 
 #endif  // __x86_64__
+
+int64_t likelyNextColumnTask(int64_t t, int64_t mTasks, int64_t nTasks) {
+  const int64_t next = t + pool().threads();
+  return next < mTasks * nTasks && next % mTasks == t % mTasks ? next / mTasks : -1;
+}
 
 void matmul(const MatmulArgs& a) {
   if (a.M == 0 || a.N == 0) return;

@@ -153,16 +153,17 @@ BS_AVX512BF16 static void matmulBf16Avx512(const MatmulArgs& a) {
     // The weights stream from DRAM once per step (too big for the caches), so the first row call over a
     // panel group would wait on memory: the next group is fetched into L2 while this one computes,
     // spread over its row calls. After the task's last group that is the first group of the task this
-    // thread most likely takes next (tasks are handed out in order: `threads` further on).
-    const int64_t likelyNext = t + pool().threads();
+    // thread most likely takes next.
+    const int64_t nextNt = likelyNextColumnTask(t, mTasks, nTasks);
+    const int64_t rowCalls = (m1 - m0 + 7) / 8;  // callRows' calls per group
     for (int64_t p = p0; p < p1; p += npMax) {
       const int64_t np = std::min(npMax, p1 - p);
       const int64_t n0 = p * NR, cols = std::min(a.N - n0, np * NR);
       int64_t nextP = p + np;
-      if (nextP >= p1) nextP = likelyNext < mTasks * nTasks && likelyNext % mTasks == mt ? likelyNext / mTasks * perTask : panels;
+      if (nextP >= p1) nextP = nextNt < 0 ? panels : nextNt * perTask;
       const int64_t nextLines = std::min(npMax, panels - nextP) * kp * NR * 2 * 2 / 64;
-      const char* next = reinterpret_cast<const char*>(a.packedBf16 + std::min(nextP, panels) * kp * NR * 2);
-      const int64_t perCall = (nextLines + (m1 - m0 + 7) / 8 - 1) / ((m1 - m0 + 7) / 8);
+      const char* next = reinterpret_cast<const char*>(a.packedBf16 + nextP * kp * NR * 2);  // nextP <= panels
+      const int64_t perCall = (nextLines + rowCalls - 1) / rowCalls;
       int64_t fetched = 0;
       for (int64_t m = m0, rows; m < m1; m += rows) {
         rows = callRows(m1 - m);
