@@ -35,6 +35,25 @@ const idTokenizer = (vocabSize: number): TokenizerLike => ({
   decode: (ids) => ids.map((i) => `<${i}>`).join(''),
 });
 
+/** The stream passed through unchanged, with `first` settling when its first event arrives. */
+function tapFirst(stream: AsyncIterable<EngineEvent>): { stream: AsyncIterable<EngineEvent>; first: Promise<void> } {
+  let settle!: () => void;
+  const first = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  async function* pass(): AsyncIterable<EngineEvent> {
+    try {
+      for await (const e of stream) {
+        settle();
+        yield e;
+      }
+    } finally {
+      settle(); // a stream that ends without events must not hold the second copies back
+    }
+  }
+  return { stream: pass(), first };
+}
+
 async function engineFor(
   dir: string,
   g: GenerateCase,
@@ -93,13 +112,20 @@ for (const fixture of ['block_tiny', 'vanilla_tiny']) {
       ] as const) {
         const engine = await engineFor(dir, group[0], opts);
         const runs = [];
-        // Each prompt twice (the second run can hit the prefix cache), arrivals staggered.
+        const prefilled: Promise<void>[] = [];
+        // Each prompt twice, arrivals staggered. The second copies arrive once every first copy has its
+        // first event (its prompt is in the cache by then), so they can hit the prefix cache whatever the
+        // machine's timing; the first copies are still decoding beside them.
         for (const [i, g] of [...group, ...group].entries()) {
-          runs.push(
-            collect(
-              engine.submit({ id: `${i}`, promptIds: g.prompt_ids, sampling: defaultSamplingParams({ maxTokens: g.max_new_tokens }) }),
-            ),
-          );
+          if (i === group.length) await Promise.all(prefilled);
+          const stream = engine.submit({
+            id: `${i}`,
+            promptIds: g.prompt_ids,
+            sampling: defaultSamplingParams({ maxTokens: g.max_new_tokens }),
+          });
+          const tapped = i < group.length ? tapFirst(stream) : { stream, first: Promise.resolve() };
+          prefilled.push(tapped.first);
+          runs.push(collect(tapped.stream));
           await sleep(i % 3);
         }
         const results = await Promise.all(runs);
