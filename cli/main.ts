@@ -39,9 +39,8 @@ async function main(argv: string[]): Promise<number> {
         return runQualityBench(rest.slice(1));
       }
       if (rest[0] === 'kernels') {
-        const { runKernelBench } = await import('../kernels/bench/main.ts');
-        await runKernelBench(rest.slice(1));
-        return 0;
+        const { runKernelBenchCommand } = await import('./bench-kernels.ts');
+        return runKernelBenchCommand(rest.slice(1));
       }
       const { runBench } = await import('../engine/bench/main.ts');
       return runBench(rest);

@@ -315,7 +315,8 @@ export function helpFor(rows: readonly OptionRow[], usage: string): string {
     const plainSwitch = r.kind === 'bool' && r.default === false;
     const name = r.kind === 'bool' && !plainSwitch ? `--[no-]${r.flag}` : `--${r.flag}`;
     const left = `  ${r.short ? `-${r.short}, ` : ''}${name}${arg}`;
-    lines.push(r.env ? left.padEnd(40) + `[${r.env}]` : left);
+    // A long left column still keeps one space before the variable.
+    lines.push(r.env ? `${left.padEnd(39)} [${r.env}]` : left);
     const quiet = r.default === undefined || plainSwitch || (Array.isArray(r.default) && r.default.length === 0);
     const def = quiet ? '' : ` (default ${Array.isArray(r.default) ? r.default.join(',') : String(r.default)})`;
     lines.push(`      ${r.help}${def}`);

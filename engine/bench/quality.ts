@@ -11,13 +11,13 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Engine, EngineEvent, SamplingParams } from '../api.ts';
 import type { BackendName } from '../backends.ts';
 import { createLocalEngine } from '../create.ts';
 import { MODELS_DIR, shippedModelDir } from '../shipped.ts';
 import type { TokenizerLike } from '../api.ts';
 import { UsageError } from './main.ts';
+import { BACKEND_OPTION, helpFor, parseOptions, type OptionRow } from '../options.ts';
 import { defaultSamplingParams } from '../sampler/sampler.ts';
 
 export const VAL_SPLIT = join(MODELS_DIR, 'data', 'fortunes-val.jsonl');
@@ -104,41 +104,40 @@ export async function openShipped(name: string, backend: BackendName, maxNumSeqs
   return engine;
 }
 
+export const QUALITY_ROWS = [
+  BACKEND_OPTION,
+  { key: 'windows', flag: 'windows', kind: 'int', min: 1, help: 'Score only the first N held-out windows. (default: all)' },
+  { key: 'batch', flag: 'batch', kind: 'int', min: 1, default: 16, help: 'Concurrent sequences in the decode run.' },
+  {
+    key: 'prompt',
+    flag: 'prompt',
+    kind: 'int',
+    min: 1,
+    max: WINDOW,
+    default: 16,
+    help: 'Prompt tokens per decoded sequence (held-out text).',
+  },
+  { key: 'gen', flag: 'gen', kind: 'int', min: 1, default: 128, help: 'Generated tokens per sequence (EOS ignored).' },
+  { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
+] as const satisfies readonly OptionRow[];
+
+const USAGE = `Usage: blockserve bench quality [options]
+
+Perplexity of the shipped demo-block and demo-vanilla models on the held-out fortunes (computed by the
+engine, teacher-forced, ${WINDOW}-token windows), and their greedy decode tokens/s at --batch concurrent
+sequences of --gen tokens after --prompt tokens of held-out text (the block model's advantage grows with
+batch and context), in one run.`;
+
 export async function runQualityBench(argv: string[]): Promise<number> {
-  const { values: o } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      backend: { type: 'string', default: 'cpu' },
-      windows: { type: 'string' },
-      batch: { type: 'string', default: '16' },
-      gen: { type: 'string', default: '128' },
-      prompt: { type: 'string', default: '16' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (o.help) {
-    process.stdout.write(`blockserve bench quality [--backend cpu] [--windows N] [--batch 16] [--prompt 16] [--gen 128] [--json]
-  Perplexity of the shipped demo-block and demo-vanilla models on the held-out fortunes (computed by the
-  engine, teacher-forced, 256-token windows; --windows N scores the first N only), and their greedy
-  decode tokens/s at --batch concurrent sequences of --gen tokens after --prompt tokens of held-out text
-  (the block model's advantage grows with batch and context), in one run.\n`);
+  const o = parseOptions(QUALITY_ROWS, argv, { env: process.env, usage: USAGE });
+  if (o === 'help') {
+    process.stdout.write(helpFor(QUALITY_ROWS, USAGE));
     return 0;
   }
-  const batch = Number(o.batch),
-    gen = Number(o.gen),
-    promptLen = Number(o.prompt);
-  if (!Number.isInteger(promptLen) || promptLen < 1 || promptLen > WINDOW)
-    throw new UsageError(`--prompt must be an integer in 1..${WINDOW}, got ${o.prompt}`);
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${o.batch}`);
-  if (!Number.isInteger(gen) || gen < 1) throw new UsageError(`--gen must be a positive integer, got ${o.gen}`);
-  const limit = o.windows === undefined ? undefined : Number(o.windows);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
-    throw new UsageError(`--windows must be a positive integer, got ${o.windows}`);
+  const { batch, gen, prompt: promptLen, windows: limit } = o;
   const rows = [];
   for (const name of ['demo-block', 'demo-vanilla']) {
-    const engine = await openShipped(name, o.backend as BackendName, batch);
+    const engine = await openShipped(name, o.backend, batch);
     try {
       const windows = validationWindows(engine.tokenizer).slice(0, limit);
       const own = await enginePerplexity(engine, windows);

@@ -34,7 +34,7 @@ test('bench kernels --json prints the documented object', async () => {
     lines.push(args.join(' '));
   };
   try {
-    await runKernelBench(['--json', '--backend', 'cpu', '--filter', 'M=8 K=768 N=768 f32', '--budget-ms', '5']);
+    await runKernelBench({ json: true, backend: 'cpu', filter: 'M=8 K=768 N=768 f32', budgetMs: 5, threads: 0 });
   } finally {
     console.log = orig;
   }

@@ -1,4 +1,4 @@
-// `blockserve bench kernels [--backend cpu|webgpu|reference] [--json] [--filter S] [--budget-ms N] [--threads N]`
+// `blockserve bench kernels` (options: cli/bench-kernels.ts)
 //
 // For each op and shape: median time, GFLOP/s, GB/s, and the fraction of the roofline bound (the larger
 // of flops / peak FLOP/s and bytes / triad bandwidth) it reaches, next to this machine's peaks measured
@@ -12,7 +12,7 @@ import { median, timeLoop } from './timing.ts';
 import { openOrtMatmul, ortLoadError } from './onnx-peer.ts';
 import { workloads } from './workloads.ts';
 
-type BackendName = 'cpu' | 'webgpu' | 'reference';
+export type BackendName = 'cpu' | 'webgpu' | 'reference';
 
 export interface Machine {
   /** FP32 FMA peak. */
@@ -37,38 +37,17 @@ interface Result {
   peer_gflops: number | null;
 }
 
-interface Args {
+/** What `blockserve bench kernels` was asked for (its options are parsed in cli/bench-kernels.ts). */
+export interface KernelBenchArgs {
   backend: BackendName;
   json: boolean;
-  filter: string | null;
+  /** Only the rows whose "op shape dtype compute" text contains this. */
+  filter?: string;
+  /** Time budget per row, split over the alternating rounds of ours and the peer. */
   budgetMs: number;
   /** Threads for the CPU backend, the peak probes and onnxruntime (0: one per core). --threads 1 gives a
    * per-core comparison that a busy shared machine disturbs far less than an all-cores one. */
   threads: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { backend: 'cpu', json: false, filter: null, budgetMs: 400, threads: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--json') args.json = true;
-    else if (a.startsWith('--backend')) {
-      const v = value();
-      if (v !== 'cpu' && v !== 'webgpu' && v !== 'reference') throw new Error(`--backend must be cpu, webgpu or reference (got ${v})`);
-      args.backend = v;
-    } else if (a.startsWith('--filter')) args.filter = value();
-    else if (a.startsWith('--budget-ms')) args.budgetMs = Number(value());
-    else if (a.startsWith('--threads')) {
-      args.threads = Number(value());
-      if (!Number.isInteger(args.threads) || args.threads < 0) throw new Error('--threads must be a non-negative integer');
-    } else throw new Error(`bench kernels: unknown argument ${a}`);
-  }
-  return args;
 }
 
 async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 'bf16' = 'f32'): Promise<Backend> {
@@ -113,8 +92,17 @@ function rooflineFraction(flops: number, bytes: number, ms: number, m: Machine, 
   return Math.max(flops / (peak * 1e6), bytes / (m.triad_gbs * 1e6)) / ms;
 }
 
-export async function runKernelBench(argv: string[]): Promise<void> {
-  const args = parseArgs(argv);
+/** A row's text as --filter matches it: "op shape dtype compute". */
+export function workloadLabel(w: { op: string; shape: string; dtype: string; compute: string }): string {
+  return `${w.op} ${w.shape} ${w.dtype} ${w.compute}`;
+}
+
+/** The rows --filter selects (all without one). */
+export function selectedWorkloads(filter: string | undefined): ReturnType<typeof workloads> {
+  return workloads().filter((w) => filter === undefined || workloadLabel(w).includes(filter));
+}
+
+export async function runKernelBench(args: KernelBenchArgs): Promise<void> {
   const log = (s: string): void => {
     if (!args.json) console.log(s);
   };
@@ -129,7 +117,7 @@ export async function runKernelBench(argv: string[]): Promise<void> {
   const bf16Ran = args.backend === 'cpu' && (bf16Backend as unknown as { computeDtype(): string }).computeDtype() === 'bf16';
   if (args.backend === 'cpu' && !bf16Ran) progress('bf16 compute: n/a on this CPU (no AVX512_BF16): the bf16 rows run in f32');
   const ran = (w: { compute: string }): string => (w.compute === 'bf16' && bf16Ran ? 'bf16' : 'f32');
-  const list = workloads().filter((w) => !args.filter || `${w.op} ${w.shape} ${w.dtype} ${w.compute}`.includes(args.filter));
+  const list = selectedWorkloads(args.filter);
   const peerMs = new Map<string, number | null>(); // bf16 rows share the f32 shape's peer
   const rows: { w: (typeof list)[number]; ms: number; peer: number | null }[] = [];
   try {
