@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { OptionError } from '../engine/options.ts';
 import { runKernelBenchCommand } from '../cli/bench-kernels.ts';
 import { runQualityBench } from '../engine/bench/quality.ts';
+import { runBench } from '../engine/bench/main.ts';
 
 /** What `run` writes to stdout, and its result. */
 async function stdoutOf(run: () => Promise<number>): Promise<{ code: number; out: string }> {
@@ -53,4 +54,17 @@ test('bench quality: --help lists its options; bad values and unknown flags name
   await assert.rejects(runQualityBench(['--prompt', '999']), optionError(/^--prompt: expected an integer in \[1, 256\], got '999'$/));
   await assert.rejects(runQualityBench(['--windows', '0']), optionError(/^--windows: expected an integer in \[1, inf\]/));
   await assert.rejects(runQualityBench(['--backend', 'tpu']), optionError(/expected one of cpu, webgpu, reference, got 'tpu'/));
+});
+
+test('bench: an unknown preset or a length beyond the context is refused before the probes run', async () => {
+  const { out } = await stdoutOf(async () => {
+    await assert.rejects(runBench(['--preset', 'vanilla_160', '--vs', 'vanilla_999'], {}), /unknown preset 'vanilla_999'/);
+    await assert.rejects(
+      runBench(['--preset', 'block_main_b4_85', '--vs', 'vanilla_160', '--prompt', '128', '--gen', '2048'], {}),
+      optionError(/^--prompt 128 \+ --gen 2048 = 2176 tokens: more than block_main_b4_85's context length, 2048$/),
+    );
+    return 0;
+  });
+  // The probes take seconds and announce themselves first; a refusal must not wait for them.
+  assert.doesNotMatch(out, /measuring machine peaks/);
 });

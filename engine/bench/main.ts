@@ -232,8 +232,15 @@ export async function runBench(argv: string[], env: Record<string, string | unde
   }
   if (!o.preset) throw new OptionError(`--preset is required\n\n${helpFor(BENCH_ROWS, USAGE)}`);
   const models = [o.preset, ...(o.vs ? [o.vs] : [])];
-  for (const m of models) presetSpec(m); // unknown preset -> clear error before any work
   const { prompt, gen, memMb, backend, dtype } = o;
+  // An unknown preset, or a length the model cannot hold, is refused before the probes take their minute.
+  for (const m of models) {
+    const { contextLength } = presetSpec(m);
+    if (prompt + gen > contextLength)
+      throw new OptionError(
+        `--prompt ${prompt} + --gen ${gen} = ${prompt + gen} tokens: more than ${m}'s context length, ${contextLength}`,
+      );
+  }
   const computeDtype = o.computeDtype ?? 'f32',
     kvDtype = o.kvDtype ?? 'f32',
     cpuIsa = o.cpuIsa ?? 'auto';
