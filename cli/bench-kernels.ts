@@ -2,7 +2,8 @@
 // --help, unknown flags and bad values behave as in every other command. The benchmark itself is
 // kernels/bench/main.ts, which takes the parsed values and knows nothing of the command line.
 
-import { BACKEND_OPTION, helpFor, OptionError, parseOptions, type OptionRow } from '../engine/options.ts';
+import { cpuOnlyOptionsError } from '../engine/backends.ts';
+import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, OptionError, parseOptions, pick, type OptionRow } from '../engine/options.ts';
 import { runKernelBench, selectedWorkloads, workloadLabel } from '../kernels/bench/main.ts';
 import { workloads } from '../kernels/bench/workloads.ts';
 
@@ -30,6 +31,7 @@ export const KERNEL_BENCH_ROWS = [
     default: 0,
     help: 'Threads for the CPU backend, the peak probes and onnxruntime; 0: one per core. --threads 1 compares one core, which a busy shared machine disturbs far less.',
   },
+  ...pick(COMPUTE_OPTIONS, 'cpuIsa'),
   { key: 'json', flag: 'json', kind: 'bool', default: false, help: 'Print one JSON object.' },
 ] as const satisfies readonly OptionRow[];
 
@@ -44,6 +46,8 @@ export async function runKernelBenchCommand(argv: string[]): Promise<number> {
     process.stdout.write(helpFor(KERNEL_BENCH_ROWS, USAGE));
     return 0;
   }
+  const misfit = cpuOnlyOptionsError(o.backend, { cpuIsa: o.cpuIsa });
+  if (misfit) throw new OptionError(misfit);
   if (selectedWorkloads(o.filter).length === 0) {
     const examples = workloads()
       .slice(0, 3)
@@ -51,6 +55,7 @@ export async function runKernelBenchCommand(argv: string[]): Promise<number> {
       .join(', ');
     throw new OptionError(`--filter '${o.filter}' matches no row (rows read like ${examples})`);
   }
-  await runKernelBench({ ...o, filter: o.filter });
+  const { cpuIsa, ...rest } = o;
+  await runKernelBench({ ...rest, ...(cpuIsa === 'auto' ? {} : { cpuIsa }) });
   return 0;
 }

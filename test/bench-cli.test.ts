@@ -28,7 +28,8 @@ const optionError = (re: RegExp) => (e: unknown) => e instanceof OptionError && 
 test('bench kernels: --help lists its options; bad values and unknown flags name themselves', async () => {
   const help = await stdoutOf(() => runKernelBenchCommand(['--help']));
   assert.equal(help.code, 0);
-  for (const flag of ['--backend', '--filter', '--budget-ms', '--threads', '--json']) assert.match(help.out, new RegExp(`${flag}\\b`));
+  for (const flag of ['--backend', '--filter', '--budget-ms', '--threads', '--cpu-isa', '--json'])
+    assert.match(help.out, new RegExp(`${flag}\\b`));
   await assert.rejects(
     runKernelBenchCommand(['--budget-ms', 'abc']),
     optionError(/^--budget-ms: expected an integer in \[1, inf\], got 'abc'$/),
@@ -44,6 +45,14 @@ test('bench kernels: --help lists its options; bad values and unknown flags name
     optionError(/^--filter 'no such shape' matches no row \(rows read like 'matmul /),
   );
   await assert.rejects(runKernelBenchCommand(['--bogus']), optionError(/Unknown option '--bogus'/));
+  await assert.rejects(
+    runKernelBenchCommand(['--cpu-isa', 'avx3']),
+    optionError(/--cpu-isa .*expected one of auto, avx512bf16, avx2, portable, got 'avx3'/),
+  );
+  await assert.rejects(
+    runKernelBenchCommand(['--backend', 'reference', '--cpu-isa', 'avx2']),
+    optionError(/^--cpu-isa avx2 needs the cpu backend \(got 'reference'\)$/),
+  );
 });
 
 test('bench quality: --help lists its options; bad values and unknown flags name themselves', async () => {

@@ -8,6 +8,7 @@
 
 import { availableParallelism } from 'node:os';
 import type { Backend } from '../backend.ts';
+import type { CpuIsa } from '../cpu/backend.ts';
 import { median, timeLoop } from './timing.ts';
 import { openOrtMatmul, ortLoadError } from './onnx-peer.ts';
 import { workloads } from './workloads.ts';
@@ -21,6 +22,8 @@ export interface Machine {
   peak_bf16_gflops: number | null;
   triad_gbs: number | null;
   threads: number;
+  /** CPU backend only: cap the native kernels' path (avx2 measures the path of CPUs without AVX-512). */
+  cpuIsa?: CpuIsa;
 }
 
 interface Result {
@@ -48,16 +51,18 @@ export interface KernelBenchArgs {
   /** Threads for the CPU backend, the peak probes and onnxruntime (0: one per core). --threads 1 gives a
    * per-core comparison that a busy shared machine disturbs far less than an all-cores one. */
   threads: number;
+  /** CPU backend only: cap the native kernels' path (avx2 measures the path of CPUs without AVX-512). */
+  cpuIsa?: CpuIsa;
 }
 
-async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 'bf16' = 'f32'): Promise<Backend> {
+async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 'bf16' = 'f32', isa?: CpuIsa): Promise<Backend> {
   if (name === 'reference') {
     const { ReferenceBackend } = await import('../reference/backend.ts');
     return new ReferenceBackend();
   }
   if (name === 'cpu') {
     const { CpuBackend } = await import('../cpu/backend.ts');
-    return new CpuBackend({ threads, computeDtype: compute, kvDtype: compute });
+    return new CpuBackend({ threads, computeDtype: compute, kvDtype: compute, ...(isa ? { isa } : {}) });
   }
   const { WebGpuBackend } = await import('../webgpu/backend.ts');
   const b = await WebGpuBackend.create();
@@ -110,12 +115,14 @@ export async function runKernelBench(args: KernelBenchArgs): Promise<void> {
     if (!args.json) process.stderr.write(`${s}\n`);
   };
   const before = await measureMachine(progress, args.threads);
-  const backend = await makeBackend(args.backend, args.threads);
+  const backend = await makeBackend(args.backend, args.threads, 'f32', args.cpuIsa);
+  // Read now: the after-probes reconfigure the (process-wide) native pool to the CPU's best path.
+  const described = backend.describe?.() ?? backend.name;
   // The bf16 rows run on a backend built for bf16 compute and a bf16 KV cache; where that falls back
   // to f32 (no AVX512_BF16, or not the CPU backend) the rows are labelled with what really ran.
-  const bf16Backend = args.backend === 'cpu' ? await makeBackend('cpu', args.threads, 'bf16') : backend;
+  const bf16Backend = args.backend === 'cpu' ? await makeBackend('cpu', args.threads, 'bf16', args.cpuIsa) : backend;
   const bf16Ran = args.backend === 'cpu' && (bf16Backend as unknown as { computeDtype(): string }).computeDtype() === 'bf16';
-  if (args.backend === 'cpu' && !bf16Ran) progress('bf16 compute: n/a on this CPU (no AVX512_BF16): the bf16 rows run in f32');
+  if (args.backend === 'cpu' && !bf16Ran) progress('bf16 compute: n/a on this kernel path (no AVX512_BF16): the bf16 rows run in f32');
   const ran = (w: { compute: string }): string => (w.compute === 'bf16' && bf16Ran ? 'bf16' : 'f32');
   const list = selectedWorkloads(args.filter);
   const peerMs = new Map<string, number | null>(); // bf16 rows share the f32 shape's peer
@@ -176,12 +183,11 @@ export async function runKernelBench(args: KernelBenchArgs): Promise<void> {
     console.log(JSON.stringify({ machine, results }));
     return;
   }
-  const isa = args.backend === 'cpu' ? (backend as unknown as { info(): { isa: string } }).info().isa : '-';
   log(
     `machine: peak FP32 ${fmt(machine.peak_gflops)} GFLOP/s (FMA), peak bf16 ${machine.peak_bf16_gflops === null ? 'n/a (no AVX512_BF16)' : `${fmt(machine.peak_bf16_gflops)} GFLOP/s (vdpbf16ps)`}, triad ${fmt(machine.triad_gbs)} GB/s, ${machine.threads} threads (best of probes before and after)`,
   );
   log(
-    `backend: ${backend.name} (kernel path ${isa}); ms = median of repeated calls; peak% = share of the roofline bound max(flops/peak of the compute dtype, bytes/triad)`,
+    `backend: ${described}; ms = median of repeated calls; peak% = share of the roofline bound max(flops/peak of the compute dtype, bytes/triad)`,
   );
   log(['op', 'shape', 'dtype', 'compute', 'ms', 'GFLOP/s', 'GB/s', 'peak%', 'onnxruntime GFLOP/s', 'ours/ort'].join('\t'));
   results.forEach((r, i) => {
