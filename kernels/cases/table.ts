@@ -414,6 +414,25 @@ function attentionCases(): OpCase[] {
     attentionCase('decode', 20, 32, TWO_DECODES, 96, 16, 'kvWrite'),
     attentionCase('decode', 2, 128, TWO_DECODES, 96, 16),
     attentionCase('decode', 2, 128, TWO_DECODES, 96, 16, 'kvWrite'),
+    // Long causal prefills (a backend may pack blocks of keys shared by a task's rows): a whole prompt over
+    // three key blocks with a head width of 5 panels of 16; a chunk whose first rows see none of its last
+    // key block (rowCtx 50.., blocks of 64); an odd head width (pairs padded); a multi-chunk mix over pages.
+    attentionCase('prefill-long', 3, 80, [{ len: 140, rowCtx: range(1, 141) }], 160, 16),
+    attentionCase('prefill-chunk', 2, 24, [{ len: 119, rowCtx: range(50, 120) }], 128, 16, 'kvWrite'),
+    attentionCase('prefill-chunk', 2, 18, [{ len: 100, rowCtx: range(61, 101) }], 100),
+    attentionCase(
+      'prefill-mixed',
+      4,
+      64,
+      [
+        { len: 90, rowCtx: range(41, 91) },
+        { len: 70, rowCtx: [70] },
+        { len: 33, rowCtx: range(1, 34) },
+      ],
+      224,
+      16,
+      'kvWrite',
+    ),
   ];
 }
 

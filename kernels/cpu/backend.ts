@@ -65,6 +65,8 @@ export interface CpuAddon {
     heads: number,
     headDim: number,
     scale: number,
+    /** bf16 compute: prefill chunks may run their two products in bf16 (attention_prefill.cc). */
+    bf16Compute: boolean,
   ): void;
   peakFlops(seconds: number): number;
   /** bf16 dot (vdpbf16ps) FLOP/s; 0 when the path in use is below avx512bf16. */
@@ -303,6 +305,7 @@ export class CpuBackend implements Backend {
       numHeads,
       headDim,
       scale,
+      this.bf16,
     );
   }
 }

@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "blockserve_cpu",
-      "sources": ["src/addon.cc", "src/gemm.cc", "src/gemm_bf16.cc", "src/ops.cc", "src/attention.cc", "src/attention_decode.cc", "src/machine.cc", "src/thread_pool.cc", "src/sampling.cc"],
+      "sources": ["src/addon.cc", "src/gemm.cc", "src/gemm_bf16.cc", "src/ops.cc", "src/attention.cc", "src/attention_decode.cc", "src/attention_prefill.cc", "src/machine.cc", "src/thread_pool.cc", "src/sampling.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -57,6 +57,23 @@ test('cpu backend (AVX512-BF16: bf16 GEMM and a bf16 KV cache) matches the refer
   new CpuBackend();
 });
 
+test('cpu backend (AVX512-BF16: bf16 compute over an f32 KV cache, the default pairing) matches the reference within the bf16 tolerances', async (t) => {
+  const b = new CpuBackend({ computeDtype: 'bf16' });
+  if (b.computeDtype() !== 'bf16') return t.skip(`this CPU cannot run the AVX512-BF16 path (best: ${b.info().cpuIsa})`);
+  const results = await runOpCases(() => b, { tolerances: bf16Tolerances });
+  // Prefill chunks round q, K, P and V to bf16 (attention_prefill.cc); an f32-exact result would mean
+  // they never took that kernel. Decode rows over an f32 cache stay f32.
+  const prefill = results.filter((r) => r.op === 'attention' && r.name.includes('prefill-'));
+  assert.ok(prefill.length >= 4);
+  assert.ok(Math.max(...prefill.map((r) => r.maxAbsErr)) > defaultTolerances.attention.atol, 'bf16 prefill attention looks like f32');
+  const decode = results.filter((r) => r.op === 'attention' && r.name.includes('attention decode'));
+  assert.ok(
+    Math.max(...decode.map((r) => r.maxAbsErr)) <= defaultTolerances.attention.atol,
+    'decode attention over an f32 cache must stay f32',
+  );
+  new CpuBackend();
+});
+
 test('cpu backend options are checked', () => {
   assert.throws(() => new CpuBackend({ isa: 'sse' as never }), /isa must be one of portable, avx2, avx512bf16/);
   assert.throws(() => new CpuBackend({ computeDtype: 'f16' as never }), /computeDtype must be f32, bf16 or auto/);

@@ -278,6 +278,7 @@ static void Attention(const Napi::CallbackInfo& info) {
   a.heads = i64(info, 8);
   a.headDim = i64(info, 9);
   a.scale = static_cast<float>(info[10].As<Napi::Number>().DoubleValue());
+  a.bf16Compute = info.Length() > 11 && info[11].ToBoolean().Value();  // the backend's compute dtype
   a.T = static_cast<int64_t>(rowSeq.ElementLength());
   const int64_t width = a.heads * a.headDim;
   need(env, a.headDim <= 1024, "attention: headDim above 1024");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention_decode.h"
+#include "attention_prefill.h"
 #include "cpu.h"
 #include "ops.h"
 #include "simd.h"
@@ -328,10 +329,12 @@ thread_local std::vector<float> tlsAttentionScratch;
 thread_local std::vector<int64_t> tlsRowBlocks;
 
 void attention(const AttentionArgs& a) {
-  // Row blocks: up to kRowsPerTask consecutive rows of one sequence (a prefill chunk) share a task, so
-  // they share each K/V row read. Tasks are (row block, group of heads): heads are split when there are
-  // few blocks (a single sequence decoding), so every thread gets work.
-  constexpr int64_t kRowsPerTask = 4;
+  // Row blocks: up to rowsPerTask consecutive rows of one sequence (a prefill chunk) share a task, so
+  // they share each K/V row read (and, in the bf16 prefill kernel, each packed block). Tasks are (row
+  // block, group of heads): heads are split when there are few blocks (a single sequence decoding), so
+  // every thread gets work.
+  const bool prefillKernel = prefillAttentionFits(a);
+  const int64_t kRowsPerTask = prefillKernel ? kPrefillMaxRows : 4;
   std::vector<int64_t>& blocks = tlsRowBlocks;  // start row of each block, plus T at the end
   blocks.clear();
   for (int64_t t = 0; t < a.T;) {
@@ -351,6 +354,12 @@ void attention(const AttentionArgs& a) {
     const int64_t t0 = blocks[b], rows = blocks[b + 1] - t0;
     if (rows == 1 && decodeKernel) {
       attendDecodeAvx512(a, t0, h0, h1);
+      return;
+    }
+    // A chunk's rows against a context of at least half a packed block (a short window, such as the
+    // token decoder's, would mostly compute padding there).
+    if (prefillKernel && rows >= kPrefillMinRows && a.rowCtxLen[t0 + rows - 1] >= kPrefillMinContext) {
+      attendPrefillBf16(a, t0, rows, h0, h1);
       return;
     }
 #if defined(__x86_64__)

@@ -25,6 +25,7 @@ struct AttentionArgs {
   const int32_t* seqSlots;
   int64_t T, heads, headDim;
   float scale;
+  bool bf16Compute;  // the backend computes in bf16: prefill chunks may take attention_prefill.cc's kernel
 };
 void attention(const AttentionArgs& a);
 
