@@ -334,13 +334,13 @@ void attention(const AttentionArgs& a) {
   // block, group of heads): heads are split when there are few blocks (a single sequence decoding), so
   // every thread gets work.
   const bool prefillKernel = prefillAttentionFits(a);
-  const int64_t kRowsPerTask = prefillKernel ? kPrefillMaxRows : 4;
+  const int64_t rowsPerTask = prefillKernel ? kPrefillMaxRows : 4;
   std::vector<int64_t>& blocks = tlsRowBlocks;  // start row of each block, plus T at the end
   blocks.clear();
   for (int64_t t = 0; t < a.T;) {
     blocks.push_back(t);
     const int64_t t1 = t;
-    do t++; while (t < a.T && t - t1 < kRowsPerTask && a.rowSeq[t] == a.rowSeq[t1]);
+    do t++; while (t < a.T && t - t1 < rowsPerTask && a.rowSeq[t] == a.rowSeq[t1]);
   }
   blocks.push_back(a.T);
   const int64_t numBlocks = static_cast<int64_t>(blocks.size()) - 1;
