@@ -173,6 +173,7 @@ export function workloads(): Workload[] {
   list.push(attention('decode-paged', 64, 2048, 1, 12, 64, 16));
   list.push(attention('decode-paged', 64, 2048, 1, 12, 64, 16, 'bf16'));
   list.push(attention('prefill', 1, 512, 512, 12, 64));
+  list.push(attention('prefill', 1, 512, 512, 12, 64, 1, 'bf16')); // bf16 compute: attention_prefill.cc
   list.push(layerNorm(64, 768));
   list.push(layerNorm(512, 768));
   return list;
