@@ -90,6 +90,9 @@ test('types, bounds, choices, switches and precedence', () => {
     [['--n', ''], {}, /--n .*expected an integer/],
     [[], { BLOCKSERVE_N: '2.5' }, /^BLOCKSERVE_N: expected an integer/],
     [['--x=-1'], {}, /^--x: expected a number in \[0, inf\], got '-1'$/],
+    // A negative value after a space is the value, not an option (node's parser calls it ambiguous).
+    [['--x', '-1'], {}, /^--x: expected a number in \[0, inf\], got '-1'$/],
+    [['--n', '-3'], {}, /^--n \(BLOCKSERVE_N\): expected an integer in \[1, 10\], got '-3'$/],
     [['--c', 'z'], {}, /expected one of a, b, got 'z'/],
     [[], { BLOCKSERVE_S: 'maybe' }, /^BLOCKSERVE_S: expected true or false/],
     [['--l', 'ok', '--l', 'bad'], {}, /^--l \(BLOCKSERVE_L\): not that one, got 'bad'$/],

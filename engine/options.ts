@@ -219,6 +219,24 @@ export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv
 }
 
 /** parseOptions for a command that also takes operands (`pull MODEL`): exactly the named ones, in order. */
+/**
+ * `--n -1` as `--n=-1` for the number rows: node's parser reads a value that starts with a dash as an
+ * option and answers "argument is ambiguous"; joined, the row's own bounds check names the problem.
+ */
+function joinNegativeNumbers(rows: readonly OptionRow[], argv: string[]): string[] {
+  const numeric = new Set(rows.filter((r) => r.kind === 'int' || r.kind === 'number').map((r) => `--${r.flag}`));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!,
+      next = argv[i + 1];
+    if (numeric.has(a) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export function parseCommand<Rows extends readonly OptionRow[]>(
   rows: Rows,
   argv: string[],
@@ -236,7 +254,12 @@ export function parseCommand<Rows extends readonly OptionRow[]>(
   let values: Record<string, unknown>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: operands.length > 0 }));
+    ({ values, positionals } = parseArgs({
+      args: joinNegativeNumbers(rows, argv),
+      options: spec,
+      strict: true,
+      allowPositionals: operands.length > 0,
+    }));
   } catch (e) {
     throw new OptionError(`${(e as Error).message}\n\n${helpFor(rows, opts.usage)}`);
   }
