@@ -4,7 +4,7 @@
 //
 //   node --import tsx server/bench/http-overhead.ts [--backend cpu] [--concurrency 64] [--max-tokens 64]
 //        [--prompt-tokens 16] [--rounds 3] [--model DIR | --preset NAME] [--fake]
-//        [--compute-dtype f32|bf16|auto] [--kv-dtype f32|bf16] [--ttft-requests 9]
+//        [--compute-dtype f32|bf16|auto (default auto)] [--kv-dtype f32|bf16] [--ttft-requests 9] [--help]
 //
 // Then the idle server's time to first token: --ttft-requests streamed requests one after another
 // (nothing else running), time from sending the request to the first content chunk; p50 printed.
@@ -12,7 +12,7 @@
 //
 // --fake uses the scripted fake engine at full speed instead: the ratio is then meaningless, but the
 // HTTP figure is the server's own ceiling (chunks/s it can render and write).
-import { parseArgs } from 'node:util';
+import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, MODEL_OPTIONS, parseOptions, pick, type OptionRow } from '../../engine/options.ts';
 import type { Engine } from '../../engine/api.ts';
 import { buildApp } from '../app.ts';
 import { defaultConfig } from '../config.ts';
@@ -32,41 +32,26 @@ interface Options {
   ttftRequests: number;
 }
 
+const ROWS = [
+  BACKEND_OPTION,
+  { key: 'concurrency', flag: 'concurrency', kind: 'int', min: 1, default: 64, help: 'Concurrent requests (SSE streams).' },
+  { key: 'maxTokens', flag: 'max-tokens', kind: 'int', min: 1, default: 64, help: 'Output tokens per request (EOS ignored).' },
+  { key: 'promptTokens', flag: 'prompt-tokens', kind: 'int', min: 1, default: 16, help: 'Prompt tokens per request.' },
+  { key: 'rounds', flag: 'rounds', kind: 'int', min: 1, default: 3, help: 'Alternated rounds of engine and HTTP.' },
+  ...pick(MODEL_OPTIONS, 'model', 'preset'),
+  { key: 'fake', flag: 'fake', kind: 'bool', default: false, help: 'The scripted fake engine at full speed: the HTTP ceiling.' },
+  ...pick(COMPUTE_OPTIONS, 'computeDtype', 'kvDtype'),
+  { key: 'ttftRequests', flag: 'ttft-requests', kind: 'int', min: 1, default: 9, help: 'Idle-server TTFT requests, one at a time.' },
+] as const satisfies readonly OptionRow[];
+
+/** The option table's parser (engine/options.ts), so bounds, choices and the dtype rows mean what they do elsewhere. */
 function parse(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      backend: { type: 'string', default: 'cpu' },
-      concurrency: { type: 'string', default: '64' },
-      'max-tokens': { type: 'string', default: '64' },
-      'prompt-tokens': { type: 'string', default: '16' },
-      rounds: { type: 'string', default: '3' },
-      model: { type: 'string' },
-      preset: { type: 'string' },
-      fake: { type: 'boolean', default: false },
-      'compute-dtype': { type: 'string', default: 'f32' },
-      'kv-dtype': { type: 'string', default: 'f32' },
-      'ttft-requests': { type: 'string', default: '9' },
-    },
-  });
-  const computeDtype = values['compute-dtype'];
-  if (computeDtype !== 'f32' && computeDtype !== 'bf16' && computeDtype !== 'auto')
-    throw new Error(`--compute-dtype must be f32, bf16 or auto, got '${computeDtype}'`);
-  const kvDtype = values['kv-dtype'];
-  if (kvDtype !== 'f32' && kvDtype !== 'bf16') throw new Error(`--kv-dtype must be f32 or bf16, got '${kvDtype}'`);
-  return {
-    backend: values.backend as Options['backend'],
-    concurrency: Number(values.concurrency),
-    maxTokens: Number(values['max-tokens']),
-    promptTokens: Number(values['prompt-tokens']),
-    rounds: Number(values.rounds),
-    model: values.model,
-    preset: values.preset,
-    fake: values.fake === true,
-    computeDtype,
-    kvDtype,
-    ttftRequests: Number(values['ttft-requests']),
-  };
+  const o = parseOptions(ROWS, argv, { usage: 'Usage: node --import tsx server/bench/http-overhead.ts [options]' });
+  if (o === 'help') {
+    process.stdout.write(helpFor(ROWS, 'Usage: node --import tsx server/bench/http-overhead.ts [options]'));
+    process.exit(0);
+  }
+  return { ...o, kvDtype: o.kvDtype ?? 'f32' };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
