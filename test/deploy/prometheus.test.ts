@@ -129,19 +129,29 @@ test('adapter rules return per-pod queue depth from a real Prometheus scraping a
       return up[0]?.value[1] === '1' || undefined;
     });
 
-    // Load: 6 requests of 200 tokens on one batch slot keep up to 5 waiting for several seconds.
+    // Load: waves of 6 requests of 200 tokens on one batch slot (up to 5 waiting), until Prometheus has
+    // scraped both a queue and a running request. One wave drains in 1.2-1.6 s here, so with a 1 s
+    // scrape interval a single wave could be missed (it once was: running read 0 after the load).
     const started = Date.now();
-    const responses = await Promise.all(
-      Array.from({ length: 6 }, () =>
-        fetch(`${base}/v1/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ prompt: 'Hello', max_tokens: 200, ignore_eos: true }),
-        }),
-      ),
+    const peakOf = async (series: string) => Number((await promQuery(prom, `max_over_time(${series}[1m])`))[0]?.value[1] ?? 0);
+    let waves = 0;
+    do {
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          fetch(`${base}/v1/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ prompt: 'Hello', max_tokens: 200, ignore_eos: true }),
+          }),
+        ),
+      );
+      for (const r of responses) assert.equal(r.status, 200);
+      waves++;
+    } while (
+      Date.now() - started < 40_000 &&
+      ((await peakOf('blockserve:num_requests_running')) <= 0 || (await peakOf('blockserve:num_requests_waiting')) < 2)
     );
-    for (const r of responses) assert.equal(r.status, 200);
-    t.diagnostic(`load ran ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    t.diagnostic(`load ran ${((Date.now() - started) / 1000).toFixed(1)} s in ${waves} wave(s)`);
     await new Promise((r) => setTimeout(r, 2500)); // one more scrape after the load
 
     const peak = await promQuery(prom, 'max_over_time(blockserve:num_requests_waiting[1m])');
