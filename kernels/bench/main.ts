@@ -22,8 +22,6 @@ export interface Machine {
   peak_bf16_gflops: number | null;
   triad_gbs: number | null;
   threads: number;
-  /** CPU backend only: cap the native kernels' path (avx2 measures the path of CPUs without AVX-512). */
-  cpuIsa?: CpuIsa;
 }
 
 interface Result {
