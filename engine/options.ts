@@ -218,7 +218,6 @@ export function parseOptions<Rows extends readonly OptionRow[]>(rows: Rows, argv
   return r === 'help' ? r : r.options;
 }
 
-/** parseOptions for a command that also takes operands (`pull MODEL`): exactly the named ones, in order. */
 /**
  * `--n -1` as `--n=-1` for the number rows: node's parser reads a value that starts with a dash as an
  * option and answers "argument is ambiguous"; joined, the row's own bounds check names the problem.
@@ -237,6 +236,7 @@ function joinNegativeNumbers(rows: readonly OptionRow[], argv: string[]): string
   return out;
 }
 
+/** parseOptions for a command that also takes operands (`pull MODEL`): exactly the named ones, in order. */
 export function parseCommand<Rows extends readonly OptionRow[]>(
   rows: Rows,
   argv: string[],
