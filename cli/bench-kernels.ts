@@ -5,7 +5,6 @@
 import { cpuOnlyOptionsError } from '../engine/backends.ts';
 import { BACKEND_OPTION, COMPUTE_OPTIONS, helpFor, OptionError, parseOptions, pick, type OptionRow } from '../engine/options.ts';
 import { runKernelBench, selectedWorkloads, workloadLabel } from '../kernels/bench/main.ts';
-import { workloads } from '../kernels/bench/workloads.ts';
 
 export const KERNEL_BENCH_ROWS = [
   BACKEND_OPTION,
@@ -49,13 +48,12 @@ export async function runKernelBenchCommand(argv: string[]): Promise<number> {
   const misfit = cpuOnlyOptionsError(o.backend, { cpuIsa: o.cpuIsa });
   if (misfit) throw new OptionError(misfit);
   if (selectedWorkloads(o.filter).length === 0) {
-    const examples = workloads()
+    const examples = selectedWorkloads(undefined)
       .slice(0, 3)
       .map((w) => `'${workloadLabel(w)}'`)
       .join(', ');
     throw new OptionError(`--filter '${o.filter}' matches no row (rows read like ${examples})`);
   }
-  const { cpuIsa, ...rest } = o;
-  await runKernelBench({ ...rest, ...(cpuIsa === 'auto' ? {} : { cpuIsa }) });
+  await runKernelBench(o);
   return 0;
 }

@@ -46,8 +46,7 @@ export async function makeBackend(name: BackendName, opts: BackendOptions = {}):
         throw new BackendUnavailableError(
           `the native CPU backend is not built: ${mod.cpuBackendLoadError?.() ?? 'unknown reason'} (run npm install)`,
         );
-      const isa = opts.cpuIsa === undefined || opts.cpuIsa === 'auto' ? undefined : opts.cpuIsa;
-      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype, isa });
+      return new mod.CpuBackend({ computeDtype: opts.computeDtype, kvDtype: opts.kvDtype, isa: opts.cpuIsa });
     }
     case 'webgpu': {
       const mod = await import('../kernels/webgpu/backend.ts');

@@ -126,7 +126,7 @@ interface Compute {
 async function computeThatRuns(backend: BackendName, c: ComputeDtypeOption, cpuIsa: CpuIsaOption): Promise<'f32' | 'bf16'> {
   if (backend !== 'cpu' || c === 'f32') return 'f32';
   const { CpuBackend } = await import('../../kernels/cpu/backend.ts');
-  const ran = new CpuBackend({ computeDtype: c, isa: cpuIsa === 'auto' ? undefined : cpuIsa }).computeDtype();
+  const ran = new CpuBackend({ computeDtype: c, isa: cpuIsa }).computeDtype();
   new CpuBackend(); // leave the pool as the engine will configure it
   return ran;
 }

@@ -13,7 +13,7 @@ import { median, timeLoop } from './timing.ts';
 import { openOrtMatmul, ortLoadError } from './onnx-peer.ts';
 import { workloads } from './workloads.ts';
 
-export type BackendName = 'cpu' | 'webgpu' | 'reference';
+type BackendName = 'cpu' | 'webgpu' | 'reference';
 
 export interface Machine {
   /** FP32 FMA peak. */
@@ -49,18 +49,18 @@ export interface KernelBenchArgs {
   /** Threads for the CPU backend, the peak probes and onnxruntime (0: one per core). --threads 1 gives a
    * per-core comparison that a busy shared machine disturbs far less than an all-cores one. */
   threads: number;
-  /** CPU backend only: cap the native kernels' path (avx2 measures the path of CPUs without AVX-512). */
-  cpuIsa?: CpuIsa;
+  /** CPU backend only: auto, or a cap on the native kernels' path (avx2 measures the path of CPUs without AVX-512). */
+  cpuIsa?: CpuIsa | 'auto';
 }
 
-async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 'bf16' = 'f32', isa?: CpuIsa): Promise<Backend> {
+async function makeBackend(name: BackendName, threads: number, compute: 'f32' | 'bf16' = 'f32', isa?: CpuIsa | 'auto'): Promise<Backend> {
   if (name === 'reference') {
     const { ReferenceBackend } = await import('../reference/backend.ts');
     return new ReferenceBackend();
   }
   if (name === 'cpu') {
     const { CpuBackend } = await import('../cpu/backend.ts');
-    return new CpuBackend({ threads, computeDtype: compute, kvDtype: compute, ...(isa ? { isa } : {}) });
+    return new CpuBackend({ threads, computeDtype: compute, kvDtype: compute, isa });
   }
   const { WebGpuBackend } = await import('../webgpu/backend.ts');
   const b = await WebGpuBackend.create();

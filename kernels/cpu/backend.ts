@@ -119,8 +119,8 @@ export interface CpuBackendOptions {
   threads?: number;
   /** false forces the portable scalar kernels even on an AVX2 machine (tests use it). */
   simd?: boolean;
-  /** Caps the kernel path (tests force each one); default the best the CPU has. */
-  isa?: CpuIsa;
+  /** Caps the kernel path (tests force each one); 'auto' or absent: the best the CPU has (--cpu-isa's values). */
+  isa?: CpuIsa | 'auto';
   /**
    * GEMM inputs: 'bf16' rounds x and W to bf16 (W once, when packed) and sums in FP32 with vdpbf16ps;
    * 'auto' is bf16 where the CPU has AVX512_BF16, else f32. bf16 on a CPU without it runs f32 (see
@@ -133,10 +133,10 @@ export interface CpuBackendOptions {
 
 /** The isa option checked (a bad value is an error, not a silent fallback). */
 function isaCap(opts: CpuBackendOptions): number {
-  if (opts.isa !== undefined && !(opts.isa in ISA_LEVEL))
-    throw new Error(`cpu backend: isa must be one of ${CPU_ISAS.join(', ')} (got '${String(opts.isa)}')`);
+  const isa = opts.isa === undefined || opts.isa === 'auto' ? 'avx512bf16' : opts.isa;
+  if (!(isa in ISA_LEVEL)) throw new Error(`cpu backend: isa must be one of ${CPU_ISAS.join(', ')} or auto (got '${String(opts.isa)}')`);
   if (opts.simd === false) return ISA_LEVEL.portable;
-  return ISA_LEVEL[opts.isa ?? 'avx512bf16'];
+  return ISA_LEVEL[isa];
 }
 
 interface CpuHandle {
