@@ -74,19 +74,14 @@ static PrefillScratch prefillScratch(int64_t kp, int64_t hd, int64_t dp) {
 
 /** hd elements of a cache row (f32 or bf16) as bf16, then zeros up to `padded`. */
 BS_AVX512BF16 static void rowBf16(uint16_t* dst, const void* cache, int kvDtype, int64_t element, int64_t hd, int64_t padded) {
-  int64_t i = 0;
-  if (kvDtype == kBF16) {
-    const uint16_t* src = static_cast<const uint16_t*>(cache) + element;
-    for (; i + 32 <= hd; i += 32) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
-    for (; i < hd; i++) dst[i] = src[i];
-  } else {
-    const float* src = static_cast<const float*>(cache) + element;
-    for (; i + 16 <= hd; i += 16) {
-      const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(v));
-    }
-    for (; i < hd; i++) dst[i] = f32ToBf16(src[i]);
+  if (kvDtype != kBF16) {
+    f32RowToBf16(dst, static_cast<const float*>(cache) + element, hd, padded);
+    return;
   }
+  const uint16_t* src = static_cast<const uint16_t*>(cache) + element;
+  int64_t i = 0;
+  for (; i + 32 <= hd; i += 32) _mm512_storeu_si512(dst + i, _mm512_loadu_si512(src + i));
+  for (; i < hd; i++) dst[i] = src[i];
   for (; i < padded; i++) dst[i] = 0;
 }
 

@@ -64,14 +64,15 @@ void matmulBf16(const MatmulArgs& a);
 #if defined(__x86_64__)
 /** dst[0, n) = act(dst + bias) + res (any pointer but dst may be null); AVX2, so isa() >= kIsaAvx2. */
 void epilogueAvx2(float* dst, const float* bias, const float* res, int64_t n, bool gelu);
+#endif
 
 /**
  * For GEMM tasks laid out n-major over mTasks row blocks (task t = row block t % mTasks, column block
  * t / mTasks): the column block of the task the thread running t most likely takes next, when it covers
  * the same rows, else -1. The pool hands tasks out in order, so that task is `threads` further on; the
- * GEMMs prefetch its first weight panels while they finish t.
+ * GEMMs prefetch its first weight panels while they finish t. (Defined on every target; used by the x86
+ * GEMMs.)
  */
 int64_t likelyNextColumnTask(int64_t t, int64_t mTasks, int64_t nTasks);
-#endif
 
 }  // namespace bs

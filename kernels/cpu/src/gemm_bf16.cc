@@ -53,17 +53,7 @@ void packWeightsBf16(uint16_t* dst, const void* w, int dtype, int64_t N, int64_t
 /** Rows of x as bf16, each padded to an even length with a zero (the last k pair's second half). */
 BS_AVX512BF16 static void convertRows(uint16_t* dst, const float* x, int64_t rows, int64_t K) {
   const int64_t ld = 2 * kPairs(K);
-  for (int64_t m = 0; m < rows; m++) {
-    const float* src = x + m * K;
-    uint16_t* d = dst + m * ld;
-    int64_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k));
-      _mm512_storeu_si512(d + k, reinterpret_cast<const __m512i&>(v));
-    }
-    for (; k < K; k++) d[k] = f32ToBf16(src[k]);
-    if (K < ld) d[K] = 0;
-  }
+  for (int64_t m = 0; m < rows; m++) f32RowToBf16(dst + m * ld, x + m * K, K, ld);
 }
 
 /**

@@ -153,6 +153,20 @@ BS_AVX512BF16 inline __m512 exp16(__m512 x) {
 }
 
 /**
+ * n floats as bf16 words (round to nearest even, 32 per vcvtne2ps2bf16, f32ToBf16 for the tail), then
+ * zeros up to `padded`: x rows for the bf16 GEMM, K/V rows of an f32 cache for the bf16 prefill attention.
+ */
+BS_AVX512BF16 inline void f32RowToBf16(uint16_t* dst, const float* src, int64_t n, int64_t padded) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, reinterpret_cast<const __m512i&>(v));
+  }
+  for (; i < n; i++) dst[i] = f32ToBf16(src[i]);
+  for (; i < padded; i++) dst[i] = 0;
+}
+
+/**
  * GELU(x) = x/2 (1 + erf(x/sqrt2)) for 8 lanes. erfc(z) for z >= 0 comes from Abramowitz & Stegun
  * 7.1.26 (|error| <= 1.5e-7): erfc(z) = poly(t) e^(-z^2), t = 1/(1 + p z). Using 1 + erf(z) = 2 - erfc(z)
  * for z >= 0 and erfc(|z|) for z < 0 avoids cancellation in the negative tail.
